@@ -1,0 +1,25 @@
+//! The one interface every invertible layer implements.
+
+use burn::prelude::*;
+
+/// An invertible map with a tractable log-determinant, applied to a batch of feature maps
+/// `[batch, channels, height, width]`.
+///
+/// `forward` is the normalising direction (data → latent) and `inverse` the generative one;
+/// each returns the transformed batch and `log|det ∂out/∂in|` per example, shape `[batch]`.
+pub trait Bijector {
+    /// Data → latent, with the per-example log|det| of this map.
+    fn forward(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<1>);
+
+    /// Latent → data, with the per-example log|det| of this (inverse) map.
+    fn inverse(&self, z: Tensor<4>) -> (Tensor<4>, Tensor<1>);
+
+    /// True when the log-determinant does not depend on the input (only on parameters).
+    /// Constant-volume Glow asserts this for every step.
+    fn is_constant_log_det(&self) -> bool;
+}
+
+/// A per-example log-determinant that is the same number for every example of the batch.
+pub(crate) fn constant_log_det(value: Tensor<1>, batch: usize) -> Tensor<1> {
+    value.expand([batch])
+}
