@@ -5,6 +5,7 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use crate::bijector::{Bijector, constant_log_det};
+use crate::param::replace_value;
 
 /// Guards the log of a channel's standard deviation when the channel is constant in the batch.
 const STD_FLOOR: f64 = 1e-6;
@@ -52,9 +53,10 @@ impl ActNorm {
                 .sqrt()
                 .add_scalar(STD_FLOOR)
                 .reshape([1, c, 1, 1]);
-            self.bias = self.bias.clone().map(|_| mean.neg());
-            self.log_scale = self.log_scale.clone().map(|_| std.log().neg());
-            self.initialized = self.initialized.clone().map(|t| t.ones_like());
+            self.bias = replace_value(self.bias.clone(), mean.neg());
+            self.log_scale = replace_value(self.log_scale.clone(), std.log().neg());
+            let flag = self.initialized.val().ones_like();
+            self.initialized = replace_value(self.initialized.clone(), flag);
         }
         self.forward(x).0
     }

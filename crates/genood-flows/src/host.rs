@@ -16,6 +16,15 @@ pub fn to_f64_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
         .expect("converted data is f64")
 }
 
+/// Reads a tensor back to the host as `f32`, whatever its storage dtype.
+pub fn to_f32_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted data is f32")
+}
+
 /// Builds a float tensor of the device's default dtype from host `f64` values.
 pub fn tensor_from_f64<const D: usize>(
     values: Vec<f64>,

@@ -16,6 +16,7 @@ pub mod host;
 pub mod invconv;
 pub mod linalg;
 pub mod multiscale;
+pub mod param;
 pub mod prior;
 pub mod squeeze;
 pub mod testing;

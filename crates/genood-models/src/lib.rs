@@ -1,1 +1,15 @@
+//! Deep generative models over 8-bit images, behind one [`DensityModel`] interface.
+//!
+//! Every model takes raw pixel values (`0..=255` as floats, `[N, C, H, W]`) and owns its
+//! preprocessing, so bits per dimension are always measured on the same discrete input. A model
+//! is built from its [`ModelConfig`] by one exhaustive `match` ([`Model::new`]).
 
+pub mod config;
+pub mod density;
+pub mod glow;
+pub mod model;
+pub mod presets;
+
+pub use config::{ImageShape, ModelConfig};
+pub use density::{DensityModel, LikelihoodTerms};
+pub use model::Model;

@@ -1,0 +1,199 @@
+//! NumPy `.npy` arrays inside `.npz` archives: the format of downsampled ImageNet 32×32
+//! (Chrabaszcz et al. 2017), whose `data` rows hold 3072 bytes (red plane, green, blue, each
+//! row-major, so already `[C, H, W]`) and whose `labels` run from 1 to 1000.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::DataError;
+use crate::images::ImageSet;
+
+/// A C-ordered NumPy array: its shape and its values as `f64` (or raw bytes for `u1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// Raw values for `|u1` arrays.
+    pub bytes: Option<Vec<u8>>,
+    /// Values for every other supported dtype.
+    pub values: Option<Vec<f64>>,
+}
+
+fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let start = header.find(&format!("'{key}'"))? + key.len() + 2;
+    let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
+    Some(rest)
+}
+
+/// Parses `.npy` bytes (`path` and `member` name the source in errors).
+pub fn parse_npy(bytes: &[u8], path: &Path, member: &str) -> Result<NpyArray, DataError> {
+    let fail = |offset: u64, reason: String| {
+        DataError::format(path, offset, format!("{member}: {reason}"))
+    };
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(fail(0, "not a .npy array".into()));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(fail(6, format!("unsupported .npy version {v}"))),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| fail(start as u64, "truncated header".into()))?;
+    let header = String::from_utf8_lossy(header);
+    let descr = header_field(&header, "descr")
+        .and_then(|r| r.strip_prefix('\''))
+        .and_then(|r| r.split('\'').next())
+        .ok_or_else(|| fail(start as u64, "no descr in header".into()))?;
+    if header_field(&header, "fortran_order").is_some_and(|r| r.starts_with("True")) {
+        return Err(fail(
+            start as u64,
+            "Fortran-ordered arrays are not supported".into(),
+        ));
+    }
+    let shape_text = header_field(&header, "shape")
+        .and_then(|r| r.strip_prefix('('))
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| fail(start as u64, "no shape in header".into()))?;
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| fail(start as u64, format!("bad shape `{shape_text}`")))
+        })
+        .collect::<Result<_, _>>()?;
+    let count: usize = shape.iter().product();
+    let data = &bytes[start + header_len..];
+    let width = match descr {
+        "|u1" | "|i1" => 1,
+        "<i2" | "<u2" => 2,
+        "<i4" | "<u4" | "<f4" => 4,
+        "<i8" | "<u8" | "<f8" => 8,
+        other => return Err(fail(start as u64, format!("unsupported dtype {other}"))),
+    };
+    if data.len() < count * width {
+        return Err(DataError::Truncated {
+            path: path.into(),
+            expected: (start + header_len + count * width) as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let data = &data[..count * width];
+    if descr == "|u1" {
+        return Ok(NpyArray {
+            shape,
+            bytes: Some(data.to_vec()),
+            values: None,
+        });
+    }
+    let values = data
+        .chunks_exact(width)
+        .map(|b| match descr {
+            "|i1" => b[0] as i8 as f64,
+            "<i2" => i16::from_le_bytes([b[0], b[1]]) as f64,
+            "<u2" => u16::from_le_bytes([b[0], b[1]]) as f64,
+            "<i4" => i32::from_le_bytes(b.try_into().expect("4 bytes")) as f64,
+            "<u4" => u32::from_le_bytes(b.try_into().expect("4 bytes")) as f64,
+            "<f4" => f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64,
+            "<i8" => i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64,
+            "<u8" => u64::from_le_bytes(b.try_into().expect("8 bytes")) as f64,
+            _ => f64::from_le_bytes(b.try_into().expect("8 bytes")),
+        })
+        .collect();
+    Ok(NpyArray {
+        shape,
+        bytes: None,
+        values: Some(values),
+    })
+}
+
+/// Reads one member (`data` or `data.npy`) of an `.npz` archive.
+pub fn read_npz_member(path: &Path, member: &str) -> Result<NpyArray, DataError> {
+    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| DataError::format(path, 0, format!("not a valid .npz (zip) archive: {e}")))?;
+    let name = format!("{member}.npy");
+    let mut entry = archive
+        .by_name(&name)
+        .map_err(|_| DataError::format(path, 0, format!("no member `{name}`")))?;
+    let mut bytes = Vec::new();
+    entry
+        .read_to_end(&mut bytes)
+        .map_err(|e| DataError::format(path, 0, format!("{name}: corrupt member: {e}")))?;
+    parse_npy(&bytes, path, &name)
+}
+
+/// Reads downsampled-ImageNet `.npz` files, concatenated, as a `[3, 32, 32]` set with labels
+/// shifted to 0–999.
+pub fn read_imagenet32(paths: &[&Path], name: &str) -> Result<ImageSet, DataError> {
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for &path in paths {
+        let data = read_npz_member(path, "data")?;
+        let bytes = data
+            .bytes
+            .ok_or_else(|| DataError::format(path, 0, "data.npy is not uint8"))?;
+        if data.shape.len() != 2 || data.shape[1] != 3072 {
+            return Err(DataError::format(
+                path,
+                0,
+                format!("data.npy has shape {:?}, expected (N, 3072)", data.shape),
+            ));
+        }
+        let found = read_npz_member(path, "labels")?;
+        let values = found.values.unwrap_or_else(|| {
+            found
+                .bytes
+                .unwrap_or_default()
+                .iter()
+                .map(|&b| b as f64)
+                .collect()
+        });
+        if values.len() != data.shape[0] {
+            return Err(DataError::format(
+                path,
+                0,
+                format!("{} labels for {} images", values.len(), data.shape[0]),
+            ));
+        }
+        for v in values {
+            if !(1.0..=1000.0).contains(&v) {
+                return Err(DataError::format(
+                    path,
+                    0,
+                    format!("label {v} is not 1–1000"),
+                ));
+            }
+            labels.push(v as u32 - 1);
+        }
+        pixels.extend_from_slice(&bytes);
+    }
+    Ok(ImageSet::new(name, [3, 32, 32], pixels, Some(labels)))
+}
+
+/// Serialises a `u8` or `i64` array as `.npy` version 1 (for tests and conversions).
+pub fn encode_npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}

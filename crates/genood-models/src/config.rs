@@ -1,0 +1,127 @@
+//! Typed model configurations, serialised into every run folder as `config.json`.
+
+use genood_flows::multiscale::MultiScaleConfig;
+use serde::{Deserialize, Serialize};
+
+/// Shape of the images a model is built for. Height and width are used as they are, never
+/// padded: bits per dimension are always over `D = channels · height · width`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageShape {
+    /// Colour channels (1 for grey, 3 for RGB).
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// `[channels, height, width]`.
+    pub fn dims(&self) -> [usize; 3] {
+        [self.channels, self.height, self.width]
+    }
+
+    /// Number of sub-pixels `D`.
+    pub fn size(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// Glow (affine couplings) or constant-volume Glow (additive couplings, chosen through
+/// `flow.coupling`), over images of shape `image`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlowConfig {
+    /// Input shape; height and width must be divisible by `2^levels`.
+    pub image: ImageShape,
+    /// Levels, steps, width and coupling kind.
+    pub flow: MultiScaleConfig,
+}
+
+/// Any model genood can build; the `family` field names the variant in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "kebab-case")]
+pub enum ModelConfig {
+    /// Glow or CV-Glow.
+    Glow(GlowConfig),
+}
+
+impl ModelConfig {
+    /// The image shape the model is built for.
+    pub fn image(&self) -> ImageShape {
+        match self {
+            ModelConfig::Glow(config) => config.image,
+        }
+    }
+
+    /// A short human-readable name, e.g. `glow` or `cv-glow`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ModelConfig::Glow(config) => match config.flow.coupling {
+                genood_flows::coupling::CouplingKind::Affine => "glow",
+                genood_flows::coupling::CouplingKind::Additive => "cv-glow",
+            },
+        }
+    }
+
+    /// Checks that the configuration can be built, naming the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            ModelConfig::Glow(config) => {
+                let scale = 1usize << config.flow.levels;
+                let image = config.image;
+                if config.flow.levels == 0 || config.flow.steps_per_level == 0 {
+                    return Err("flow.levels and flow.steps_per_level must be at least 1".into());
+                }
+                if image.height % scale != 0 || image.width % scale != 0 {
+                    return Err(format!(
+                        "flow.levels = {} needs height and width divisible by {scale}, got {}×{}",
+                        config.flow.levels, image.height, image.width
+                    ));
+                }
+                if config.flow.hidden_channels == 0 {
+                    return Err("flow.hidden_channels must be at least 1".into());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The update rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// Adam (Kingma & Ba 2015), β = (0.9, 0.999), ε = 1e-8.
+    Adam,
+    /// Adamax, the infinity-norm variant of Adam that Glow's paper runs use.
+    Adamax,
+}
+
+/// How a model is trained; every stabiliser is a field here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The update rule.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate, reached after the warm-up.
+    pub learning_rate: f64,
+    /// Linear warm-up from 0 to `learning_rate` over this many steps.
+    pub warmup_steps: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Total optimiser steps.
+    pub steps: usize,
+    /// Rescale the whole gradient to at most this L2 norm (`None`: no clipping).
+    pub max_grad_norm: Option<f64>,
+    /// Images for actnorm's data-dependent initialisation.
+    pub init_batch_size: usize,
+    /// Images held out from the end of the training split to log held-out bpd.
+    pub heldout_size: usize,
+    /// Log train and held-out bpd every this many steps (and at every epoch's end).
+    pub log_every: usize,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: usize,
+    /// Consecutive non-finite steps tolerated before reloading the last good checkpoint.
+    pub max_bad_steps: usize,
+    /// Seed of weights, batch order and dequantization noise.
+    pub seed: u64,
+}

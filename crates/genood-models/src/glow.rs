@@ -1,0 +1,61 @@
+//! Glow (Kingma & Dhariwal 2018) over dequantized 8-bit images.
+
+use burn::prelude::*;
+use genood_flows::dequantize::{dequantize, quantize, uniform_noise};
+use genood_flows::multiscale::MultiScaleFlow;
+use rand::rngs::StdRng;
+
+use crate::config::GlowConfig;
+use crate::density::{DensityModel, LikelihoodTerms};
+
+/// A multi-scale flow with uniform dequantization in front.
+#[derive(Module, Debug)]
+pub struct Glow {
+    /// The flow from `x̃ ∈ [−0.5, 0.5)^D` to the latents.
+    pub flow: MultiScaleFlow,
+    /// `[channels, height, width]` of the input images.
+    #[module(skip)]
+    pub image: [usize; 3],
+}
+
+impl Glow {
+    /// A freshly initialised Glow; `rng` draws the initial weights.
+    pub fn new(config: &GlowConfig, rng: &mut StdRng, device: &Device) -> Self {
+        let image = config.image.dims();
+        Self {
+            flow: MultiScaleFlow::new(&config.flow, image, rng, device),
+            image,
+        }
+    }
+
+    fn dequantized(&self, pixels: Tensor<4>, rng: &mut StdRng) -> (Tensor<4>, Tensor<1>) {
+        let noise = uniform_noise(pixels.dims(), rng, &pixels.device());
+        dequantize(pixels, noise)
+    }
+}
+
+impl DensityModel for Glow {
+    fn image_dims(&self) -> [usize; 3] {
+        self.image
+    }
+
+    fn initialize(&mut self, pixels: Tensor<4>, rng: &mut StdRng) {
+        let (x, _) = self.dequantized(pixels, rng);
+        self.flow.initialize(x);
+    }
+
+    fn log_likelihood(&self, pixels: Tensor<4>, rng: &mut StdRng) -> LikelihoodTerms {
+        let (x, scaling_log_det) = self.dequantized(pixels, rng);
+        let out = self.flow.forward(x);
+        let log_det = out.log_det + scaling_log_det;
+        LikelihoodTerms {
+            log_p: out.log_prior.clone() + log_det.clone(),
+            log_prior: out.log_prior,
+            log_det,
+        }
+    }
+
+    fn sample(&self, count: usize, temperature: f64, rng: &mut StdRng) -> Tensor<4> {
+        quantize(self.flow.sample(count, self.image, temperature, rng))
+    }
+}
