@@ -1,1 +1,56 @@
-fn main() {}
+//! `genood`: can you trust your generative model's likelihood to flag inputs unlike its
+//! training data? Fetch data, train Glow / CV-Glow, score data sets, reproduce the paper.
+
+mod bench;
+mod device;
+mod eval;
+mod fetch;
+mod pairs;
+mod progress;
+mod reproduce;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Deep generative models and out-of-distribution detection (Nalisnick et al., ICLR 2019).
+#[derive(Parser)]
+#[command(name = "genood", version, about)]
+struct Cli {
+    /// Cache folder for data sets (default: $GENOOD_DATA, else ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download data sets into the cache, checking published checksums.
+    Fetch(fetch::FetchArgs),
+    /// Train a model into a run folder (resumable).
+    Train(train::TrainArgs),
+    /// Score data sets with a trained model: per-example CSVs and a summary table.
+    Eval(eval::EvalArgs),
+    /// Fetch, train Glow and CV-Glow, evaluate, and report beside the paper.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Training and evaluation throughput of the presets on a device.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let data_dir = cli.data_dir.unwrap_or_else(genood_data::default_data_dir);
+    let result = match cli.command {
+        Command::Fetch(args) => fetch::run(args, &data_dir),
+        Command::Train(args) => train::run(args, &data_dir).map(|_| ()),
+        Command::Eval(args) => eval::run(args, &data_dir).map(|_| ()),
+        Command::Reproduce(args) => reproduce::run(args, &data_dir),
+        Command::Bench(args) => bench::run(args),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,9 +1,13 @@
 //! Training and evaluation of genood models.
 //!
 //! A run folder holds `config.json`, `model.safetensors`, `optimizer.safetensors`,
-//! `state.json` (step and RNG state), `metrics.csv` and, after `eval`, one scores CSV per data
-//! set. Loading rebuilds the model from the config and the weights.
+//! `state.json` (the step, which with the seed is the whole RNG state), `metrics.csv` and,
+//! after `eval`, one scores CSV per data set. Loading rebuilds the model from the config and
+//! the weights.
 
+pub mod eval;
 pub mod optim;
 pub mod params;
+pub mod run;
+pub mod trainer;
 pub mod weights;

@@ -1,0 +1,104 @@
+//! `genood eval`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use genood_data::SetSpec;
+use genood_models::DensityModel;
+use genood_train::eval::{SetSummary, evaluate, summarize, write_scores_csv};
+use genood_train::run::RunDir;
+use rand::SeedableRng;
+
+use crate::device::parse_device;
+
+/// Arguments of `genood eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The run folder of a trained model.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Sets to score, e.g. fashion-mnist:test mnist:test inverted/mnist:test.
+    #[arg(long, num_args = 1.., required = true)]
+    pub data: Vec<String>,
+    /// Score at most this many images per set (a seeded random subset).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+    /// Seed of dequantization noise, subsets and synthetic sets.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, cuda or wgpu.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Scores every set, writes `scores/<set>.csv` and `summary.json` into the run folder, and
+/// prints a table.
+pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
+    let device = parse_device(&args.device)?;
+    let run = RunDir::new(&args.run);
+    let (_, model) = run
+        .load_model(&device)
+        .with_context(|| format!("loading the model from {}", args.run.display()))?;
+    let mut summaries = Vec::new();
+    for name in &args.data {
+        let spec = SetSpec::parse(name)?;
+        let mut set = spec.load(data_dir, args.seed)?;
+        if set.shape != model.image_dims() {
+            bail!(
+                "{name}: images are {:?}, the model expects {:?}",
+                set.shape,
+                model.image_dims()
+            );
+        }
+        if let Some(limit) = args.limit {
+            set = set.sample(limit, &mut rand::rngs::StdRng::seed_from_u64(args.seed));
+        }
+        let started = std::time::Instant::now();
+        let scores = evaluate(&model, &set, args.batch_size, args.seed, &device);
+        let path = run.scores(&spec.label());
+        write_scores_csv(&path, &scores).with_context(|| format!("writing {}", path.display()))?;
+        let summary = summarize(&spec.label(), &scores);
+        eprintln!(
+            "{}: {} images in {:.1} s ({:.0} img/s) → {}",
+            summary.set,
+            summary.count,
+            started.elapsed().as_secs_f64(),
+            summary.count as f64 / started.elapsed().as_secs_f64(),
+            path.display()
+        );
+        summaries.push(summary);
+    }
+    write_summary(&run, &summaries)?;
+    print_table(&summaries);
+    Ok(summaries)
+}
+
+/// Merges summaries into the run's `summary.json`, keyed by set.
+fn write_summary(run: &RunDir, summaries: &[SetSummary]) -> Result<()> {
+    let path = run.path.join("summary.json");
+    let mut all: BTreeMap<String, SetSummary> = if path.exists() {
+        run.read_json(&path)?
+    } else {
+        BTreeMap::new()
+    };
+    for s in summaries {
+        all.insert(s.set.clone(), s.clone());
+    }
+    Ok(run.write_json(&path, &all)?)
+}
+
+fn print_table(summaries: &[SetSummary]) {
+    println!("| set | images | mean bpd | std bpd | mean log p (nats) |");
+    println!("|---|---:|---:|---:|---:|");
+    for s in summaries {
+        println!(
+            "| {} | {} | {:.4} | {:.4} | {:.1} |",
+            s.set, s.count, s.mean_bpd, s.std_bpd, s.mean_log_p
+        );
+    }
+}

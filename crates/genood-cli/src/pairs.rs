@@ -1,0 +1,96 @@
+//! The paper's in-distribution / out-of-distribution pairs and the bits per dimension it
+//! reports for Glow (PAPER.md; figures marked unverified there are flagged here too).
+
+use serde::Serialize;
+
+/// Glow bpd reported in the paper for one pair.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Reported {
+    /// On the training split.
+    pub train: f64,
+    /// On the test split.
+    pub test: f64,
+    /// On the OOD test split.
+    pub ood: f64,
+    /// False where PAPER.md marks the figures as recalled, not read from the paper.
+    pub verified: bool,
+}
+
+/// An experiment: train on one set, compare its test split with OOD sets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Pair {
+    /// `--pair` name.
+    pub name: &'static str,
+    /// Training split.
+    pub train: &'static str,
+    /// In-distribution test split.
+    pub test: &'static str,
+    /// OOD test splits.
+    pub ood: &'static [&'static str],
+    /// What the paper reports, where PAPER.md has it.
+    pub reported: Option<Reported>,
+}
+
+/// Every pair genood can reproduce.
+pub const PAIRS: [Pair; 5] = [
+    Pair {
+        name: "fashion-mnist-mnist",
+        train: "fashion-mnist:train",
+        test: "fashion-mnist:test",
+        ood: &["mnist:test"],
+        reported: Some(Reported {
+            train: 2.902,
+            test: 2.958,
+            ood: 1.833,
+            verified: false,
+        }),
+    },
+    Pair {
+        name: "cifar10-svhn",
+        train: "cifar10:train",
+        test: "cifar10:test",
+        ood: &["svhn:test"],
+        reported: Some(Reported {
+            train: 3.386,
+            test: 3.464,
+            ood: 2.389,
+            verified: true,
+        }),
+    },
+    Pair {
+        name: "svhn-cifar10",
+        train: "svhn:train",
+        test: "svhn:test",
+        ood: &["cifar10:test"],
+        reported: Some(Reported {
+            train: 2.057,
+            test: 2.066,
+            ood: 5.483,
+            verified: false,
+        }),
+    },
+    Pair {
+        name: "celeba-svhn",
+        train: "celeba:train",
+        test: "celeba:test",
+        ood: &["svhn:test"],
+        reported: None,
+    },
+    Pair {
+        name: "imagenet32-cifar10",
+        train: "imagenet32:train",
+        test: "imagenet32:valid",
+        ood: &["cifar10:test", "cifar100:test", "svhn:test"],
+        reported: None,
+    },
+];
+
+/// The pair called `name`.
+pub fn find_pair(name: &str) -> anyhow::Result<Pair> {
+    PAIRS.into_iter().find(|p| p.name == name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown pair `{name}`; choose one of {}",
+            PAIRS.map(|p| p.name).join(", ")
+        )
+    })
+}

@@ -1,0 +1,75 @@
+//! A progress bar on a terminal, plain log lines elsewhere.
+
+use std::io::IsTerminal;
+
+use genood_train::trainer::{MetricsRow, TrainObserver};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Shows step, bpd, images/s and ETA while training.
+pub struct Progress {
+    bar: ProgressBar,
+    label: String,
+    interactive: bool,
+}
+
+impl Progress {
+    /// A progress display for the run called `label`.
+    pub fn new(label: &str) -> Self {
+        let interactive = std::io::stderr().is_terminal();
+        let bar = if interactive {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        Self {
+            bar,
+            label: label.into(),
+            interactive,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if self.interactive {
+            self.bar.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
+impl TrainObserver for Progress {
+    fn started(&mut self, first: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(first as u64);
+        self.bar.reset_eta();
+    }
+
+    fn step(&mut self, step: usize, bpd: f64, images_per_sec: f64) {
+        self.bar.set_position(step as u64);
+        self.bar
+            .set_message(format!("bpd {bpd:.3} | {images_per_sec:.0} img/s"));
+    }
+
+    fn logged(&mut self, row: &MetricsRow) {
+        self.line(&format!(
+            "{}: step {} epoch {:.2} train {:.4} bpd, held-out {:.4} bpd, {:.0} img/s",
+            self.label, row.step, row.epoch, row.train_bpd, row.heldout_bpd, row.images_per_sec
+        ));
+    }
+
+    fn message(&mut self, text: &str) {
+        self.line(&format!("{}: {text}", self.label));
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,253 @@
+//! `genood reproduce`: the paper's experiment for one pair, from raw data to a report.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use genood_data::SetSpec;
+use genood_data::atomic::write_atomically;
+use genood_data::fetch::FetchOptions;
+use genood_train::eval::SetSummary;
+use genood_train::run::{RunDir, TrainState};
+use serde::Serialize;
+
+use crate::eval::EvalArgs;
+use crate::fetch::fetch_all;
+use crate::pairs::{Pair, Reported, find_pair};
+use crate::train::{TrainArgs, run_config, train_config};
+
+/// Arguments of `genood reproduce`.
+#[derive(Args)]
+pub struct ReproduceArgs {
+    /// The experiment: fashion-mnist-mnist, cifar10-svhn, svhn-cifar10, celeba-svhn, imagenet32-cifar10.
+    #[arg(long, default_value = "fashion-mnist-mnist")]
+    pub pair: String,
+    /// Preset: tiny, quick (CPU minutes) or paper (GPU hours).
+    #[arg(long, default_value = "quick")]
+    pub preset: String,
+    /// Models to train, in order.
+    #[arg(long, value_delimiter = ',', default_value = "glow,cv-glow")]
+    pub models: Vec<String>,
+    /// Output folder: one run folder per model, results.json, summary.md.
+    #[arg(long, default_value = "runs/reproduce")]
+    pub out: PathBuf,
+    /// Override the preset's number of optimiser steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Images of the training split to score (a seeded subset; 0 = all).
+    #[arg(long, default_value_t = 10_000)]
+    pub train_eval_limit: usize,
+    /// Take data archives from this folder (e.g. ../shared/data) before trying the network.
+    #[arg(long)]
+    pub mirror: Option<PathBuf>,
+    /// cpu, cuda or wgpu.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// One model's results.
+#[derive(Debug, Serialize)]
+struct ModelResult {
+    model: String,
+    run: PathBuf,
+    steps: usize,
+    train_seconds: f64,
+    train_images_per_sec: f64,
+    eval_seconds: f64,
+    sets: Vec<SetSummary>,
+    /// For each OOD set: is its mean bpd lower (its likelihood higher) than the test split's?
+    ood_more_likely_than_test: Vec<(String, bool)>,
+}
+
+/// Everything `results.json` holds.
+#[derive(Debug, Serialize)]
+struct Results {
+    pair: Pair,
+    preset: String,
+    device: String,
+    reported_glow_bpd: Option<Reported>,
+    models: Vec<ModelResult>,
+    total_seconds: f64,
+}
+
+fn datasets_of(pair: &Pair) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for spec in std::iter::once(pair.train)
+        .chain(std::iter::once(pair.test))
+        .chain(pair.ood.iter().copied())
+    {
+        if let SetSpec::Real { dataset, .. } = SetSpec::parse(spec)? {
+            let name = dataset.name().to_string();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Runs the whole experiment and writes `results.json` and `summary.md` into `--out`.
+pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
+    let started = Instant::now();
+    let pair = find_pair(&args.pair)?;
+    let options = FetchOptions {
+        mirror: args.mirror.clone(),
+        offline: false,
+    };
+    fetch_all(&datasets_of(&pair)?, data_dir, &options)?;
+    let out = args.out.join(pair.name);
+    let mut models = Vec::new();
+    for model in &args.models {
+        models.push(run_model(&args, &pair, model, &out, data_dir)?);
+    }
+    let results = Results {
+        pair,
+        preset: args.preset.clone(),
+        device: args.device.clone(),
+        reported_glow_bpd: pair.reported,
+        models,
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = out.join("results.json");
+    write_atomically(&json, serde_json::to_string_pretty(&results)?.as_bytes())
+        .with_context(|| json.display().to_string())?;
+    let markdown = out.join("summary.md");
+    let summary = render_summary(&results);
+    write_atomically(&markdown, summary.as_bytes())
+        .with_context(|| markdown.display().to_string())?;
+    println!("{summary}");
+    eprintln!(
+        "wrote {} and {} in {:.0} s",
+        json.display(),
+        markdown.display(),
+        results.total_seconds
+    );
+    Ok(())
+}
+
+fn run_model(
+    args: &ReproduceArgs,
+    pair: &Pair,
+    model: &str,
+    out: &Path,
+    data_dir: &Path,
+) -> Result<ModelResult> {
+    let run_dir = out.join(model);
+    let train_args = TrainArgs {
+        run: run_dir.clone(),
+        config: None,
+        preset: args.preset.clone(),
+        model: model.into(),
+        data: pair.train.into(),
+        steps: args.steps,
+        batch_size: None,
+        lr: None,
+        seed: None,
+        resume: true,
+        print_config: false,
+        device: args.device.clone(),
+    };
+    let config = run_config(&train_args)?;
+    let run = RunDir::new(&run_dir);
+    let finished = run.has_checkpoint()
+        && run.read_config().ok().as_ref() == Some(&config)
+        && run
+            .read_json::<TrainState>(&run.state())
+            .is_ok_and(|s| s.step >= config.train.steps);
+    let (train_seconds, train_images_per_sec) = if finished {
+        eprintln!("{model}: already trained in {}", run_dir.display());
+        (0.0, 0.0)
+    } else {
+        let summary = train_config(&config, &run_dir, true, &args.device, data_dir)?;
+        (summary.seconds, summary.images_per_sec)
+    };
+    let eval_started = Instant::now();
+    let eval = |sets: Vec<String>, limit: Option<usize>| {
+        crate::eval::run(
+            EvalArgs {
+                run: run_dir.clone(),
+                data: sets,
+                limit,
+                batch_size: 500,
+                seed: 0,
+                device: args.device.clone(),
+            },
+            data_dir,
+        )
+    };
+    let train_limit = (args.train_eval_limit > 0).then_some(args.train_eval_limit);
+    let mut sets = eval(vec![pair.train.into()], train_limit)?;
+    let mut rest: Vec<String> = vec![pair.test.into()];
+    rest.extend(pair.ood.iter().map(|s| s.to_string()));
+    sets.extend(eval(rest, None)?);
+    let test_bpd = sets[1].mean_bpd;
+    let ood_more_likely_than_test = sets[2..]
+        .iter()
+        .map(|s| (s.set.clone(), s.mean_bpd < test_bpd))
+        .collect();
+    Ok(ModelResult {
+        model: model.into(),
+        run: run_dir,
+        steps: config.train.steps,
+        train_seconds,
+        train_images_per_sec,
+        eval_seconds: eval_started.elapsed().as_secs_f64(),
+        sets,
+        ood_more_likely_than_test,
+    })
+}
+
+fn render_summary(results: &Results) -> String {
+    let pair = &results.pair;
+    let mut md = format!(
+        "# genood reproduce: {} (preset `{}`, device `{}`)\n\nMean bits per dimension (lower = more likely). \
+         `reported` is the paper's Glow figure{}; genood's figures are measured.\n\n",
+        pair.name,
+        results.preset,
+        results.device,
+        match pair.reported {
+            Some(r) if !r.verified => " (recalled in PAPER.md, unverified)",
+            _ => "",
+        }
+    );
+    md.push_str(
+        "| model | set | images | measured bpd | reported bpd |\n|---|---|---:|---:|---:|\n",
+    );
+    for m in &results.models {
+        for (i, s) in m.sets.iter().enumerate() {
+            let reported = pair.reported.map(|r| match i {
+                0 => r.train,
+                1 => r.test,
+                _ => r.ood,
+            });
+            let reported = reported
+                .filter(|_| i < 3)
+                .map_or("–".into(), |v| format!("{v:.3}"));
+            md.push_str(&format!(
+                "| {} | {} | {} | {:.3} | {} |\n",
+                m.model, s.set, s.count, s.mean_bpd, reported
+            ));
+        }
+    }
+    md.push('\n');
+    for m in &results.models {
+        for (set, more_likely) in &m.ood_more_likely_than_test {
+            let verdict = if *more_likely {
+                "**higher** likelihood than"
+            } else {
+                "lower likelihood than"
+            };
+            md.push_str(&format!(
+                "- {}: {set} gets {verdict} {} (the paper's finding is \"higher\").\n",
+                m.model, pair.test
+            ));
+        }
+        md.push_str(&format!(
+            "- {}: {} steps, {:.0} s training ({:.0} img/s), {:.0} s evaluation.\n",
+            m.model, m.steps, m.train_seconds, m.train_images_per_sec, m.eval_seconds
+        ));
+    }
+    md.push_str(&format!("\nTotal: {:.0} s.\n", results.total_seconds));
+    md
+}

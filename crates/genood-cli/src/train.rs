@@ -1,0 +1,174 @@
+//! `genood train`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use genood_data::SetSpec;
+use genood_flows::coupling::CouplingKind;
+use genood_models::config::TrainConfig;
+use genood_models::presets::Preset;
+use genood_train::run::{RunConfig, RunDir};
+use genood_train::trainer::{TrainSummary, train};
+
+use crate::device::parse_device;
+use crate::progress::Progress;
+
+/// Arguments of `genood train`.
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// Run folder: config.json, model.safetensors, optimizer.safetensors, state.json, metrics.csv.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// A run configuration (JSON, as config.json); overrides --preset/--model/--data.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Preset: tiny, quick or paper.
+    #[arg(long, default_value = "quick")]
+    pub preset: String,
+    /// glow (affine couplings) or cv-glow (additive couplings, constant volume).
+    #[arg(long, default_value = "glow")]
+    pub model: String,
+    /// Training set.
+    #[arg(long, default_value = "fashion-mnist:train")]
+    pub data: String,
+    /// Override the number of optimiser steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Override the batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Override the peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Override the seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue from the run folder's last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print the configuration as JSON and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// cpu, cuda or wgpu.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// `glow` or `cv-glow` to a coupling kind.
+pub fn coupling_of(model: &str) -> Result<CouplingKind> {
+    match model {
+        "glow" => Ok(CouplingKind::Affine),
+        "cv-glow" => Ok(CouplingKind::Additive),
+        other => bail!("unknown model `{other}`; choose glow or cv-glow"),
+    }
+}
+
+/// A preset by name, or an error listing them.
+pub fn preset_of(name: &str) -> Result<Preset> {
+    Preset::parse(name).with_context(|| {
+        format!(
+            "unknown preset `{name}`; choose one of {}",
+            Preset::ALL.map(Preset::name).join(", ")
+        )
+    })
+}
+
+fn apply_overrides(train: &mut TrainConfig, args: &TrainArgs) {
+    if let Some(steps) = args.steps {
+        train.steps = steps;
+    }
+    if let Some(batch) = args.batch_size {
+        train.batch_size = batch;
+    }
+    if let Some(lr) = args.lr {
+        train.learning_rate = lr;
+    }
+    if let Some(seed) = args.seed {
+        train.seed = seed;
+    }
+}
+
+/// The run configuration the arguments describe.
+pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<RunConfig>(&text)
+                .with_context(|| format!("{}: not a run configuration", path.display()))?
+        }
+        None => {
+            let preset = preset_of(&args.preset)?;
+            let spec = SetSpec::parse(&args.data)?;
+            let shape = match &spec {
+                SetSpec::Real { dataset, .. } => dataset.shape(),
+                _ => bail!(
+                    "train on a named split (e.g. fashion-mnist:train), not `{}`",
+                    args.data
+                ),
+            };
+            let image = genood_models::ImageShape {
+                channels: shape[0],
+                height: shape[1],
+                width: shape[2],
+            };
+            RunConfig {
+                model: preset.model(image, coupling_of(&args.model)?),
+                train: preset.train(),
+                data: args.data.clone(),
+            }
+        }
+    };
+    apply_overrides(&mut config.train, args);
+    config
+        .model
+        .validate()
+        .map_err(|e| anyhow::anyhow!("model configuration: {e}"))?;
+    Ok(config)
+}
+
+/// Trains as the arguments say and prints the summary.
+pub fn run(args: TrainArgs, data_dir: &Path) -> Result<TrainSummary> {
+    let config = run_config(&args)?;
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+        return Ok(TrainSummary {
+            steps: 0,
+            heldout_bpd: f64::NAN,
+            seconds: 0.0,
+            images_per_sec: 0.0,
+            skipped_steps: 0,
+            reloads: 0,
+        });
+    }
+    train_config(&config, &args.run, args.resume, &args.device, data_dir)
+}
+
+/// Trains `config` into `run_dir`.
+pub fn train_config(
+    config: &RunConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &str,
+    data_dir: &Path,
+) -> Result<TrainSummary> {
+    let device = parse_device(device)?;
+    let set = SetSpec::parse(&config.data)?.load(data_dir, config.train.seed)?;
+    let label = format!("{} {}", config.model.label(), run_dir.display());
+    let mut progress = Progress::new(&label);
+    let summary = train(
+        &RunDir::new(run_dir),
+        config,
+        &set,
+        resume,
+        &device,
+        &mut progress,
+    )?;
+    drop(progress);
+    eprintln!(
+        "{label}: {} steps, held-out {:.4} bpd, {:.0} img/s, {:.0} s",
+        summary.steps, summary.heldout_bpd, summary.images_per_sec, summary.seconds
+    );
+    Ok(summary)
+}

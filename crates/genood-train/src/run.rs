@@ -1,0 +1,181 @@
+//! A run folder: what is in it, and loading a trained model back from it.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use genood_data::atomic::write_atomically;
+use genood_models::config::TrainConfig;
+use genood_models::{Model, ModelConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::weights::{WeightsError, load_weights};
+
+/// Everything needed to rebuild and continue a run; saved as `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The model.
+    pub model: ModelConfig,
+    /// The training schedule.
+    pub train: TrainConfig,
+    /// The training set, e.g. `fashion-mnist:train`.
+    pub data: String,
+}
+
+/// Progress saved with each checkpoint as `state.json`. Every random draw of step `s` is seeded
+/// from `(seed, s)` (and batch order from `(seed, epoch)`), so the step is the whole RNG state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimiser steps completed.
+    pub step: usize,
+}
+
+/// Why a run folder could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A file of the run could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A JSON file of the run is malformed or does not fit.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field where serde does.
+        reason: String,
+    },
+    /// The weights or optimiser state.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}
+
+/// The files of a run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The folder.
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// The run folder at `path` (not created until something is saved).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// `config.json`.
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.json")
+    }
+
+    /// `model.safetensors`.
+    pub fn weights(&self) -> PathBuf {
+        self.path.join("model.safetensors")
+    }
+
+    /// `optimizer.safetensors`.
+    pub fn optimizer(&self) -> PathBuf {
+        self.path.join("optimizer.safetensors")
+    }
+
+    /// `state.json`.
+    pub fn state(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+
+    /// `metrics.csv`.
+    pub fn metrics(&self) -> PathBuf {
+        self.path.join("metrics.csv")
+    }
+
+    /// The per-example scores of set `label`, e.g. `scores/fashion-mnist_test.csv`.
+    pub fn scores(&self, label: &str) -> PathBuf {
+        let safe: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '=' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.path.join("scores").join(format!("{safe}.csv"))
+    }
+
+    /// True when a checkpoint (weights and state) exists.
+    pub fn has_checkpoint(&self) -> bool {
+        self.weights().exists() && self.state().exists()
+    }
+
+    /// Writes a value as pretty JSON, atomically.
+    pub fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), RunError> {
+        let text = serde_json::to_string_pretty(value).expect("serialisable");
+        write_atomically(path, text.as_bytes()).map_err(|source| RunError::Io {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Reads a JSON file.
+    pub fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> Result<T, RunError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RunError::Io {
+            path: path.into(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| RunError::Config {
+            path: path.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Reads `config.json` and checks the model can be built.
+    pub fn read_config(&self) -> Result<RunConfig, RunError> {
+        let config: RunConfig = self.read_json(&self.config())?;
+        config.model.validate().map_err(|reason| RunError::Config {
+            path: self.config(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Rebuilds the model from `config.json` and `model.safetensors` on `device`.
+    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Model), RunError> {
+        let config = self.read_config()?;
+        // The initial draw is overwritten by the saved weights, flag of actnorm included.
+        let model = Model::new(&config.model, &mut StdRng::seed_from_u64(0), device);
+        let model = load_weights(model, &self.weights())?;
+        Ok((config, model))
+    }
+}
+
+/// A generator for draw `index` of stream `stream` of a run seeded `seed`, independent of how
+/// many draws came before, so a resumed run draws exactly what an uninterrupted one would.
+pub fn stream_rng(seed: u64, stream: u64, index: u64) -> StdRng {
+    // SplitMix64-style mixing keeps nearby (stream, index) pairs far apart.
+    let mut z = seed
+        ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ index.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    StdRng::seed_from_u64(z ^ (z >> 31))
+}
+
+/// Streams of [`stream_rng`].
+pub mod streams {
+    /// Initial weights.
+    pub const WEIGHTS: u64 = 1;
+    /// Batch order of an epoch (index: the epoch).
+    pub const BATCH_ORDER: u64 = 2;
+    /// Dequantization noise of a training step (index: the step).
+    pub const TRAIN_NOISE: u64 = 3;
+    /// Dequantization noise of evaluation (index: the batch).
+    pub const EVAL_NOISE: u64 = 4;
+    /// Data-dependent initialisation batch.
+    pub const INIT: u64 = 5;
+}

@@ -1,0 +1,394 @@
+//! The training loop: warm-up, clipping, a guard against non-finite steps, atomic checkpoints,
+//! resumption, and a metrics log.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::prelude::*;
+use genood_data::ImageSet;
+use genood_models::{DensityModel, Model};
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use crate::eval::{batch_tensor, evaluate, summarize};
+use crate::optim::{Optimizer, StepOutcome};
+use crate::run::{RunConfig, RunDir, RunError, TrainState, stream_rng, streams};
+use crate::weights::save_weights;
+
+/// Reloads of the last good checkpoint after which training gives up.
+const MAX_RELOADS: usize = 3;
+/// Batch size of held-out evaluation.
+const HELDOUT_BATCH: usize = 256;
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricsRow {
+    /// Optimiser steps completed.
+    pub step: usize,
+    /// Epochs completed (fractional).
+    pub epoch: f64,
+    /// Mean training bpd over the steps since the previous row.
+    pub train_bpd: f64,
+    /// Bits per dimension on the held-out images.
+    pub heldout_bpd: f64,
+    /// Training images per second since the previous row.
+    pub images_per_sec: f64,
+    /// Learning rate at this step.
+    pub learning_rate: f64,
+}
+
+/// What the loop reports as it goes; the command line turns it into a progress bar.
+pub trait TrainObserver {
+    /// Training runs from `first` to `total` steps.
+    fn started(&mut self, _first: usize, _total: usize) {}
+    /// A step finished with this training bpd; throughput since the last call.
+    fn step(&mut self, _step: usize, _bpd: f64, _images_per_sec: f64) {}
+    /// A metrics row was written.
+    fn logged(&mut self, _row: &MetricsRow) {}
+    /// Something the user should read (a skipped step, a reload, a checkpoint).
+    fn message(&mut self, _text: &str) {}
+}
+
+/// An observer that reports nothing.
+pub struct Silent;
+
+impl TrainObserver for Silent {}
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The run folder.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The data do not fit the model.
+    #[error("{set}: images are {found:?}, the model expects {expected:?}")]
+    Shape {
+        /// The set.
+        set: String,
+        /// Its image shape.
+        found: [usize; 3],
+        /// The model's.
+        expected: [usize; 3],
+    },
+    /// Too few training images for the held-out split and one batch.
+    #[error("{set}: {count} images leave too few for training after holding out {heldout}")]
+    TooSmall {
+        /// The set.
+        set: String,
+        /// Images in it.
+        count: usize,
+        /// Images held out.
+        heldout: usize,
+    },
+    /// `--resume` on a folder whose config differs from the one asked for (other than in
+    /// its number of steps).
+    #[error(
+        "{path}: the run was started with another configuration; resume it with the same config (only the number of steps may change), or use a new folder"
+    )]
+    ConfigChanged {
+        /// The run's config file.
+        path: std::path::PathBuf,
+    },
+    /// Non-finite losses kept coming back after reloading.
+    #[error(
+        "training diverged: non-finite loss or gradient at step {step} persisted after {MAX_RELOADS} reloads of the last good checkpoint"
+    )]
+    Diverged {
+        /// The step.
+        step: usize,
+    },
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainSummary {
+    /// Steps completed.
+    pub steps: usize,
+    /// Held-out bpd at the end.
+    pub heldout_bpd: f64,
+    /// Wall-clock seconds of this invocation.
+    pub seconds: f64,
+    /// Mean training images per second of this invocation.
+    pub images_per_sec: f64,
+    /// Steps skipped for a non-finite loss or gradient.
+    pub skipped_steps: usize,
+    /// Reloads of the last good checkpoint.
+    pub reloads: usize,
+}
+
+/// Linear warm-up to the peak learning rate, then constant.
+pub fn learning_rate(config: &genood_models::config::TrainConfig, step: usize) -> f64 {
+    if step < config.warmup_steps {
+        config.learning_rate * (step + 1) as f64 / config.warmup_steps as f64
+    } else {
+        config.learning_rate
+    }
+}
+
+/// A run may be resumed with a new total number of steps, and nothing else changed.
+fn resumable_with(saved: &RunConfig, asked: &RunConfig) -> bool {
+    let mut saved = saved.clone();
+    saved.train.steps = asked.train.steps;
+    saved == *asked
+}
+
+struct Loop<'a> {
+    run: &'a RunDir,
+    config: &'a RunConfig,
+    train: ImageSet,
+    heldout: ImageSet,
+    device: Device,
+    metrics: Vec<MetricsRow>,
+}
+
+impl Loop<'_> {
+    fn batch_indices(&self, step: usize) -> Vec<usize> {
+        let batch = self.config.train.batch_size;
+        let n = self.train.len();
+        let per_epoch = n / batch;
+        let (epoch, position) = (step / per_epoch, step % per_epoch);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut stream_rng(
+            self.config.train.seed,
+            streams::BATCH_ORDER,
+            epoch as u64,
+        ));
+        order[position * batch..(position + 1) * batch].to_vec()
+    }
+
+    fn heldout_bpd(&self, model: &Model) -> f64 {
+        let plain = self.device.clone().inner();
+        let scores = evaluate(
+            &model.valid(),
+            &self.heldout,
+            HELDOUT_BATCH,
+            self.config.train.seed,
+            &plain,
+        );
+        summarize(&self.heldout.name, &scores).mean_bpd
+    }
+
+    fn save(&self, model: &Model, optimizer: &Optimizer, step: usize) -> Result<(), RunError> {
+        save_weights(model, &self.run.weights())?;
+        optimizer.save(&self.run.optimizer())?;
+        self.write_metrics()?;
+        // The state is written last: a checkpoint is complete once it names its step.
+        self.run.write_json(&self.run.state(), &TrainState { step })
+    }
+
+    fn write_metrics(&self) -> Result<(), RunError> {
+        let mut text =
+            String::from("step,epoch,train_bpd,heldout_bpd,images_per_sec,learning_rate\n");
+        for r in &self.metrics {
+            text.push_str(&format!(
+                "{},{:.4},{:.5},{:.5},{:.2},{:e}\n",
+                r.step, r.epoch, r.train_bpd, r.heldout_bpd, r.images_per_sec, r.learning_rate
+            ));
+        }
+        let path = self.run.metrics();
+        genood_data::atomic::write_atomically(&path, text.as_bytes())
+            .map_err(|source| RunError::Io { path, source })
+    }
+
+    fn read_metrics(&self, up_to: usize) -> Vec<MetricsRow> {
+        let Ok(text) = std::fs::read_to_string(self.run.metrics()) else {
+            return Vec::new();
+        };
+        text.lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<f64> = line.split(',').filter_map(|v| v.parse().ok()).collect();
+                (f.len() == 6).then(|| MetricsRow {
+                    step: f[0] as usize,
+                    epoch: f[1],
+                    train_bpd: f[2],
+                    heldout_bpd: f[3],
+                    images_per_sec: f[4],
+                    learning_rate: f[5],
+                })
+            })
+            .filter(|r| r.step <= up_to)
+            .collect()
+    }
+
+    /// Model, optimiser and step from the run's last checkpoint, on the autodiff device.
+    fn restore(&self) -> Result<(Model, Optimizer, usize), RunError> {
+        let (_, model) = self.run.load_model(&self.device)?;
+        let train = &self.config.train;
+        let optimizer = if self.run.optimizer().exists() {
+            Optimizer::load(
+                train.optimizer,
+                train.max_grad_norm,
+                &self.run.optimizer(),
+                &self.device,
+            )?
+        } else {
+            Optimizer::new(train.optimizer, train.max_grad_norm)
+        };
+        let state: TrainState = self.run.read_json(&self.run.state())?;
+        Ok((model, optimizer, state.step))
+    }
+}
+
+/// Trains `config.model` on `train_set` into `run`, resuming from its last checkpoint when
+/// `resume` is set and one exists. The last `heldout_size` images are held out.
+pub fn train(
+    run: &RunDir,
+    config: &RunConfig,
+    train_set: &ImageSet,
+    resume: bool,
+    device: &Device,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary, TrainError> {
+    let expected = config.model.image().dims();
+    if train_set.shape != expected {
+        return Err(TrainError::Shape {
+            set: train_set.name.clone(),
+            found: train_set.shape,
+            expected,
+        });
+    }
+    let tc = &config.train;
+    let (train, heldout) = train_set.split_tail(tc.heldout_size);
+    if train.len() < tc.batch_size || heldout.is_empty() {
+        return Err(TrainError::TooSmall {
+            set: train_set.name.clone(),
+            count: train_set.len(),
+            heldout: tc.heldout_size,
+        });
+    }
+    let device = device.clone().autodiff();
+    let mut state = Loop {
+        run,
+        config,
+        train,
+        heldout,
+        device: device.clone(),
+        metrics: Vec::new(),
+    };
+
+    let (mut model, mut optimizer, first_step) = if resume && run.has_checkpoint() {
+        if !resumable_with(&run.read_config()?, config) {
+            return Err(TrainError::ConfigChanged { path: run.config() });
+        }
+        run.write_json(&run.config(), config)?;
+        let restored = state.restore()?;
+        observer.message(&format!(
+            "resuming {} at step {}",
+            run.path.display(),
+            restored.2
+        ));
+        restored
+    } else {
+        let mut model = Model::new(
+            &config.model,
+            &mut stream_rng(tc.seed, streams::WEIGHTS, 0),
+            &device,
+        );
+        let mut order: Vec<usize> = (0..state.train.len()).collect();
+        order.shuffle(&mut stream_rng(tc.seed, streams::INIT, 0));
+        order.truncate(tc.init_batch_size.min(order.len()));
+        let init = batch_tensor(&state.train, &order, &device);
+        model.initialize(init, &mut stream_rng(tc.seed, streams::INIT, 1));
+        run.write_json(&run.config(), config)?;
+        (model, Optimizer::new(tc.optimizer, tc.max_grad_norm), 0)
+    };
+    state.metrics = state.read_metrics(first_step);
+
+    let dims = model.dims();
+    let per_epoch = state.train.len() / tc.batch_size;
+    let started = Instant::now();
+    let mut window = (Instant::now(), 0usize, 0.0f64);
+    let (mut bad_in_a_row, mut skipped, mut reloads) = (0, 0, 0);
+    observer.started(first_step, tc.steps);
+    let mut step = first_step;
+    while step < tc.steps {
+        let step_started = Instant::now();
+        let indices = state.batch_indices(step);
+        let pixels = batch_tensor(&state.train, &indices, &device);
+        let terms = model.log_likelihood(
+            pixels,
+            &mut stream_rng(tc.seed, streams::TRAIN_NOISE, step as u64),
+        );
+        let loss = terms
+            .log_p
+            .mean()
+            .neg()
+            .div_scalar(dims as f64 * std::f64::consts::LN_2);
+        let bpd = loss.clone().into_scalar::<f64>();
+        let lr = learning_rate(tc, step);
+        let outcome = if bpd.is_finite() {
+            let grads = loss.backward();
+            let (updated, outcome) = optimizer.step(model, &grads, lr);
+            model = updated;
+            outcome
+        } else {
+            StepOutcome::SkippedNonFinite
+        };
+        if outcome == StepOutcome::SkippedNonFinite {
+            skipped += 1;
+            bad_in_a_row += 1;
+            observer.message(&format!(
+                "step {step}: non-finite loss or gradient, update skipped"
+            ));
+            if bad_in_a_row > tc.max_bad_steps {
+                if reloads == MAX_RELOADS || !run.has_checkpoint() {
+                    return Err(TrainError::Diverged { step });
+                }
+                reloads += 1;
+                let (m, o, s) = state.restore()?;
+                (model, optimizer, step) = (m, o, s);
+                observer.message(&format!("{bad_in_a_row} bad steps in a row: reloaded the last good checkpoint (step {s}), reload {reloads} of {MAX_RELOADS}"));
+                bad_in_a_row = 0;
+                continue;
+            }
+            // Move on to the next batch: the same one would fail the same way.
+            step += 1;
+            continue;
+        }
+        bad_in_a_row = 0;
+        step += 1;
+        window.1 += 1;
+        window.2 += bpd;
+        observer.step(
+            step,
+            bpd,
+            indices.len() as f64 / step_started.elapsed().as_secs_f64(),
+        );
+
+        let epoch_end = step % per_epoch == 0;
+        if step % tc.log_every == 0 || epoch_end || step == tc.steps {
+            let images = (window.1 * tc.batch_size) as f64;
+            let row = MetricsRow {
+                step,
+                epoch: step as f64 / per_epoch as f64,
+                train_bpd: window.2 / window.1 as f64,
+                heldout_bpd: state.heldout_bpd(&model),
+                images_per_sec: images / window.0.elapsed().as_secs_f64(),
+                learning_rate: lr,
+            };
+            observer.logged(&row);
+            state.metrics.push(row);
+            window = (Instant::now(), 0, 0.0);
+        }
+        if step % tc.checkpoint_every == 0 || step == tc.steps {
+            state.save(&model, &optimizer, step)?;
+        }
+    }
+    if !run.has_checkpoint() {
+        state.save(&model, &optimizer, step)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let heldout_bpd = match state.metrics.last() {
+        Some(row) if row.step == step => row.heldout_bpd,
+        _ => state.heldout_bpd(&model),
+    };
+    Ok(TrainSummary {
+        steps: step,
+        heldout_bpd,
+        seconds,
+        images_per_sec: ((step - first_step) * tc.batch_size) as f64 / seconds.max(1e-9),
+        skipped_steps: skipped,
+        reloads,
+    })
+}
