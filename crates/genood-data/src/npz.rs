@@ -187,7 +187,7 @@ pub fn encode_npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     };
     let mut header =
         format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

@@ -262,7 +262,7 @@ fn folders_and_celeba_crop() {
     }
     let broken = dir.write("broken.png", b"\x89PNG\r\n\x1a\nnot really");
     names_file(
-        &read_images(&[broken.clone()], None, 32, "x").unwrap_err(),
+        &read_images(std::slice::from_ref(&broken), None, 32, "x").unwrap_err(),
         &broken,
     );
     // A folder spec reads the same images, centre-cropped.

@@ -37,14 +37,14 @@ pub fn random_orthogonal(n: usize, rng: &mut impl Rng) -> Vec<f64> {
         .map(|_| (0..n).map(|_| standard_normal(rng)).collect())
         .collect();
     for j in 0..n {
-        for k in 0..j {
-            let dot: f64 = (0..n).map(|i| cols[j][i] * cols[k][i]).sum();
-            for i in 0..n {
-                cols[j][i] -= dot * cols[k][i];
-            }
+        let (done, rest) = cols.split_at_mut(j);
+        let col = &mut rest[0];
+        for prev in done.iter() {
+            let dot: f64 = col.iter().zip(prev).map(|(a, b)| a * b).sum();
+            col.iter_mut().zip(prev).for_each(|(a, b)| *a -= dot * b);
         }
-        let norm = cols[j].iter().map(|v| v * v).sum::<f64>().sqrt();
-        cols[j].iter_mut().for_each(|v| *v /= norm);
+        let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
+        col.iter_mut().for_each(|v| *v /= norm);
     }
     let mut out = vec![0.0; n * n];
     for (j, col) in cols.iter().enumerate() {

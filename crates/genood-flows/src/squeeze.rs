@@ -13,7 +13,7 @@ impl Squeeze {
     /// The output shape for an input of `[channels, height, width]`; panics on odd sizes.
     pub fn output_shape([c, h, w]: [usize; 3]) -> [usize; 3] {
         assert!(
-            h % 2 == 0 && w % 2 == 0,
+            h.is_multiple_of(2) && w.is_multiple_of(2),
             "squeeze needs even height and width, got {h}×{w}"
         );
         [4 * c, h / 2, w / 2]

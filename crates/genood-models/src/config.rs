@@ -72,7 +72,7 @@ impl ModelConfig {
                 if config.flow.levels == 0 || config.flow.steps_per_level == 0 {
                     return Err("flow.levels and flow.steps_per_level must be at least 1".into());
                 }
-                if image.height % scale != 0 || image.width % scale != 0 {
+                if !image.height.is_multiple_of(scale) || !image.width.is_multiple_of(scale) {
                     return Err(format!(
                         "flow.levels = {} needs height and width divisible by {scale}, got {}×{}",
                         config.flow.levels, image.height, image.width

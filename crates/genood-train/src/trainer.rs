@@ -356,8 +356,8 @@ pub fn train(
             indices.len() as f64 / step_started.elapsed().as_secs_f64(),
         );
 
-        let epoch_end = step % per_epoch == 0;
-        if step % tc.log_every == 0 || epoch_end || step == tc.steps {
+        let epoch_end = step.is_multiple_of(per_epoch);
+        if step.is_multiple_of(tc.log_every) || epoch_end || step == tc.steps {
             let images = (window.1 * tc.batch_size) as f64;
             let row = MetricsRow {
                 step,
@@ -371,7 +371,7 @@ pub fn train(
             state.metrics.push(row);
             window = (Instant::now(), 0, 0.0);
         }
-        if step % tc.checkpoint_every == 0 || step == tc.steps {
+        if step.is_multiple_of(tc.checkpoint_every) || step == tc.steps {
             state.save(&model, &optimizer, step)?;
         }
     }
