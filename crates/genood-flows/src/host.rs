@@ -7,40 +7,51 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Reads a tensor back to the host as `f64`, whatever its storage dtype.
+/// Reads a tensor back to the host as `E`, whatever its storage dtype.
+pub fn to_host_vec<E: burn::tensor::Element, const D: usize>(tensor: Tensor<D>) -> Vec<E> {
+    tensor
+        .into_data()
+        .convert::<E>()
+        .try_into_vec::<E>()
+        .expect("converted data has the requested element type")
+}
+
+/// Reads a tensor back to the host as `f64`.
 pub fn to_f64_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
-    tensor
-        .into_data()
-        .convert::<f64>()
-        .try_into_vec::<f64>()
-        .expect("converted data is f64")
+    to_host_vec(tensor)
 }
 
-/// Reads a tensor back to the host as `f32`, whatever its storage dtype.
+/// Reads a tensor back to the host as `f32`.
 pub fn to_f32_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted data is f32")
+    to_host_vec(tensor)
 }
 
-/// Builds a float tensor of the device's default dtype from host `f64` values.
+/// Builds a float tensor from host values (`f32` or `f64`), stored in the device's default
+/// float dtype.
+pub fn tensor_from<E: burn::tensor::Element, const D: usize>(
+    values: Vec<E>,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Builds a float tensor from host `f64` values.
 pub fn tensor_from_f64<const D: usize>(
     values: Vec<f64>,
     shape: [usize; D],
     device: &Device,
 ) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), device)
+    tensor_from(values, shape, device)
 }
 
-/// Builds a float tensor of the device's default dtype from host `f32` values.
+/// Builds a float tensor from host `f32` values.
 pub fn tensor_from_f32<const D: usize>(
     values: Vec<f32>,
     shape: [usize; D],
     device: &Device,
 ) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), device)
+    tensor_from(values, shape, device)
 }
 
 /// A reproducible random number generator for the given seed.
