@@ -47,19 +47,23 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
     let mut summaries = Vec::new();
     for name in &args.data {
         let spec = SetSpec::parse(name)?;
-        let mut set = spec.load(data_dir, args.seed)?;
-        if set.shape != model.image_dims() {
+        let full = spec.load(data_dir, args.seed)?;
+        if full.shape != model.image_dims() {
             bail!(
                 "{name}: images are {:?}, the model expects {:?}",
-                set.shape,
+                full.shape,
                 model.image_dims()
             );
         }
-        if let Some(limit) = args.limit {
-            set = set.sample(limit, &mut rand::rngs::StdRng::seed_from_u64(args.seed));
-        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+        let indices = full.sample_indices(args.limit.unwrap_or(usize::MAX), &mut rng);
+        let set = full.select(&indices, full.name.clone());
         let started = std::time::Instant::now();
-        let scores = evaluate(&model, &set, args.batch_size, args.seed, &device);
+        let mut scores = evaluate(&model, &set, args.batch_size, args.seed, &device);
+        // Rows name each image by its position in the full set, so a subset can be traced back.
+        for score in &mut scores {
+            score.index = indices[score.index];
+        }
         let path = run.scores(&spec.label());
         write_scores_csv(&path, &scores).with_context(|| format!("writing {}", path.display()))?;
         let summary = summarize(&spec.label(), &scores);

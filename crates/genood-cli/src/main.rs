@@ -8,6 +8,7 @@ mod fetch;
 mod pairs;
 mod progress;
 mod reproduce;
+mod score;
 mod train;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Score data sets with a trained model: per-example CSVs and a summary table.
     Eval(eval::EvalArgs),
+    /// OOD scores (likelihood, typicality, input complexity, DoSE) with AUROC, AUPR, FPR@95.
+    Score(score::ScoreArgs),
     /// Fetch, train Glow and CV-Glow, evaluate, and report beside the paper.
     Reproduce(reproduce::ReproduceArgs),
     /// Training and evaluation throughput of the presets on a device.
@@ -46,6 +49,7 @@ fn main() {
         Command::Fetch(args) => fetch::run(args, &data_dir),
         Command::Train(args) => train::run(args, &data_dir).map(|_| ()),
         Command::Eval(args) => eval::run(args, &data_dir).map(|_| ()),
+        Command::Score(args) => score::run(args, &data_dir).map(|_| ()),
         Command::Reproduce(args) => reproduce::run(args, &data_dir),
         Command::Bench(args) => bench::run(args),
     };

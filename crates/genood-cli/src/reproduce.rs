@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::eval::EvalArgs;
 use crate::fetch::fetch_all;
 use crate::pairs::{Pair, Reported, find_pair};
+use crate::score::{ScoreArgs, ScoreRow, score_rows};
 use crate::train::{TrainArgs, run_config, train_config};
 
 /// Arguments of `genood reproduce`.
@@ -58,6 +59,8 @@ struct ModelResult {
     sets: Vec<SetSummary>,
     /// For each OOD set: is its mean bpd lower (its likelihood higher) than the test split's?
     ood_more_likely_than_test: Vec<(String, bool)>,
+    /// OOD detection by every score, with intervals.
+    ood_scores: Vec<ScoreRow>,
 }
 
 /// Everything `results.json` holds.
@@ -181,6 +184,17 @@ fn run_model(
     let mut rest: Vec<String> = vec![pair.test.into()];
     rest.extend(pair.ood.iter().map(|s| s.to_string()));
     sets.extend(eval(rest, None)?);
+    let ood_scores = score_rows(
+        &ScoreArgs {
+            run: run_dir.clone(),
+            in_dist: pair.test.into(),
+            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
+            reference: pair.train.into(),
+            resamples: 1000,
+            seed: 0,
+        },
+        data_dir,
+    )?;
     let test_bpd = sets[1].mean_bpd;
     let ood_more_likely_than_test = sets[2..]
         .iter()
@@ -195,6 +209,7 @@ fn run_model(
         eval_seconds: eval_started.elapsed().as_secs_f64(),
         sets,
         ood_more_likely_than_test,
+        ood_scores,
     })
 }
 
@@ -246,6 +261,13 @@ fn render_summary(results: &Results) -> String {
         md.push_str(&format!(
             "- {}: {} steps, {:.0} s training ({:.0} img/s), {:.0} s evaluation.\n",
             m.model, m.steps, m.train_seconds, m.train_images_per_sec, m.eval_seconds
+        ));
+    }
+    for m in &results.models {
+        md.push_str(&format!(
+            "\n## OOD detection with {} (OOD = positive; higher score = more OOD)\n\n{}",
+            m.model,
+            crate::score::markdown(&m.ood_scores)
         ));
     }
     md.push_str(&format!("\nTotal: {:.0} s.\n", results.total_seconds));

@@ -121,6 +121,43 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
         m > f,
         "MNIST mean log p {m} should exceed FashionMNIST's {f} (the paper's finding)"
     );
+
+    // The OOD scores: raw likelihood ranks MNIST as in-distribution (AUROC < 0.5).
+    ok(genood(
+        &[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--data",
+            "fashion-mnist:train",
+            "--limit",
+            "1000",
+        ],
+        real_data(),
+    ));
+    let table = ok(genood(
+        &[
+            "score",
+            "--run",
+            run.to_str().unwrap(),
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--resamples",
+            "50",
+        ],
+        real_data(),
+    ));
+    assert!(table.contains("typicality, batches of 25"), "{table}");
+    let text = std::fs::read_to_string(run.join("ood-scores.json")).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let likelihood = &rows[0];
+    assert_eq!(likelihood["score"], "likelihood (bpd)");
+    assert!(
+        likelihood["metrics"]["auroc"]["value"].as_f64().unwrap() < 0.5,
+        "{likelihood}"
+    );
 }
 
 #[test]
@@ -152,11 +189,18 @@ fn a_reloaded_checkpoint_gives_bit_identical_log_p_in_a_new_process() {
         .unwrap()
         .load(real_data(), 3)
         .unwrap();
-    let set = set.sample(300, &mut rand::rngs::StdRng::seed_from_u64(3));
+    let indices = set.sample_indices(300, &mut rand::rngs::StdRng::seed_from_u64(3));
+    let set = set.select(&indices, "subset");
     let scores = evaluate(&model, &set, 500, 3, &device);
     let csv = String::from_utf8(first).unwrap();
-    for (line, score) in csv.lines().skip(1).zip(&scores) {
-        let log_p: f64 = line.split(',').nth(2).unwrap().parse().unwrap();
+    for ((line, score), index) in csv.lines().skip(1).zip(&scores).zip(&indices) {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(
+            fields[0],
+            index.to_string(),
+            "rows name the image's index in the full set"
+        );
+        let log_p: f64 = fields[2].parse().unwrap();
         assert_eq!(log_p.to_bits(), score.log_p.to_bits());
     }
 }

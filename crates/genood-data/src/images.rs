@@ -87,16 +87,15 @@ impl ImageSet {
         )
     }
 
-    /// At most `limit` images drawn without replacement by a seeded shuffle (all of them, in
-    /// their order, when the set is not larger).
-    pub fn sample(&self, limit: usize, rng: &mut impl Rng) -> ImageSet {
-        if self.len() <= limit {
-            return self.clone();
-        }
+    /// Indices of at most `limit` images drawn without replacement by a seeded shuffle (all of
+    /// them, in order, when the set is not larger).
+    pub fn sample_indices(&self, limit: usize, rng: &mut impl Rng) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len()).collect();
-        order.shuffle(rng);
-        order.truncate(limit);
-        self.select(&order, self.name.clone())
+        if self.len() > limit {
+            order.shuffle(rng);
+            order.truncate(limit);
+        }
+        order
     }
 
     /// Per-dimension mean of the pixels on the `[0, 1]` scale.

@@ -127,3 +127,38 @@ pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result
     }
     write_atomically(path, &out)
 }
+
+/// Reads a scores CSV written by [`write_scores_csv`], naming the file and line on error.
+pub fn read_scores_csv(path: &Path) -> Result<Vec<ExampleScore>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    if lines.next() != Some("index,label,log_p,bpd,log_prior,log_det") {
+        return Err(format!(
+            "{}: not a genood scores file (header)",
+            path.display()
+        ));
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let bad = || format!("{}: line {}: malformed row `{line}`", path.display(), i + 2);
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() != 6 {
+                return Err(bad());
+            }
+            let number = |s: &str| s.parse::<f64>().map_err(|_| bad());
+            Ok(ExampleScore {
+                index: f[0].parse().map_err(|_| bad())?,
+                label: if f[1].is_empty() {
+                    None
+                } else {
+                    Some(f[1].parse().map_err(|_| bad())?)
+                },
+                log_p: number(f[2])?,
+                bpd: number(f[3])?,
+                log_prior: number(f[4])?,
+                log_det: number(f[5])?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,211 @@
+//! `genood score`: OOD detection scores and their metrics from a run's per-example outputs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use genood_data::atomic::write_atomically;
+use genood_data::{ImageSet, SetSpec};
+use genood_ood::metrics::{Detection, detection};
+use genood_ood::scores::{
+    Codec, ExampleStats, dose, input_complexity, negative_log_likelihood, typicality,
+    typicality_batches,
+};
+use genood_train::eval::{ExampleScore, read_scores_csv};
+use genood_train::run::RunDir;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+/// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
+pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];
+
+/// Arguments of `genood score`.
+#[derive(Args, Clone)]
+pub struct ScoreArgs {
+    /// A run folder on which `genood eval` scored the sets below.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The in-distribution test set.
+    #[arg(long = "in")]
+    pub in_dist: String,
+    /// OOD sets.
+    #[arg(long, num_args = 1.., required = true)]
+    pub ood: Vec<String>,
+    /// In-distribution data the typicality test's entropy estimate and DoSE's density are
+    /// fitted on (scored by `eval` too).
+    #[arg(long, default_value = "fashion-mnist:train")]
+    pub reference: String,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    /// Seed of bootstrap and batching.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRow {
+    /// The score's name.
+    pub score: String,
+    /// In-distribution set.
+    pub in_dist: String,
+    /// OOD set.
+    pub ood: String,
+    /// Inputs per decision (1, or M for batch tests).
+    pub batch: usize,
+    /// The metrics with 95% bootstrap intervals.
+    pub metrics: Detection,
+    /// What the score costs beyond one model and one pass.
+    pub cost: String,
+}
+
+fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
+    scores
+        .iter()
+        .map(|s| ExampleStats {
+            log_p: s.log_p,
+            bpd: s.bpd,
+            log_prior: s.log_prior,
+            log_det: s.log_det,
+        })
+        .collect()
+}
+
+fn load_scores(run: &RunDir, set: &str) -> Result<Vec<ExampleScore>> {
+    let path = run.scores(&SetSpec::parse(set)?.label());
+    if !path.exists() {
+        return Err(anyhow!(
+            "{} is missing: run `genood eval --run {} --data {set}` first",
+            path.display(),
+            run.path.display()
+        ));
+    }
+    read_scores_csv(&path).map_err(|e| anyhow!(e))
+}
+
+fn complexity(scores: &[ExampleScore], set: &ImageSet, codec: Codec) -> Vec<f64> {
+    scores
+        .iter()
+        .map(|s| {
+            input_complexity(
+                s.bpd,
+                set.image_size(),
+                codec.compressed_bits(set.image(s.index), set.shape),
+            )
+        })
+        .collect()
+}
+
+/// Every score on every (in, OOD) pair.
+pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
+    let run = RunDir::new(&args.run);
+    let reference = load_scores(&run, &args.reference)?;
+    let inside = load_scores(&run, &args.in_dist)?;
+    let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
+    let in_images = SetSpec::parse(&args.in_dist)?.load(data_dir, args.seed)?;
+    let mut rows = Vec::new();
+    for ood_name in &args.ood {
+        let outside = load_scores(&run, ood_name)?;
+        let ood_images = SetSpec::parse(ood_name)?.load(data_dir, args.seed)?;
+        let mut push = |score: String, batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
+            rows.push(ScoreRow {
+                score,
+                in_dist: args.in_dist.clone(),
+                ood: ood_name.clone(),
+                batch,
+                metrics: detection(&a, &b, args.resamples, args.seed),
+                cost: cost.into(),
+            });
+        };
+        let (in_stats, ood_stats) = (stats(&inside), stats(&outside));
+        push(
+            "likelihood (bpd)".into(),
+            1,
+            negative_log_likelihood(&in_stats),
+            negative_log_likelihood(&ood_stats),
+            "none",
+        );
+        let (in_bpd, ood_bpd) = (
+            negative_log_likelihood(&in_stats),
+            negative_log_likelihood(&ood_stats),
+        );
+        push(
+            "typicality".into(),
+            1,
+            typicality(&in_bpd, entropy),
+            typicality(&ood_bpd, entropy),
+            "mean bpd of reference data",
+        );
+        for m in BATCH_SIZES {
+            let mut rng = StdRng::seed_from_u64(args.seed);
+            let a = typicality_batches(&in_bpd, m, entropy, &mut rng);
+            let b = typicality_batches(&ood_bpd, m, entropy, &mut rng);
+            push(
+                format!("typicality, batches of {m}"),
+                m,
+                a,
+                b,
+                "needs M inputs known to share a source",
+            );
+        }
+        for codec in [Codec::Png, Codec::WebpLossless] {
+            push(
+                format!("input complexity ({})", codec.name()),
+                1,
+                complexity(&inside, &in_images, codec),
+                complexity(&outside, &ood_images, codec),
+                "one lossless compression per input",
+            );
+        }
+        let train = stats(&reference);
+        push(
+            "DoSE (KDE of log p, prior, volume)".into(),
+            1,
+            dose(&train, &in_stats),
+            dose(&train, &ood_stats),
+            "KDE over reference statistics",
+        );
+    }
+    Ok(rows)
+}
+
+/// Renders the rows as a Markdown table.
+pub fn markdown(rows: &[ScoreRow]) -> String {
+    let mut md = String::from(
+        "| score | in | OOD | AUROC [95% CI] | AUPR-in | AUPR-out | FPR@95 | det. acc. | cost |\n|---|---|---|---|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let m = &r.metrics;
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.3} [{:.3}, {:.3}] | {:.3} | {:.3} | {:.3} | {:.3} | {} |\n",
+            r.score,
+            r.in_dist,
+            r.ood,
+            m.auroc.value,
+            m.auroc.low,
+            m.auroc.high,
+            m.aupr_in.value,
+            m.aupr_out.value,
+            m.fpr95.value,
+            m.detection_accuracy.value,
+            r.cost
+        ));
+    }
+    md
+}
+
+/// Computes every score, writes `ood-scores.json` and `ood-scores.md` into the run folder and
+/// prints the table.
+pub fn run(args: ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
+    let rows = score_rows(&args, data_dir)?;
+    let json = args.run.join("ood-scores.json");
+    write_atomically(&json, serde_json::to_string_pretty(&rows)?.as_bytes())
+        .with_context(|| json.display().to_string())?;
+    let md = markdown(&rows);
+    let path = args.run.join("ood-scores.md");
+    write_atomically(&path, md.as_bytes()).with_context(|| path.display().to_string())?;
+    println!("{md}");
+    Ok(rows)
+}
