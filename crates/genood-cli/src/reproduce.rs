@@ -9,7 +9,7 @@ use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
 use genood_train::eval::SetSummary;
-use genood_train::run::{RunDir, TrainState};
+use genood_train::run::{RunConfig, RunDir, TrainState};
 use serde::Serialize;
 
 use crate::eval::EvalArgs;
@@ -39,6 +39,12 @@ pub struct ReproduceArgs {
     /// Images of the training split to score (a seeded subset; 0 = all).
     #[arg(long, default_value_t = 10_000)]
     pub train_eval_limit: usize,
+    /// μ of the first model's likelihood-ratio background (0: no background model).
+    #[arg(long, default_value_t = 0.2)]
+    pub background_mu: f64,
+    /// Members of the first model's WAIC ensemble, counting it (1: no ensemble).
+    #[arg(long, default_value_t = 2)]
+    pub ensemble: usize,
     /// Take data archives from this folder (e.g. ../shared/data) before trying the network.
     #[arg(long)]
     pub mirror: Option<PathBuf>,
@@ -59,6 +65,9 @@ struct ModelResult {
     sets: Vec<SetSummary>,
     /// For each OOD set: is its mean bpd lower (its likelihood higher) than the test split's?
     ood_more_likely_than_test: Vec<(String, bool)>,
+    /// The background model and other ensemble members trained for this model, with their
+    /// training seconds.
+    extra_runs: Vec<(PathBuf, f64)>,
     /// OOD detection by every score, with intervals.
     ood_scores: Vec<ScoreRow>,
 }
@@ -129,6 +138,47 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Trains `config` into `run_dir` unless a finished run of the same config is there;
+/// returns (seconds, images per second) of training, zeros when skipped.
+fn ensure_trained(
+    config: &RunConfig,
+    run_dir: &Path,
+    device: &str,
+    data_dir: &Path,
+) -> Result<(f64, f64)> {
+    let run = RunDir::new(run_dir);
+    let finished = run.has_checkpoint()
+        && run.read_config().ok().as_ref() == Some(config)
+        && run
+            .read_json::<TrainState>(&run.state())
+            .is_ok_and(|s| s.step >= config.train.steps);
+    if finished {
+        eprintln!("{}: already trained", run_dir.display());
+        return Ok((0.0, 0.0));
+    }
+    let summary = train_config(config, run_dir, true, device, data_dir)?;
+    Ok((summary.seconds, summary.images_per_sec))
+}
+
+/// Scores `sets` with the model in `run_dir` (at most `limit` images each, seed 0).
+fn evaluate(
+    run_dir: &Path,
+    sets: Vec<String>,
+    limit: Option<usize>,
+    device: &str,
+    data_dir: &Path,
+) -> Result<Vec<SetSummary>> {
+    let args = EvalArgs {
+        run: run_dir.into(),
+        data: sets,
+        limit,
+        batch_size: 500,
+        seed: 0,
+        device: device.into(),
+    };
+    crate::eval::run(args, data_dir)
+}
+
 fn run_model(
     args: &ReproduceArgs,
     pair: &Pair,
@@ -147,49 +197,70 @@ fn run_model(
         batch_size: None,
         lr: None,
         seed: None,
+        background: None,
+        l2: None,
         resume: true,
         print_config: false,
         device: args.device.clone(),
     };
     let config = run_config(&train_args)?;
-    let run = RunDir::new(&run_dir);
-    let finished = run.has_checkpoint()
-        && run.read_config().ok().as_ref() == Some(&config)
-        && run
-            .read_json::<TrainState>(&run.state())
-            .is_ok_and(|s| s.step >= config.train.steps);
-    let (train_seconds, train_images_per_sec) = if finished {
-        eprintln!("{model}: already trained in {}", run_dir.display());
-        (0.0, 0.0)
-    } else {
-        let summary = train_config(&config, &run_dir, true, &args.device, data_dir)?;
-        (summary.seconds, summary.images_per_sec)
-    };
+    let (train_seconds, train_images_per_sec) =
+        ensure_trained(&config, &run_dir, &args.device, data_dir)?;
     let eval_started = Instant::now();
-    let eval = |sets: Vec<String>, limit: Option<usize>| {
-        crate::eval::run(
-            EvalArgs {
-                run: run_dir.clone(),
-                data: sets,
-                limit,
-                batch_size: 500,
-                seed: 0,
-                device: args.device.clone(),
-            },
-            data_dir,
-        )
-    };
     let train_limit = (args.train_eval_limit > 0).then_some(args.train_eval_limit);
-    let mut sets = eval(vec![pair.train.into()], train_limit)?;
-    let mut rest: Vec<String> = vec![pair.test.into()];
-    rest.extend(pair.ood.iter().map(|s| s.to_string()));
-    sets.extend(eval(rest, None)?);
+    let mut sets = evaluate(
+        &run_dir,
+        vec![pair.train.into()],
+        train_limit,
+        &args.device,
+        data_dir,
+    )?;
+    let mut held_out: Vec<String> = vec![pair.test.into()];
+    held_out.extend(pair.ood.iter().map(|s| s.to_string()));
+    sets.extend(evaluate(
+        &run_dir,
+        held_out.clone(),
+        None,
+        &args.device,
+        data_dir,
+    )?);
+    let eval_seconds = eval_started.elapsed().as_secs_f64();
+
+    // The likelihood-ratio background and the ensemble's other members share the model's
+    // config but for their own field; they are scored on the test and OOD sets only.
+    let mut extra = Vec::new();
+    let mut background = None;
+    let mut ensemble = Vec::new();
+    if model == args.models[0] {
+        if args.background_mu > 0.0 {
+            let mut config = config.clone();
+            config.train.background_noise = Some(args.background_mu);
+            let dir = out.join(format!("{model}-background"));
+            extra.push((config, dir.clone()));
+            background = Some(dir);
+        }
+        for seed in 1..args.ensemble as u64 {
+            let mut config = config.clone();
+            config.train.seed = seed;
+            let dir = out.join(format!("{model}-seed{seed}"));
+            extra.push((config, dir.clone()));
+            ensemble.push(dir);
+        }
+    }
+    let mut extra_runs = Vec::new();
+    for (config, dir) in &extra {
+        let (seconds, _) = ensure_trained(config, dir, &args.device, data_dir)?;
+        evaluate(dir, held_out.clone(), None, &args.device, data_dir)?;
+        extra_runs.push((dir.clone(), seconds));
+    }
     let ood_scores = score_rows(
         &ScoreArgs {
             run: run_dir.clone(),
             in_dist: pair.test.into(),
             ood: pair.ood.iter().map(|s| s.to_string()).collect(),
             reference: pair.train.into(),
+            background,
+            ensemble,
             resamples: 1000,
             seed: 0,
         },
@@ -206,9 +277,10 @@ fn run_model(
         steps: config.train.steps,
         train_seconds,
         train_images_per_sec,
-        eval_seconds: eval_started.elapsed().as_secs_f64(),
+        eval_seconds,
         sets,
         ood_more_likely_than_test,
+        extra_runs,
         ood_scores,
     })
 }
@@ -262,6 +334,13 @@ fn render_summary(results: &Results) -> String {
             "- {}: {} steps, {:.0} s training ({:.0} img/s), {:.0} s evaluation.\n",
             m.model, m.steps, m.train_seconds, m.train_images_per_sec, m.eval_seconds
         ));
+        for (dir, seconds) in &m.extra_runs {
+            md.push_str(&format!(
+                "- {}: also trained {} ({seconds:.0} s).\n",
+                m.model,
+                dir.display()
+            ));
+        }
     }
     for m in &results.models {
         md.push_str(&format!(

@@ -8,8 +8,8 @@ use genood_data::atomic::write_atomically;
 use genood_data::{ImageSet, SetSpec};
 use genood_ood::metrics::{Detection, detection};
 use genood_ood::scores::{
-    Codec, ExampleStats, dose, input_complexity, negative_log_likelihood, typicality,
-    typicality_batches,
+    Codec, ExampleStats, dose, input_complexity, likelihood_ratio, negative_log_likelihood,
+    typicality, typicality_batches, waic,
 };
 use genood_train::eval::{ExampleScore, read_scores_csv};
 use genood_train::run::RunDir;
@@ -36,6 +36,14 @@ pub struct ScoreArgs {
     /// fitted on (scored by `eval` too).
     #[arg(long, default_value = "fashion-mnist:train")]
     pub reference: String,
+    /// A background model's run folder (`genood train --background`), scored by `eval` on the
+    /// same sets with the same seed and limit: adds the likelihood-ratio score.
+    #[arg(long)]
+    pub background: Option<PathBuf>,
+    /// Other members of an ensemble (same model, other seeds), scored by `eval` likewise:
+    /// adds the WAIC score over this run and these.
+    #[arg(long, num_args = 1..)]
+    pub ensemble: Vec<PathBuf>,
     /// Bootstrap resamples for the intervals.
     #[arg(long, default_value_t = 1000)]
     pub resamples: usize,
@@ -83,6 +91,19 @@ fn load_scores(run: &RunDir, set: &str) -> Result<Vec<ExampleScore>> {
         ));
     }
     read_scores_csv(&path).map_err(|e| anyhow!(e))
+}
+
+/// Checks that two runs scored the same images in the same order (same seed and limit).
+fn aligned(ours: &[ExampleScore], theirs: &[ExampleScore], set: &str) -> Result<Vec<ExampleScore>> {
+    let same =
+        ours.len() == theirs.len() && ours.iter().zip(theirs).all(|(a, b)| a.index == b.index);
+    if same {
+        Ok(theirs.to_vec())
+    } else {
+        Err(anyhow!(
+            "{set}: the runs scored different images; evaluate them with the same --limit and --seed"
+        ))
+    }
 }
 
 fn complexity(scores: &[ExampleScore], set: &ImageSet, codec: Codec) -> Vec<f64> {
@@ -157,6 +178,37 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
                 complexity(&inside, &in_images, codec),
                 complexity(&outside, &ood_images, codec),
                 "one lossless compression per input",
+            );
+        }
+        if let Some(background) = &args.background {
+            let background = RunDir::new(background);
+            let ratio = |scores: &[ExampleScore], set: &str| -> Result<Vec<f64>> {
+                let reference = aligned(scores, &load_scores(&background, set)?, set)?;
+                Ok(likelihood_ratio(&stats(scores), &stats(&reference)))
+            };
+            push(
+                "likelihood ratio".into(),
+                1,
+                ratio(&inside, &args.in_dist)?,
+                ratio(&outside, ood_name)?,
+                "a background model trained on perturbed inputs; a second pass",
+            );
+        }
+        if !args.ensemble.is_empty() {
+            let members = |scores: &[ExampleScore], set: &str| -> Result<Vec<Vec<f64>>> {
+                let mut all = vec![scores.iter().map(|s| s.log_p).collect::<Vec<_>>()];
+                for member in &args.ensemble {
+                    let other = aligned(scores, &load_scores(&RunDir::new(member), set)?, set)?;
+                    all.push(other.iter().map(|s| s.log_p).collect());
+                }
+                Ok(all)
+            };
+            push(
+                format!("WAIC ({} models)", args.ensemble.len() + 1),
+                1,
+                waic(&members(&inside, &args.in_dist)?),
+                waic(&members(&outside, ood_name)?),
+                "an ensemble of models; one pass each",
             );
         }
         let train = stats(&reference);

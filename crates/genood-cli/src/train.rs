@@ -44,6 +44,13 @@ pub struct TrainArgs {
     /// Override the seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Train a background model for the likelihood-ratio score: each training pixel is
+    /// replaced by a uniform random value with probability MU (default 0.2).
+    #[arg(long, value_name = "MU", num_args = 0..=1, default_missing_value = "0.2")]
+    pub background: Option<f64>,
+    /// L2 penalty λ/2·‖θ‖² (e.g. for a background model).
+    #[arg(long, value_name = "LAMBDA")]
+    pub l2: Option<f64>,
     /// Continue from the run folder's last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -86,6 +93,12 @@ fn apply_overrides(train: &mut TrainConfig, args: &TrainArgs) {
     }
     if let Some(seed) = args.seed {
         train.seed = seed;
+    }
+    if let Some(mu) = args.background {
+        train.background_noise = Some(mu);
+    }
+    if let Some(lambda) = args.l2 {
+        train.l2 = Some(lambda);
     }
 }
 

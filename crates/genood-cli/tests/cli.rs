@@ -150,6 +150,61 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
         real_data(),
     ));
     assert!(table.contains("typicality, batches of 25"), "{table}");
+
+    // A background model (perturbed inputs) and a second ensemble member add the
+    // likelihood-ratio and WAIC scores.
+    let extra = |name: &str, flags: &[&str]| {
+        let dir = run.parent().unwrap().join(name);
+        let mut train = vec![
+            "train",
+            "--run",
+            dir.to_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--steps",
+            "60",
+        ];
+        train.extend_from_slice(flags);
+        ok(genood(&train, real_data()));
+        let eval = [
+            "eval",
+            "--run",
+            dir.to_str().unwrap(),
+            "--data",
+            "fashion-mnist:test",
+            "mnist:test",
+            "--limit",
+            "2000",
+        ];
+        ok(genood(&eval, real_data()));
+        dir
+    };
+    let background = extra("background", &["--background"]);
+    let config = std::fs::read_to_string(background.join("config.json")).unwrap();
+    assert!(config.contains("\"background_noise\": 0.2"), "{config}");
+    let member = extra("member", &["--seed", "1"]);
+    let table = ok(genood(
+        &[
+            "score",
+            "--run",
+            run.to_str().unwrap(),
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--resamples",
+            "50",
+            "--background",
+            background.to_str().unwrap(),
+            "--ensemble",
+            member.to_str().unwrap(),
+        ],
+        real_data(),
+    ));
+    assert!(
+        table.contains("| likelihood ratio |") && table.contains("| WAIC (2 models) |"),
+        "{table}"
+    );
     let text = std::fs::read_to_string(run.join("ood-scores.json")).unwrap();
     let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
     let likelihood = &rows[0];

@@ -80,6 +80,16 @@ impl Synthetic {
     }
 }
 
+/// Replaces each pixel by a uniform random value with probability `mu`: the input
+/// perturbation that trains the background model of the likelihood-ratio score.
+pub fn perturb_pixels(pixels: &mut [u8], mu: f64, rng: &mut impl Rng) {
+    for p in pixels.iter_mut() {
+        if rng.random::<f64>() < mu {
+            *p = rng.random();
+        }
+    }
+}
+
 /// `round((1 − α)·x + α·128)`.
 pub fn gray_blend(pixel: u8, alpha: f64) -> u8 {
     ((1.0 - alpha) * pixel as f64 + alpha * MID_GRAY).round() as u8

@@ -124,4 +124,11 @@ pub struct TrainConfig {
     pub max_bad_steps: usize,
     /// Seed of weights, batch order and dequantization noise.
     pub seed: u64,
+    /// Train a background model for the likelihood-ratio score (Ren et al. 2019): each pixel
+    /// of each training image is replaced by a uniform random value with this probability μ.
+    #[serde(default)]
+    pub background_noise: Option<f64>,
+    /// L2 penalty `λ/2·‖θ‖²` added to the loss (Ren et al. regularise the background model).
+    #[serde(default)]
+    pub l2: Option<f64>,
 }

@@ -77,6 +77,8 @@ impl Preset {
                 checkpoint_every: 20,
                 max_bad_steps: 3,
                 seed: 0,
+                background_noise: None,
+                l2: None,
             },
             // Adam at 1e-3 beats the paper's Adamax at 5e-4 by a wide margin in short budgets
             // (PAPER.md, "For scale on these machines"); so do batches of 32, which give more
@@ -94,6 +96,8 @@ impl Preset {
                 checkpoint_every: 400,
                 max_bad_steps: 3,
                 seed: 0,
+                background_noise: None,
+                l2: None,
             },
             Preset::Paper => TrainConfig {
                 optimizer: OptimizerKind::Adamax,
@@ -108,6 +112,8 @@ impl Preset {
                 checkpoint_every: 5000,
                 max_bad_steps: 3,
                 seed: 0,
+                background_noise: None,
+                l2: None,
             },
         }
     }

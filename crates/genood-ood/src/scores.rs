@@ -62,6 +62,30 @@ pub fn typicality_threshold(
     scores[((quantile * resamples as f64).ceil() as usize).clamp(1, resamples) - 1]
 }
 
+/// Likelihood ratio (Ren et al. 2019) as an OOD score: `log p_background(x) − log p_θ(x)`,
+/// the negated ratio, so inputs whose likelihood is explained by background statistics score
+/// high.
+pub fn likelihood_ratio(model: &[ExampleStats], background: &[ExampleStats]) -> Vec<f64> {
+    model
+        .iter()
+        .zip(background)
+        .map(|(m, b)| b.log_p - m.log_p)
+        .collect()
+}
+
+/// WAIC (Choi et al. 2018) as an OOD score: `−(E_θ[log p(x)] − Var_θ[log p(x)])` over an
+/// ensemble; `log_p[k][i]` is model `k`'s log-likelihood of example `i`.
+pub fn waic(log_p: &[Vec<f64>]) -> Vec<f64> {
+    let k = log_p.len() as f64;
+    (0..log_p[0].len())
+        .map(|i| {
+            let mean = log_p.iter().map(|m| m[i]).sum::<f64>() / k;
+            let var = log_p.iter().map(|m| (m[i] - mean).powi(2)).sum::<f64>() / k;
+            -(mean - var)
+        })
+        .collect()
+}
+
 /// A lossless codec for the input-complexity score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
@@ -276,6 +300,23 @@ mod tests {
         let false_alarms =
             in_batches.iter().filter(|s| **s > epsilon).count() as f64 / in_batches.len() as f64;
         assert!(false_alarms < 0.05, "{false_alarms}");
+    }
+
+    #[test]
+    fn likelihood_ratio_and_waic_on_hand_computed_cases() {
+        let stats = |log_p: f64| ExampleStats {
+            log_p,
+            bpd: 0.0,
+            log_prior: 0.0,
+            log_det: 0.0,
+        };
+        assert_eq!(
+            likelihood_ratio(&[stats(-10.0), stats(-3.0)], &[stats(-12.0), stats(-1.0)]),
+            vec![-2.0, 2.0]
+        );
+        // Two models: example 0 agrees (−5, −5): WAIC −5, score 5. Example 1 disagrees
+        // (−4, −8): mean −6, variance 4, WAIC −10, score 10.
+        assert_eq!(waic(&[vec![-5.0, -4.0], vec![-5.0, -8.0]]), vec![5.0, 10.0]);
     }
 
     #[test]

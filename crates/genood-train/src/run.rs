@@ -178,4 +178,6 @@ pub mod streams {
     pub const EVAL_NOISE: u64 = 4;
     /// Data-dependent initialisation batch.
     pub const INIT: u64 = 5;
+    /// Pixel perturbation of a background model's training step (index: the step).
+    pub const BACKGROUND_NOISE: u64 = 6;
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::prelude::*;
 use genood_data::ImageSet;
+use genood_data::synthetic::perturb_pixels;
 use genood_models::{DensityModel, Model};
 use rand::seq::SliceRandom;
 use serde::Serialize;
@@ -116,6 +117,19 @@ pub struct TrainSummary {
     pub reloads: usize,
 }
 
+/// `‖θ‖²` over the trainable parameters (the frozen ones carry no gradient anyway).
+fn l2_penalty(model: &Model) -> Tensor<1> {
+    let mut total: Option<Tensor<1>> = None;
+    crate::params::for_each_parameter(model, |_, value, _| {
+        let sq = value.square().sum();
+        total = Some(match total.take() {
+            Some(t) => t + sq,
+            None => sq,
+        });
+    });
+    total.expect("a model has parameters")
+}
+
 /// Linear warm-up to the peak learning rate, then constant.
 pub fn learning_rate(config: &genood_models::config::TrainConfig, step: usize) -> f64 {
     if step < config.warmup_steps {
@@ -154,6 +168,22 @@ impl Loop<'_> {
             epoch as u64,
         ));
         order[position * batch..(position + 1) * batch].to_vec()
+    }
+
+    /// The training batch, perturbed pixel by pixel for a background model.
+    fn batch_pixels(&self, indices: &[usize], step: usize) -> Tensor<4> {
+        let Some(mu) = self.config.train.background_noise else {
+            return batch_tensor(&self.train, indices, &self.device);
+        };
+        let mut batch = self.train.select(indices, "perturbed batch");
+        let mut rng = stream_rng(
+            self.config.train.seed,
+            streams::BACKGROUND_NOISE,
+            step as u64,
+        );
+        perturb_pixels(&mut batch.pixels, mu, &mut rng);
+        let all: Vec<usize> = (0..batch.len()).collect();
+        batch_tensor(&batch, &all, &self.device)
     }
 
     fn heldout_bpd(&self, model: &Model) -> f64 {
@@ -305,17 +335,21 @@ pub fn train(
     while step < tc.steps {
         let step_started = Instant::now();
         let indices = state.batch_indices(step);
-        let pixels = batch_tensor(&state.train, &indices, &device);
+        let pixels = state.batch_pixels(&indices, step);
         let terms = model.log_likelihood(
             pixels,
             &mut stream_rng(tc.seed, streams::TRAIN_NOISE, step as u64),
         );
-        let loss = terms
+        let bpd_loss = terms
             .log_p
             .mean()
             .neg()
             .div_scalar(dims as f64 * std::f64::consts::LN_2);
-        let bpd = loss.clone().into_scalar::<f64>();
+        let bpd = bpd_loss.clone().into_scalar::<f64>();
+        let loss = match tc.l2 {
+            Some(lambda) => bpd_loss + l2_penalty(&model).mul_scalar(lambda / 2.0),
+            None => bpd_loss,
+        };
         let lr = learning_rate(tc, step);
         let outcome = if bpd.is_finite() {
             let grads = loss.backward();
