@@ -7,6 +7,7 @@ mod eval;
 mod fetch;
 mod pairs;
 mod progress;
+mod report;
 mod reproduce;
 mod score;
 mod train;
@@ -36,6 +37,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// OOD scores (likelihood, typicality, input complexity, DoSE) with AUROC, AUPR, FPR@95.
     Score(score::ScoreArgs),
+    /// A self-contained HTML report: histograms, ROC curves, metrics, samples, configs.
+    Report(report::ReportArgs),
     /// Fetch, train Glow and CV-Glow, evaluate, and report beside the paper.
     Reproduce(reproduce::ReproduceArgs),
     /// Training and evaluation throughput of the presets on a device.
@@ -50,6 +53,7 @@ fn main() {
         Command::Train(args) => train::run(args, &data_dir).map(|_| ()),
         Command::Eval(args) => eval::run(args, &data_dir).map(|_| ()),
         Command::Score(args) => score::run(args, &data_dir).map(|_| ()),
+        Command::Report(args) => report::run(args, &data_dir).map(|_| ()),
         Command::Reproduce(args) => reproduce::run(args, &data_dir),
         Command::Bench(args) => bench::run(args),
     };

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::eval::EvalArgs;
 use crate::fetch::fetch_all;
 use crate::pairs::{Pair, Reported, find_pair};
+use crate::report::ReportArgs;
 use crate::score::{ScoreArgs, ScoreRow, score_rows};
 use crate::train::{TrainArgs, run_config, train_config};
 
@@ -68,6 +69,10 @@ struct ModelResult {
     /// The background model and other ensemble members trained for this model, with their
     /// training seconds.
     extra_runs: Vec<(PathBuf, f64)>,
+    /// The likelihood-ratio background model's run, if one was trained.
+    background: Option<PathBuf>,
+    /// The other ensemble members' runs.
+    ensemble: Vec<PathBuf>,
     /// OOD detection by every score, with intervals.
     ood_scores: Vec<ScoreRow>,
 }
@@ -79,6 +84,8 @@ struct Results {
     preset: String,
     device: String,
     reported_glow_bpd: Option<Reported>,
+    /// The HTML report.
+    report: PathBuf,
     models: Vec<ModelResult>,
     total_seconds: f64,
 }
@@ -113,11 +120,24 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     for model in &args.models {
         models.push(run_model(&args, &pair, model, &out, data_dir)?);
     }
+    let report = crate::report::run(
+        ReportArgs {
+            run: models.iter().map(|m| m.run.clone()).collect(),
+            in_dist: pair.test.into(),
+            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
+            reference: pair.train.into(),
+            background: models[0].background.clone(),
+            ensemble: models[0].ensemble.clone(),
+            out: out.join("report"),
+        },
+        data_dir,
+    )?;
     let results = Results {
         pair,
         preset: args.preset.clone(),
         device: args.device.clone(),
         reported_glow_bpd: pair.reported,
+        report,
         models,
         total_seconds: started.elapsed().as_secs_f64(),
     };
@@ -259,8 +279,8 @@ fn run_model(
             in_dist: pair.test.into(),
             ood: pair.ood.iter().map(|s| s.to_string()).collect(),
             reference: pair.train.into(),
-            background,
-            ensemble,
+            background: background.clone(),
+            ensemble: ensemble.clone(),
             resamples: 1000,
             seed: 0,
         },
@@ -281,6 +301,8 @@ fn run_model(
         sets,
         ood_more_likely_than_test,
         extra_runs,
+        background,
+        ensemble,
         ood_scores,
     })
 }
@@ -349,6 +371,10 @@ fn render_summary(results: &Results) -> String {
             crate::score::markdown(&m.ood_scores)
         ));
     }
-    md.push_str(&format!("\nTotal: {:.0} s.\n", results.total_seconds));
+    md.push_str(&format!(
+        "\nReport with every figure: {}. Total: {:.0} s.\n",
+        results.report.display(),
+        results.total_seconds
+    ));
     md
 }

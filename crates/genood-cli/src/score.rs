@@ -67,6 +67,12 @@ pub struct ScoreRow {
     pub metrics: Detection,
     /// What the score costs beyond one model and one pass.
     pub cost: String,
+    /// The in-distribution scores (for ROC curves; not serialised).
+    #[serde(skip)]
+    pub in_scores: Vec<f64>,
+    /// The OOD scores (for ROC curves; not serialised).
+    #[serde(skip)]
+    pub ood_scores: Vec<f64>,
 }
 
 fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
@@ -138,6 +144,8 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
                 batch,
                 metrics: detection(&a, &b, args.resamples, args.seed),
                 cost: cost.into(),
+                in_scores: a,
+                ood_scores: b,
             });
         };
         let (in_stats, ood_stats) = (stats(&inside), stats(&outside));

@@ -205,6 +205,7 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
         table.contains("| likelihood ratio |") && table.contains("| WAIC (2 models) |"),
         "{table}"
     );
+
     let text = std::fs::read_to_string(run.join("ood-scores.json")).unwrap();
     let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
     let likelihood = &rows[0];
@@ -213,6 +214,58 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
         likelihood["metrics"]["auroc"]["value"].as_f64().unwrap() < 0.5,
         "{likelihood}"
     );
+
+    // The report: parsable HTML whose embedded images decode and whose plots are not empty.
+    let out = run.parent().unwrap().join("report");
+    ok(genood(
+        &[
+            "report",
+            "--run",
+            run.to_str().unwrap(),
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--background",
+            background.to_str().unwrap(),
+            "--ensemble",
+            member.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        real_data(),
+    ));
+    check_report(&out);
+}
+
+fn check_report(out: &Path) {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    for tag in ["svg", "table", "figure", "pre", "h2"] {
+        let (open, close) = (
+            html.matches(&format!("<{tag}")).count(),
+            html.matches(&format!("</{tag}>")).count(),
+        );
+        assert!(
+            open > 0 && open == close,
+            "<{tag}>: {open} opened, {close} closed"
+        );
+    }
+    // Three histograms and one ROC chart, each with data drawn in it.
+    assert_eq!(html.matches("<svg").count(), 4);
+    assert!(html.matches("<path d=\"M").count() >= 9, "histogram areas");
+    assert!(html.matches("<polyline").count() >= 5, "ROC curves");
+    // The sample grid is embedded, is the PNG written beside the page, and decodes.
+    let png_bytes = std::fs::read(out.join("run-samples.png")).unwrap();
+    assert!(html.contains(&format!(
+        "data:image/png;base64,{}",
+        genood_ood::report::base64(&png_bytes)
+    )));
+    let reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+        .read_info()
+        .unwrap();
+    assert!(reader.info().width > 100 && reader.info().height > 100);
+    assert!(html.contains("≈0.09 (reported)"), "literature column");
 }
 
 #[test]

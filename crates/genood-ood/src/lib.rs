@@ -5,6 +5,8 @@
 //! "more likely OOD"**. A likelihood becomes a score by negation (`−log p`, or bpd).
 
 pub mod metrics;
+pub mod report;
 pub mod scores;
+pub mod svg;
 
 pub use metrics::{Detection, detection};

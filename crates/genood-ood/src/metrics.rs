@@ -62,6 +62,19 @@ fn operating_points(negatives: &[f64], positives: &[f64]) -> Vec<(usize, usize)>
     points
 }
 
+/// The ROC curve as `(false-positive rate, true-positive rate)` points from `(0, 0)` to
+/// `(1, 1)`, one per distinct threshold.
+pub fn roc_curve(in_dist: &[f64], ood: &[f64]) -> Vec<(f64, f64)> {
+    let (p, n) = (ood.len() as f64, in_dist.len() as f64);
+    std::iter::once((0.0, 0.0))
+        .chain(
+            operating_points(in_dist, ood)
+                .into_iter()
+                .map(|(tp, fp)| (fp as f64 / n, tp as f64 / p)),
+        )
+        .collect()
+}
+
 /// Average precision with `positives` as the positive class (higher score = positive):
 /// Σ_k (R_k − R_{k−1})·P_k over distinct thresholds, tied scores entering together.
 pub fn average_precision(negatives: &[f64], positives: &[f64]) -> f64 {
@@ -196,6 +209,23 @@ mod tests {
         // Reversed scores: every OOD input looks the most in-distribution.
         close(auroc(&outside, &inside), 0.0);
         close(fpr_at_tpr(&outside, &inside, 0.95), 1.0);
+    }
+
+    #[test]
+    fn roc_curve_of_the_hand_computed_case() {
+        let curve = roc_curve(&[1.0, 2.0, 3.0], &[2.0, 4.0]);
+        let expected = [
+            (0.0, 0.0),
+            (0.0, 0.5),
+            (1.0 / 3.0, 0.5),
+            (2.0 / 3.0, 1.0),
+            (1.0, 1.0),
+        ];
+        assert_eq!(curve.len(), expected.len());
+        for ((x, y), (ex, ey)) in curve.iter().zip(expected) {
+            close(*x, ex);
+            close(*y, ey);
+        }
     }
 
     #[test]

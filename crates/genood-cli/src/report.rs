@@ -1,0 +1,216 @@
+//! `genood report`: one self-contained HTML page (and the same figures as SVG/PNG files) from
+//! trained runs and their per-example scores.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use genood_data::SetSpec;
+use genood_data::atomic::write_atomically;
+use genood_flows::host::to_host_vec;
+use genood_models::DensityModel;
+use genood_ood::metrics::roc_curve;
+use genood_ood::report::{Block, image_grid_png, render_html};
+use genood_ood::svg::{histogram, roc_chart};
+use genood_train::eval::read_scores_csv;
+use genood_train::run::{RunDir, stream_rng};
+
+use crate::device::parse_device;
+use crate::pairs::reported_auroc;
+use crate::score::{ScoreArgs, ScoreRow, score_rows};
+
+/// Bins of every histogram.
+const BINS: usize = 60;
+/// Samples drawn from each model, and their temperature (Glow's usual 0.7).
+const SAMPLES: usize = 36;
+const TEMPERATURE: f64 = 0.7;
+
+/// Arguments of `genood report`.
+#[derive(Args, Clone)]
+pub struct ReportArgs {
+    /// Run folders to report, each scored by `genood eval` on the sets below.
+    #[arg(long, num_args = 1.., required = true)]
+    pub run: Vec<PathBuf>,
+    /// The in-distribution test set.
+    #[arg(long = "in")]
+    pub in_dist: String,
+    /// OOD sets.
+    #[arg(long, num_args = 1.., required = true)]
+    pub ood: Vec<String>,
+    /// In-distribution reference data (as for `genood score`).
+    #[arg(long, default_value = "fashion-mnist:train")]
+    pub reference: String,
+    /// Background model of the first run (adds the likelihood ratio).
+    #[arg(long)]
+    pub background: Option<PathBuf>,
+    /// Other ensemble members of the first run (adds WAIC).
+    #[arg(long, num_args = 1..)]
+    pub ensemble: Vec<PathBuf>,
+    /// Output folder: report.html and every figure as SVG or PNG.
+    #[arg(long, default_value = "report")]
+    pub out: PathBuf,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, bytes).with_context(|| path.display().to_string())
+}
+
+/// Builds the page and writes it with its figures into `--out`.
+pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
+    let mut blocks = vec![Block::Text(format!(
+        "In-distribution test set {}, OOD sets {}, reference (training) data {}. Lower bits per dimension means higher likelihood. \
+         For OOD detection, OOD is the positive class and a higher score means more OOD; intervals are 95% bootstrap intervals.",
+        args.in_dist,
+        args.ood.join(", "),
+        args.reference
+    ))];
+    let mut sets = vec![args.reference.clone(), args.in_dist.clone()];
+    sets.extend(args.ood.iter().cloned());
+    for (k, run_path) in args.run.iter().enumerate() {
+        let run = RunDir::new(run_path);
+        let (config, model) = run.load_model(&parse_device("cpu")?)?;
+        let name = format!("{} ({})", config.model.label(), run_path.display());
+        let stem = run_path
+            .file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+        blocks.push(Block::Heading(name.clone()));
+
+        let mut columns: [Vec<(String, Vec<f64>)>; 3] = Default::default();
+        for set in &sets {
+            let path = run.scores(&SetSpec::parse(set)?.label());
+            let scores = read_scores_csv(&path)
+                .map_err(|e| anyhow::anyhow!("{e}; run `genood eval` first"))?;
+            columns[0].push((set.clone(), scores.iter().map(|s| s.bpd).collect()));
+            columns[1].push((set.clone(), scores.iter().map(|s| s.log_prior).collect()));
+            columns[2].push((set.clone(), scores.iter().map(|s| s.log_det).collect()));
+        }
+        let figures = [
+            (
+                "bpd",
+                format!("Bits per dimension — {}", config.model.label()),
+                "bits per dimension (bits/dim)",
+            ),
+            (
+                "prior",
+                format!("Distribution term — {}", config.model.label()),
+                "log p_z(f(x)) (nats)",
+            ),
+            (
+                "logdet",
+                format!("Volume term — {}", config.model.label()),
+                "log |det ∂f/∂x| (nats)",
+            ),
+        ];
+        for ((file, title, x_label), series) in figures.iter().zip(&columns) {
+            let svg = histogram(title, x_label, series, BINS);
+            write(&args.out.join(format!("{stem}-{file}.svg")), svg.as_bytes())?;
+            blocks.push(Block::Svg(svg));
+        }
+
+        let score_args = ScoreArgs {
+            run: run_path.clone(),
+            in_dist: args.in_dist.clone(),
+            ood: args.ood.clone(),
+            reference: args.reference.clone(),
+            background: args.background.clone().filter(|_| k == 0),
+            ensemble: if k == 0 {
+                args.ensemble.clone()
+            } else {
+                Vec::new()
+            },
+            resamples: 1000,
+            seed: 0,
+        };
+        let rows = score_rows(&score_args, data_dir)?;
+        for ood in &args.ood {
+            let series: Vec<(String, Vec<(f64, f64)>)> = rows
+                .iter()
+                .filter(|r| &r.ood == ood && r.batch == 1)
+                .map(|r| {
+                    (
+                        format!("{} (AUROC {:.3})", r.score, r.metrics.auroc.value),
+                        roc_curve(&r.in_scores, &r.ood_scores),
+                    )
+                })
+                .collect();
+            let svg = roc_chart(
+                &format!(
+                    "ROC, {} vs {} — {}",
+                    args.in_dist,
+                    ood,
+                    config.model.label()
+                ),
+                &series,
+            );
+            let safe = ood.replace([':', '/', '='], "_");
+            write(
+                &args.out.join(format!("{stem}-roc-{safe}.svg")),
+                svg.as_bytes(),
+            )?;
+            blocks.push(Block::Svg(svg));
+        }
+        blocks.push(metrics_table(&rows));
+
+        let samples = model.sample(SAMPLES, TEMPERATURE, &mut stream_rng(0, 7, 0));
+        let dims = model.image_dims();
+        let pixels: Vec<u8> = to_host_vec::<f32, 4>(samples)
+            .iter()
+            .map(|v| *v as u8)
+            .collect();
+        let images: Vec<&[u8]> = pixels.chunks(dims.iter().product()).collect();
+        let png = image_grid_png(&images, dims, 6, if dims[1] <= 32 { 3 } else { 1 });
+        write(&args.out.join(format!("{stem}-samples.png")), &png)?;
+        blocks.push(Block::Png {
+            caption: format!(
+                "{SAMPLES} samples at temperature {TEMPERATURE} — {}",
+                config.model.label()
+            ),
+            bytes: png,
+        });
+        blocks.push(Block::Pre(
+            std::fs::read_to_string(run.config())
+                .with_context(|| run.config().display().to_string())?,
+        ));
+    }
+    let html = render_html("genood report", &blocks);
+    let path = args.out.join("report.html");
+    write(&path, html.as_bytes())?;
+    eprintln!("wrote {}", path.display());
+    Ok(path)
+}
+
+fn metrics_table(rows: &[ScoreRow]) -> Block {
+    let header = [
+        "score",
+        "OOD",
+        "AUROC [95% CI]",
+        "AUPR-in",
+        "AUPR-out",
+        "FPR@95",
+        "det. acc.",
+        "reported AUROC (literature)",
+        "cost",
+    ];
+    let body = rows
+        .iter()
+        .map(|r| {
+            let m = &r.metrics;
+            vec![
+                r.score.clone(),
+                r.ood.clone(),
+                format!(
+                    "{:.3} [{:.3}, {:.3}]",
+                    m.auroc.value, m.auroc.low, m.auroc.high
+                ),
+                format!("{:.3}", m.aupr_in.value),
+                format!("{:.3}", m.aupr_out.value),
+                format!("{:.3}", m.fpr95.value),
+                format!("{:.3}", m.detection_accuracy.value),
+                reported_auroc(&r.score, &r.in_dist, &r.ood)
+                    .map_or("–".into(), |v| format!("{v} (reported)")),
+                r.cost.clone(),
+            ]
+        })
+        .collect();
+    Block::Table(header.map(String::from).to_vec(), body)
+}

@@ -1,0 +1,336 @@
+//! Small, dependency-free SVG plots: histograms and line charts with titles, axis labels with
+//! units, ticks and a legend. Text uses the `DejaVu Sans` family, which the HTML report embeds.
+
+use std::fmt::Write as _;
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 400.0;
+const LEFT: f64 = 72.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 44.0;
+const BOTTOM: f64 = 56.0;
+/// Colour-blind-safe palette (Okabe–Ito).
+pub const PALETTE: [&str; 7] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+];
+const FONT: &str = "font-family=\"DejaVu Sans, sans-serif\"";
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Round tick positions covering `[low, high]` (steps of 1, 2 or 5 × 10^k).
+pub fn ticks(low: f64, high: f64, target: usize) -> Vec<f64> {
+    let span = (high - low).max(f64::EPSILON);
+    let raw = span / target.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    let first = (low / step).ceil() as i64;
+    let last = (high / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+fn format_tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if (1e-2..1e5).contains(&a) {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+struct Frame {
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn px(&self, x: f64) -> f64 {
+        LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * (WIDTH - LEFT - RIGHT)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        HEIGHT - BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0) * (HEIGHT - TOP - BOTTOM)
+    }
+
+    /// The title, axes, ticks and axis labels.
+    fn axes(&self, out: &mut String, title: &str, x_label: &str, y_label: &str) {
+        let _ = write!(
+            out,
+            "<rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>"
+        );
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"26\" {FONT} font-size=\"16\" text-anchor=\"middle\">{}</text>",
+            WIDTH / 2.0,
+            escape(title)
+        );
+        let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM);
+        let _ = write!(
+            out,
+            "<rect x=\"{x0}\" y=\"{y0}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>",
+            x1 - x0,
+            y1 - y0
+        );
+        for t in ticks(self.x.0, self.x.1, 6) {
+            let x = self.px(t);
+            let _ = write!(
+                out,
+                "<line x1=\"{x:.1}\" y1=\"{y1}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#444\"/>",
+                y1 + 5.0
+            );
+            let _ = write!(
+                out,
+                "<text x=\"{x:.1}\" y=\"{}\" {FONT} font-size=\"12\" text-anchor=\"middle\">{}</text>",
+                y1 + 19.0,
+                format_tick(t)
+            );
+        }
+        for t in ticks(self.y.0, self.y.1, 5) {
+            let y = self.py(t);
+            let _ = write!(
+                out,
+                "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{x0}\" y2=\"{y:.1}\" stroke=\"#444\"/>",
+                x0 - 5.0
+            );
+            let _ = write!(
+                out,
+                "<line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{x1}\" y2=\"{y:.1}\" stroke=\"#eee\"/>"
+            );
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{:.1}\" {FONT} font-size=\"12\" text-anchor=\"end\">{}</text>",
+                x0 - 8.0,
+                y + 4.0,
+                format_tick(t)
+            );
+        }
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"{}\" {FONT} font-size=\"13\" text-anchor=\"middle\">{}</text>",
+            (x0 + x1) / 2.0,
+            HEIGHT - 14.0,
+            escape(x_label)
+        );
+        let _ = write!(
+            out,
+            "<text transform=\"translate(18 {}) rotate(-90)\" {FONT} font-size=\"13\" text-anchor=\"middle\">{}</text>",
+            (y0 + y1) / 2.0,
+            escape(y_label)
+        );
+    }
+}
+
+/// A legend box in the top-right corner, or the bottom-right one (where ROC curves rarely go).
+fn legend(out: &mut String, labels: &[String], bottom: bool) {
+    let x = WIDTH - RIGHT - 12.0;
+    let box_height = 8.0 + 18.0 * labels.len() as f64;
+    let top = if bottom {
+        HEIGHT - BOTTOM - 8.0 - box_height
+    } else {
+        TOP + 8.0
+    };
+    let width = 14.0 + 7.2 * labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
+    let _ = write!(
+        out,
+        "<rect x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>",
+        x - width - 14.0,
+        top,
+        width + 20.0,
+        box_height
+    );
+    for (i, label) in labels.iter().enumerate() {
+        let y = top + 16.0 + 18.0 * i as f64;
+        let color = PALETTE[i % PALETTE.len()];
+        let _ = write!(
+            out,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/>",
+            x - width - 6.0,
+            y - 10.0
+        );
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{y:.1}\" {FONT} font-size=\"12\">{}</text>",
+            x - width + 12.0,
+            escape(label)
+        );
+    }
+}
+
+fn document(body: String) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\">{body}</svg>"
+    )
+}
+
+/// Overlaid density histograms of several samples on shared bins spanning their 0.5th to
+/// 99.5th percentiles (so a few outliers do not squash the plot). A sample with a single
+/// repeated value is drawn as one bar and labelled with that value.
+pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins: usize) -> String {
+    let mut pooled: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|v| v.is_finite())
+        .collect();
+    pooled.sort_by(f64::total_cmp);
+    let quantile =
+        |q: f64| pooled[((q * (pooled.len() - 1) as f64).round() as usize).min(pooled.len() - 1)];
+    let (mut low, mut high) = if pooled.is_empty() {
+        (0.0, 1.0)
+    } else {
+        (quantile(0.005), quantile(0.995))
+    };
+    if high <= low {
+        let pad = low.abs().max(1.0) * 0.01;
+        (low, high) = (low - pad, high + pad);
+    }
+    let width = (high - low) / bins as f64;
+    let mut densities = Vec::new();
+    let mut labels = Vec::new();
+    for (label, values) in series {
+        let mut counts = vec![0usize; bins];
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            if (low..=high).contains(&v) {
+                counts[(((v - low) / width) as usize).min(bins - 1)] += 1;
+            }
+        }
+        let n = values.len().max(1) as f64;
+        densities.push(
+            counts
+                .iter()
+                .map(|&c| c as f64 / (n * width))
+                .collect::<Vec<_>>(),
+        );
+        let single = values
+            .first()
+            .filter(|first| values.iter().all(|v| v == *first));
+        labels.push(match single {
+            Some(v) if values.len() > 1 => format!("{label} (all = {})", format_tick(*v)),
+            _ => format!("{label} (n = {})", values.len()),
+        });
+    }
+    let peak = densities
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let frame = Frame {
+        x: (low, high),
+        y: (0.0, peak * 1.08),
+    };
+    let mut out = String::new();
+    frame.axes(&mut out, title, x_label, "density");
+    for (i, density) in densities.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let mut path = format!("M{:.1},{:.1}", frame.px(low), frame.py(0.0));
+        for (b, d) in density.iter().enumerate() {
+            let (a, z) = (low + b as f64 * width, low + (b + 1) as f64 * width);
+            let _ = write!(
+                path,
+                " L{:.1},{:.1} L{:.1},{:.1}",
+                frame.px(a),
+                frame.py(*d),
+                frame.px(z),
+                frame.py(*d)
+            );
+        }
+        let _ = write!(path, " L{:.1},{:.1} Z", frame.px(high), frame.py(0.0));
+        let _ = write!(
+            out,
+            "<path d=\"{path}\" fill=\"{color}\" fill-opacity=\"0.28\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
+        );
+    }
+    legend(&mut out, &labels, false);
+    document(out)
+}
+
+/// Line chart of several `(x, y)` series on `[0, 1]²`, with the chance diagonal (for ROC
+/// curves).
+pub fn roc_chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
+    let frame = Frame {
+        x: (0.0, 1.0),
+        y: (0.0, 1.0),
+    };
+    let mut out = String::new();
+    frame.axes(
+        &mut out,
+        title,
+        "false-positive rate (in-distribution flagged)",
+        "true-positive rate (OOD flagged)",
+    );
+    let _ = write!(
+        out,
+        "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\" stroke-dasharray=\"4 4\"/>",
+        frame.px(0.0),
+        frame.py(0.0),
+        frame.px(1.0),
+        frame.py(1.0)
+    );
+    let mut labels = Vec::new();
+    for (i, (label, points)) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        // Thousands of thresholds collapse to the points a reader can see (0.1% of the axes).
+        let mut kept: Vec<(f64, f64)> = Vec::new();
+        for (k, &(x, y)) in points.iter().enumerate() {
+            let far = kept
+                .last()
+                .is_none_or(|&(a, b)| (x - a).abs() + (y - b).abs() > 1e-3);
+            if far || k + 1 == points.len() {
+                kept.push((x, y));
+            }
+        }
+        let path: Vec<String> = kept
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", frame.px(*x), frame.py(*y)))
+            .collect();
+        let _ = write!(
+            out,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
+            path.join(" ")
+        );
+        labels.push(label.clone());
+    }
+    legend(&mut out, &labels, true);
+    document(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(
+            ticks(0.0, 1.0, 5),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        assert_eq!(ticks(2.3, 7.9, 6), vec![3.0, 4.0, 5.0, 6.0, 7.0]);
+    }
+
+    #[test]
+    fn histogram_has_one_area_per_series_and_marks_a_constant_one() {
+        let svg = histogram(
+            "t",
+            "x (bits/dim)",
+            &[
+                ("a".into(), vec![1.0, 2.0, 3.0]),
+                ("b".into(), vec![5.0; 4]),
+            ],
+            20,
+        );
+        assert_eq!(svg.matches("<path").count(), 2);
+        assert!(svg.contains("b (all = 5)"));
+        assert!(svg.contains("x (bits/dim)") && svg.contains("density"));
+    }
+}
