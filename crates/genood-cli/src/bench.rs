@@ -64,7 +64,7 @@ fn reference_rate(device: &Device, steps: usize) -> f64 {
             ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
         );
         let grads = y.sum().backward();
-        w.grad(&grads).expect("gradient").into_scalar::<f64>();
+        w.grad(&grads).expect("gradient").sum().into_scalar::<f64>();
     };
     once();
     let start = Instant::now();
