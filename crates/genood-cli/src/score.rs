@@ -8,8 +8,8 @@ use genood_data::atomic::write_atomically;
 use genood_data::{ImageSet, SetSpec};
 use genood_ood::metrics::{Detection, detection};
 use genood_ood::scores::{
-    Codec, ExampleStats, dose, input_complexity, likelihood_ratio, negative_log_likelihood,
-    typicality, typicality_batches, waic,
+    Codec, ExampleStats, ThresholdTest, dose, input_complexity, likelihood_ratio,
+    negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
 };
 use genood_train::eval::{ExampleScore, read_scores_csv};
 use genood_train::run::RunDir;
@@ -67,6 +67,8 @@ pub struct ScoreRow {
     pub metrics: Detection,
     /// What the score costs beyond one model and one pass.
     pub cost: String,
+    /// For the typicality test: flagging with the bootstrap threshold ε.
+    pub threshold: Option<ThresholdTest>,
     /// The in-distribution scores (for ROC curves; not serialised).
     #[serde(skip)]
     pub in_scores: Vec<f64>,
@@ -144,6 +146,7 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
                 batch,
                 metrics: detection(&a, &b, args.resamples, args.seed),
                 cost: cost.into(),
+                threshold: None,
                 in_scores: a,
                 ood_scores: b,
             });
@@ -227,6 +230,20 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
             dose(&train, &ood_stats),
             "KDE over reference statistics",
         );
+        let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
+        for row in rows
+            .iter_mut()
+            .filter(|r| &r.ood == ood_name && r.score.starts_with("typicality"))
+        {
+            let mut rng = StdRng::seed_from_u64(args.seed);
+            row.threshold = Some(threshold_test(
+                &reference_bpd,
+                row.batch,
+                &row.in_scores,
+                &row.ood_scores,
+                &mut rng,
+            ));
+        }
     }
     Ok(rows)
 }
@@ -234,12 +251,12 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
 /// Renders the rows as a Markdown table.
 pub fn markdown(rows: &[ScoreRow]) -> String {
     let mut md = String::from(
-        "| score | in | OOD | AUROC [95% CI] | AUPR-in | AUPR-out | FPR@95 | det. acc. | cost |\n|---|---|---|---|---:|---:|---:|---:|---|\n",
+        "| score | in | OOD | AUROC [95% CI] | AUPR-in | AUPR-out | FPR@95 | det. acc. | flagged at bootstrap ε (OOD / in) | cost |\n|---|---|---|---|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         let m = &r.metrics;
         md.push_str(&format!(
-            "| {} | {} | {} | {:.3} [{:.3}, {:.3}] | {:.3} | {:.3} | {:.3} | {:.3} | {} |\n",
+            "| {} | {} | {} | {:.3} [{:.3}, {:.3}] | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
             r.score,
             r.in_dist,
             r.ood,
@@ -250,6 +267,10 @@ pub fn markdown(rows: &[ScoreRow]) -> String {
             m.aupr_out.value,
             m.fpr95.value,
             m.detection_accuracy.value,
+            r.threshold.map_or("–".into(), |t| format!(
+                "{:.3} / {:.3}",
+                t.ood_flagged, t.in_flagged
+            )),
             r.cost
         ));
     }

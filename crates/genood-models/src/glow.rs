@@ -1,6 +1,7 @@
 //! Glow (Kingma & Dhariwal 2018) over dequantized 8-bit images.
 
 use burn::prelude::*;
+use genood_flows::coupling::CouplingKind;
 use genood_flows::dequantize::{dequantize, quantize, uniform_noise};
 use genood_flows::multiscale::MultiScaleFlow;
 use rand::rngs::StdRng;
@@ -22,10 +23,15 @@ impl Glow {
     /// A freshly initialised Glow; `rng` draws the initial weights.
     pub fn new(config: &GlowConfig, rng: &mut StdRng, device: &Device) -> Self {
         let image = config.image.dims();
-        Self {
-            flow: MultiScaleFlow::new(&config.flow, image, rng, device),
-            image,
+        let flow = MultiScaleFlow::new(&config.flow, image, rng, device);
+        // Constant-volume Glow's defining property, checked once per model built.
+        if config.flow.coupling == CouplingKind::Additive {
+            assert!(
+                flow.is_constant_volume(),
+                "CV-Glow has a step whose log-det depends on x"
+            );
         }
+        Self { flow, image }
     }
 
     fn dequantized(&self, pixels: Tensor<4>, rng: &mut StdRng) -> (Tensor<4>, Tensor<1>) {

@@ -66,15 +66,17 @@ impl Optimizer {
     /// One update of `module` from `grads` at learning rate `lr`. A non-finite gradient leaves
     /// both the module and the state untouched.
     pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> (M, StepOutcome) {
-        let mut gradients: HashMap<String, Tensor<1>> =
-            gradients_by_path(&module, grads).into_iter().collect();
-        let Some(squared_norm) = gradients
-            .values()
-            .map(|g| g.clone().square().sum())
+        let found = gradients_by_path(&module, grads);
+        // Summed in module order: a hash map's order changes from process to process, and so
+        // would the norm's last bits, the clipping factor and, soon, the whole run.
+        let Some(squared_norm) = found
+            .iter()
+            .map(|(_, g)| g.clone().square().sum())
             .reduce(|a, b| a + b)
         else {
             return (module, StepOutcome::Applied { grad_norm: 0.0 });
         };
+        let mut gradients: HashMap<String, Tensor<1>> = found.into_iter().collect();
         let grad_norm = squared_norm.into_scalar::<f64>().sqrt();
         if !grad_norm.is_finite() {
             return (module, StepOutcome::SkippedNonFinite);
