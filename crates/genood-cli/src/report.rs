@@ -17,7 +17,7 @@ use genood_train::run::{RunDir, stream_rng};
 
 use crate::device::parse_device;
 use crate::pairs::reported_auroc;
-use crate::score::{ScoreArgs, ScoreRow, score_rows};
+use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
 
 /// Bins of every histogram.
 const BINS: usize = 60;
@@ -31,21 +31,9 @@ pub struct ReportArgs {
     /// Run folders to report, each scored by `genood eval` on the sets below.
     #[arg(long, num_args = 1.., required = true)]
     pub run: Vec<PathBuf>,
-    /// The in-distribution test set.
-    #[arg(long = "in")]
-    pub in_dist: String,
-    /// OOD sets.
-    #[arg(long, num_args = 1.., required = true)]
-    pub ood: Vec<String>,
-    /// In-distribution reference data (as for `genood score`).
-    #[arg(long, default_value = "fashion-mnist:train")]
-    pub reference: String,
-    /// Background model of the first run (adds the likelihood ratio).
-    #[arg(long)]
-    pub background: Option<PathBuf>,
-    /// Other ensemble members of the first run (adds WAIC).
-    #[arg(long, num_args = 1..)]
-    pub ensemble: Vec<PathBuf>,
+    /// The sets and companion models (background and ensemble apply to the first run).
+    #[command(flatten)]
+    pub comparison: Comparison,
     /// Output folder: report.html and every figure as SVG or PNG.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
@@ -57,15 +45,16 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Builds the page and writes it with its figures into `--out`.
 pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
+    let compared = &args.comparison;
     let mut blocks = vec![Block::Text(format!(
         "In-distribution test set {}, OOD sets {}, reference (training) data {}. Lower bits per dimension means higher likelihood. \
          For OOD detection, OOD is the positive class and a higher score means more OOD; intervals are 95% bootstrap intervals.",
-        args.in_dist,
-        args.ood.join(", "),
-        args.reference
+        compared.in_dist,
+        compared.ood.join(", "),
+        compared.reference
     ))];
-    let mut sets = vec![args.reference.clone(), args.in_dist.clone()];
-    sets.extend(args.ood.iter().cloned());
+    let mut sets = vec![compared.reference.clone(), compared.in_dist.clone()];
+    sets.extend(compared.ood.iter().cloned());
     for (k, run_path) in args.run.iter().enumerate() {
         let run = RunDir::new(run_path);
         let (config, model) = run.load_model(&parse_device("cpu")?)?;
@@ -107,22 +96,20 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
             blocks.push(Block::Svg(svg));
         }
 
+        // The companion models belong to the first run only.
+        let mut comparison = compared.clone();
+        if k > 0 {
+            comparison.background = None;
+            comparison.ensemble.clear();
+        }
         let score_args = ScoreArgs {
             run: run_path.clone(),
-            in_dist: args.in_dist.clone(),
-            ood: args.ood.clone(),
-            reference: args.reference.clone(),
-            background: args.background.clone().filter(|_| k == 0),
-            ensemble: if k == 0 {
-                args.ensemble.clone()
-            } else {
-                Vec::new()
-            },
+            comparison,
             resamples: 1000,
             seed: 0,
         };
         let rows = score_rows(&score_args, data_dir)?;
-        for ood in &args.ood {
+        for ood in &compared.ood {
             let series: Vec<(String, Vec<(f64, f64)>)> = rows
                 .iter()
                 .filter(|r| &r.ood == ood && r.batch == 1)
@@ -136,7 +123,7 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
             let svg = roc_chart(
                 &format!(
                     "ROC, {} vs {} — {}",
-                    args.in_dist,
+                    compared.in_dist,
                     ood,
                     config.model.label()
                 ),

@@ -16,7 +16,7 @@ use crate::eval::EvalArgs;
 use crate::fetch::fetch_all;
 use crate::pairs::{Pair, Reported, find_pair};
 use crate::report::ReportArgs;
-use crate::score::{ScoreArgs, ScoreRow, score_rows};
+use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
 use crate::train::{TrainArgs, run_config, train_config};
 
 /// Arguments of `genood reproduce`.
@@ -90,6 +90,17 @@ struct Results {
     total_seconds: f64,
 }
 
+/// The pair's test split against its OOD sets, with the training split as reference.
+fn comparison(pair: &Pair, background: Option<PathBuf>, ensemble: Vec<PathBuf>) -> Comparison {
+    Comparison {
+        in_dist: pair.test.into(),
+        ood: pair.ood.iter().map(|s| s.to_string()).collect(),
+        reference: pair.train.into(),
+        background,
+        ensemble,
+    }
+}
+
 fn datasets_of(pair: &Pair) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for spec in std::iter::once(pair.train)
@@ -123,11 +134,11 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     let report = crate::report::run(
         ReportArgs {
             run: models.iter().map(|m| m.run.clone()).collect(),
-            in_dist: pair.test.into(),
-            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
-            reference: pair.train.into(),
-            background: models[0].background.clone(),
-            ensemble: models[0].ensemble.clone(),
+            comparison: comparison(
+                &pair,
+                models[0].background.clone(),
+                models[0].ensemble.clone(),
+            ),
             out: out.join("report"),
         },
         data_dir,
@@ -276,11 +287,7 @@ fn run_model(
     let ood_scores = score_rows(
         &ScoreArgs {
             run: run_dir.clone(),
-            in_dist: pair.test.into(),
-            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
-            reference: pair.train.into(),
-            background: background.clone(),
-            ensemble: ensemble.clone(),
+            comparison: comparison(pair, background.clone(), ensemble.clone()),
             resamples: 1000,
             seed: 0,
         },

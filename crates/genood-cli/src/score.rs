@@ -20,12 +20,10 @@ use serde::Serialize;
 /// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
 pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];
 
-/// Arguments of `genood score`.
+/// The sets a score compares and the companion models it may use; shared by `score` and
+/// `report`.
 #[derive(Args, Clone)]
-pub struct ScoreArgs {
-    /// A run folder on which `genood eval` scored the sets below.
-    #[arg(long)]
-    pub run: PathBuf,
+pub struct Comparison {
     /// The in-distribution test set.
     #[arg(long = "in")]
     pub in_dist: String,
@@ -44,6 +42,17 @@ pub struct ScoreArgs {
     /// adds the WAIC score over this run and these.
     #[arg(long, num_args = 1..)]
     pub ensemble: Vec<PathBuf>,
+}
+
+/// Arguments of `genood score`.
+#[derive(Args, Clone)]
+pub struct ScoreArgs {
+    /// A run folder on which `genood eval` scored the sets below.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The sets and companion models.
+    #[command(flatten)]
+    pub comparison: Comparison,
     /// Bootstrap resamples for the intervals.
     #[arg(long, default_value_t = 1000)]
     pub resamples: usize,
@@ -130,18 +139,19 @@ fn complexity(scores: &[ExampleScore], set: &ImageSet, codec: Codec) -> Vec<f64>
 /// Every score on every (in, OOD) pair.
 pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
     let run = RunDir::new(&args.run);
-    let reference = load_scores(&run, &args.reference)?;
-    let inside = load_scores(&run, &args.in_dist)?;
+    let sets = &args.comparison;
+    let reference = load_scores(&run, &sets.reference)?;
+    let inside = load_scores(&run, &sets.in_dist)?;
     let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
-    let in_images = SetSpec::parse(&args.in_dist)?.load(data_dir, args.seed)?;
+    let in_images = SetSpec::parse(&sets.in_dist)?.load(data_dir, args.seed)?;
     let mut rows = Vec::new();
-    for ood_name in &args.ood {
+    for ood_name in &sets.ood {
         let outside = load_scores(&run, ood_name)?;
         let ood_images = SetSpec::parse(ood_name)?.load(data_dir, args.seed)?;
         let mut push = |score: String, batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
             rows.push(ScoreRow {
                 score,
-                in_dist: args.in_dist.clone(),
+                in_dist: sets.in_dist.clone(),
                 ood: ood_name.clone(),
                 batch,
                 metrics: detection(&a, &b, args.resamples, args.seed),
@@ -191,7 +201,7 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
                 "one lossless compression per input",
             );
         }
-        if let Some(background) = &args.background {
+        if let Some(background) = &sets.background {
             let background = RunDir::new(background);
             let ratio = |scores: &[ExampleScore], set: &str| -> Result<Vec<f64>> {
                 let reference = aligned(scores, &load_scores(&background, set)?, set)?;
@@ -200,24 +210,24 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
             push(
                 "likelihood ratio".into(),
                 1,
-                ratio(&inside, &args.in_dist)?,
+                ratio(&inside, &sets.in_dist)?,
                 ratio(&outside, ood_name)?,
                 "a background model trained on perturbed inputs; a second pass",
             );
         }
-        if !args.ensemble.is_empty() {
+        if !sets.ensemble.is_empty() {
             let members = |scores: &[ExampleScore], set: &str| -> Result<Vec<Vec<f64>>> {
                 let mut all = vec![scores.iter().map(|s| s.log_p).collect::<Vec<_>>()];
-                for member in &args.ensemble {
+                for member in &sets.ensemble {
                     let other = aligned(scores, &load_scores(&RunDir::new(member), set)?, set)?;
                     all.push(other.iter().map(|s| s.log_p).collect());
                 }
                 Ok(all)
             };
             push(
-                format!("WAIC ({} models)", args.ensemble.len() + 1),
+                format!("WAIC ({} models)", sets.ensemble.len() + 1),
                 1,
-                waic(&members(&inside, &args.in_dist)?),
+                waic(&members(&inside, &sets.in_dist)?),
                 waic(&members(&outside, ood_name)?),
                 "an ensemble of models; one pass each",
             );
