@@ -50,7 +50,7 @@ fn main() {
     let data_dir = cli.data_dir.unwrap_or_else(genood_data::default_data_dir);
     let result = match cli.command {
         Command::Fetch(args) => fetch::run(args, &data_dir),
-        Command::Train(args) => train::run(args, &data_dir).map(|_| ()),
+        Command::Train(args) => train::run(args, &data_dir),
         Command::Eval(args) => eval::run(args, &data_dir).map(|_| ()),
         Command::Score(args) => score::run(args, &data_dir).map(|_| ()),
         Command::Report(args) => report::run(args, &data_dir).map(|_| ()),

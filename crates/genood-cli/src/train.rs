@@ -142,20 +142,13 @@ pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
 }
 
 /// Trains as the arguments say and prints the summary.
-pub fn run(args: TrainArgs, data_dir: &Path) -> Result<TrainSummary> {
+pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
     let config = run_config(&args)?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config)?);
-        return Ok(TrainSummary {
-            steps: 0,
-            heldout_bpd: f64::NAN,
-            seconds: 0.0,
-            images_per_sec: 0.0,
-            skipped_steps: 0,
-            reloads: 0,
-        });
+        return Ok(());
     }
-    train_config(&config, &args.run, args.resume, &args.device, data_dir)
+    train_config(&config, &args.run, args.resume, &args.device, data_dir).map(|_| ())
 }
 
 /// Trains `config` into `run_dir`.
