@@ -354,6 +354,13 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
     ));
     assert!(err.contains("name a split"), "{err}");
 
+    // A set without a public download says where its files go.
+    let err = failure(genood(&["fetch", "celeba"], &dir.join("empty-cache")));
+    assert!(
+        err.contains("celeba") && err.contains("img_align_celeba/000001.jpg"),
+        "{err}"
+    );
+
     // A truncated IDX file in the cache is named in the error.
     let cache = dir.join("cache/fashion-mnist");
     std::fs::create_dir_all(&cache).unwrap();
