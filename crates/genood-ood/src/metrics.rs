@@ -12,23 +12,14 @@ pub fn auroc(in_dist: &[f64], ood: &[f64]) -> f64 {
         !in_dist.is_empty() && !ood.is_empty(),
         "AUROC needs both classes"
     );
-    let mut all: Vec<(f64, bool)> = in_dist
-        .iter()
-        .map(|&s| (s, false))
-        .chain(ood.iter().map(|&s| (s, true)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Average ranks (1-based) over runs of tied scores.
     let mut rank_sum_ood = 0.0;
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            j += 1;
-        }
-        let average_rank = (i + 1 + j) as f64 / 2.0;
-        rank_sum_ood += average_rank * all[i..j].iter().filter(|x| x.1).count() as f64;
-        i = j;
+    let mut below = 0;
+    for (negatives, positives) in tied_groups(in_dist, ood) {
+        let size = negatives + positives;
+        let average_rank = below as f64 + (size + 1) as f64 / 2.0;
+        rank_sum_ood += average_rank * positives as f64;
+        below += size;
     }
     let (n_pos, n_neg) = (ood.len() as f64, in_dist.len() as f64);
     (rank_sum_ood - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
@@ -37,29 +28,40 @@ pub fn auroc(in_dist: &[f64], ood: &[f64]) -> f64 {
 /// The operating points of every distinct threshold, from the highest score down: after
 /// including all inputs with score ≥ t, the counts of (true positives, false positives).
 fn operating_points(negatives: &[f64], positives: &[f64]) -> Vec<(usize, usize)> {
+    let (mut tp, mut fp) = (0, 0);
+    tied_groups(negatives, positives)
+        .into_iter()
+        .rev()
+        .map(|(n, p)| {
+            tp += p;
+            fp += n;
+            (tp, fp)
+        })
+        .collect()
+}
+
+/// Runs of equal scores in increasing order, each as (negatives, positives) in the run: the
+/// one place ties are grouped, for every metric.
+fn tied_groups(negatives: &[f64], positives: &[f64]) -> Vec<(usize, usize)> {
     let mut all: Vec<(f64, bool)> = negatives
         .iter()
         .map(|&s| (s, false))
         .chain(positives.iter().map(|&s| (s, true)))
         .collect();
-    all.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut points = Vec::new();
-    let (mut tp, mut fp) = (0, 0);
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            if all[j].1 {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            j += 1;
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    for (k, &(score, positive)) in all.iter().enumerate() {
+        if k == 0 || all[k - 1].0 != score {
+            groups.push((0, 0));
         }
-        points.push((tp, fp));
-        i = j;
+        let group = groups.last_mut().expect("a group was opened");
+        if positive {
+            group.1 += 1;
+        } else {
+            group.0 += 1;
+        }
     }
-    points
+    groups
 }
 
 /// The ROC curve as `(false-positive rate, true-positive rate)` points from `(0, 0)` to
