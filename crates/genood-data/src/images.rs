@@ -97,16 +97,4 @@ impl ImageSet {
         }
         order
     }
-
-    /// Per-dimension mean of the pixels on the `[0, 1]` scale.
-    pub fn mean_image(&self) -> Vec<f64> {
-        let d = self.image_size();
-        let mut sums = vec![0.0; d];
-        for i in 0..self.len() {
-            for (s, &p) in sums.iter_mut().zip(self.image(i)) {
-                *s += p as f64 / 255.0;
-            }
-        }
-        sums.iter().map(|s| s / self.len() as f64).collect()
-    }
 }

@@ -28,6 +28,18 @@ pub fn dequantize(pixels: Tensor<4>, noise: Tensor<4>) -> (Tensor<4>, Tensor<1>)
     (x, Tensor::full([n], log_det, &device))
 }
 
+/// `E[x̃]` of a pixel whose mean on the `[0, 1]` scale (`x / 255`) is `unit_mean`.
+pub fn dequantized_mean(unit_mean: f64) -> f64 {
+    ((LEVELS - 1.0) * unit_mean + 0.5) / LEVELS - 0.5
+}
+
+/// `Var[x̃]` of a pixel whose variance on the `[0, 1]` scale is `unit_variance`: the rescaled
+/// variance plus that of the uniform noise, `1 / (12 · 256²)`.
+pub fn dequantized_variance(unit_variance: f64) -> f64 {
+    let scale = (LEVELS - 1.0) / LEVELS;
+    scale * scale * unit_variance + 1.0 / (12.0 * LEVELS * LEVELS)
+}
+
 /// Maps continuous values back to the nearest 8-bit level (for samples).
 pub fn quantize(x: Tensor<4>) -> Tensor<4> {
     x.add_scalar(0.5)
@@ -56,6 +68,24 @@ mod tests {
         for log_p in to_f64_vec(log_det) {
             assert!((bits_per_dim(log_p, 16) - 8.0).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn moments_of_dequantized_pixels() {
+        // A pixel that is 0 or 255 with equal odds: mean ½ and variance ¼ on the [0, 1] scale.
+        let mut rng = crate::host::seeded_rng(5);
+        let n = 200_000;
+        let samples: Vec<f64> = (0..n)
+            .map(|i| {
+                let x = if i % 2 == 0 { 0.0 } else { 255.0 };
+                (x + rand::Rng::random::<f64>(&mut rng)) / LEVELS - 0.5
+            })
+            .collect();
+        let mean = samples.iter().sum::<f64>() / n as f64;
+        let var = samples.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!((mean - dequantized_mean(0.5)).abs() < 1e-3, "{mean}");
+        assert!((var - dequantized_variance(0.25)).abs() < 1e-3, "{var}");
+        assert_eq!(dequantized_mean(0.0), 0.5 / LEVELS - 0.5);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod linalg;
 pub mod multiscale;
 pub mod param;
 pub mod prior;
+pub mod second_order;
 pub mod squeeze;
 pub mod testing;
 

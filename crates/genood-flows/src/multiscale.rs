@@ -200,6 +200,12 @@ impl MultiScaleFlow {
         }
     }
 
+    /// Per-example `log q(x)` of the continuous input: the prior and volume terms summed.
+    pub fn log_density(&self, x: Tensor<4>) -> Tensor<1> {
+        let out = self.forward(x);
+        out.log_prior + out.log_det
+    }
+
     /// The generative direction from a full set of latents (as [`FlowOutput::latents`]), with
     /// the per-example log|det| of this inverse map.
     pub fn inverse(&self, latents: Vec<Tensor<4>>) -> (Tensor<4>, Tensor<1>) {

@@ -89,7 +89,8 @@ impl SplitPrior {
         }
     }
 
-    fn parameters(&self, kept: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    /// Mean and log-std of the factored-out half given the kept half.
+    pub fn conditional(&self, kept: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let h = self.conv.forward(kept);
         let factored = h.dims()[1] / 2;
         (
@@ -103,14 +104,14 @@ impl SplitPrior {
         let c = z.dims()[1];
         let kept = z.clone().narrow(1, 0, c / 2);
         let factored = z.narrow(1, c / 2, c - c / 2);
-        let (mean, log_std) = self.parameters(kept.clone());
+        let (mean, log_std) = self.conditional(kept.clone());
         let log_p = gaussian_log_density(factored.clone(), mean, log_std);
         (kept, factored, log_p)
     }
 
     /// Draws the factored half given the kept half.
     pub fn sample(&self, kept: Tensor<4>, temperature: f64, rng: &mut impl Rng) -> Tensor<4> {
-        let (mean, log_std) = self.parameters(kept);
+        let (mean, log_std) = self.conditional(kept);
         gaussian_sample(mean, log_std, temperature, rng)
     }
 }

@@ -5,6 +5,7 @@
 //! "more likely OOD"**. A likelihood becomes a score by negation (`−log p`, or bpd).
 
 pub mod metrics;
+pub mod raster;
 pub mod report;
 pub mod scores;
 pub mod svg;

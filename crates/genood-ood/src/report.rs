@@ -3,8 +3,11 @@
 
 use std::fmt::Write as _;
 
-/// DejaVu Sans (Latin subset, WOFF2; licence in `assets/DEJAVU-LICENSE.txt`).
-const FONT_WOFF2: &[u8] = include_bytes!("../assets/dejavu-sans-latin-400-normal.woff2");
+/// DejaVu Sans 2.37, subset to Latin, Greek, arrows, super- and subscripts and mathematical
+/// operators (`pyftsubset DejaVuSans.ttf --unicodes=U+0020-007E,U+00A0-017F,U+0391-03C9,
+/// U+2010-2044,U+2070-209F,U+2190-21FF,U+2200-22FF,U+2300-23FF,U+25A0-25FF`); licence in
+/// `assets/DEJAVU-LICENSE.txt`. The report embeds it and the PNG renderer draws with it.
+pub const FONT_TTF: &[u8] = include_bytes!("../assets/dejavu-sans-subset.ttf");
 
 /// Standard base64 with padding.
 pub fn base64(bytes: &[u8]) -> String {
@@ -133,7 +136,7 @@ pub fn render_html(title: &str, blocks: &[Block]) -> String {
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>\
-@font-face{{font-family:'DejaVu Sans';src:url(data:font/woff2;base64,{font}) format('woff2');}}\
+@font-face{{font-family:'DejaVu Sans';src:url(data:font/ttf;base64,{font}) format('truetype');}}\
 body{{font-family:'DejaVu Sans',sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}}\
 h1{{font-size:24px}}h2{{font-size:19px;margin-top:32px;border-bottom:1px solid #ddd}}\
 figure{{display:inline-block;margin:8px;vertical-align:top}}figcaption{{font-size:13px;text-align:center}}\
@@ -141,7 +144,7 @@ table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;pad
 td:first-child,th:first-child{{text-align:left}}pre{{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}}\
 </style></head><body><h1>{title}</h1>{body}</body></html>\n",
         title = escape(title),
-        font = base64(FONT_WOFF2),
+        font = base64(FONT_TTF),
     )
 }
 
@@ -181,8 +184,8 @@ mod tests {
         );
         assert!(html.contains("a &lt; b"));
         assert!(
-            html.contains("font/woff2;base64,d09GMg"),
-            "WOFF2 magic `wOF2` in base64"
+            html.contains("font/ttf;base64,AAEAAA"),
+            "TrueType magic 0x00010000 in base64"
         );
     }
 }

@@ -255,8 +255,83 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
     document(out)
 }
 
-/// Line chart of several `(x, y)` series on `[0, 1]²`, with the chance diagonal (for ROC
-/// curves).
+/// Draws each series as a polyline (with a dot on each point when `markers`), thinning
+/// thousands of points to those a reader can see (0.1% of the axes apart).
+fn polylines(out: &mut String, frame: &Frame, series: &[(String, Vec<(f64, f64)>)], markers: bool) {
+    let (x_span, y_span) = (frame.x.1 - frame.x.0, frame.y.1 - frame.y.0);
+    for (i, (_, points)) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let mut kept: Vec<(f64, f64)> = Vec::new();
+        for (k, &(x, y)) in points.iter().enumerate() {
+            let far = kept
+                .last()
+                .is_none_or(|&(a, b)| (x - a).abs() / x_span + (y - b).abs() / y_span > 1e-3);
+            if far || k + 1 == points.len() {
+                kept.push((x, y));
+            }
+        }
+        let path: Vec<String> = kept
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", frame.px(*x), frame.py(*y)))
+            .collect();
+        let _ = write!(
+            out,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
+            path.join(" ")
+        );
+        if markers {
+            for (x, y) in &kept {
+                let _ = write!(
+                    out,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
+                    frame.px(*x),
+                    frame.py(*y)
+                );
+            }
+        }
+    }
+}
+
+/// `[low, high]` widened by 5% on each side (and to a non-empty range).
+fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (low, high) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if low > high {
+        return (0.0, 1.0);
+    }
+    let pad = if high > low {
+        0.05 * (high - low)
+    } else {
+        low.abs().max(1.0) * 0.01
+    };
+    (low - pad, high + pad)
+}
+
+/// Line chart of several `(x, y)` series, axes fitted to the data, a dot on every point (for
+/// curves measured at a few settings: graying levels, training steps).
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> String {
+    let points = || series.iter().flat_map(|(_, p)| p.iter());
+    let frame = Frame {
+        x: padded(points().map(|p| p.0)),
+        y: padded(points().map(|p| p.1)),
+    };
+    let mut out = String::new();
+    frame.axes(&mut out, title, x_label, y_label);
+    polylines(&mut out, &frame, series, true);
+    let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
+    legend(&mut out, &labels, false);
+    document(out)
+}
+
+/// ROC curves on `[0, 1]²` with the chance diagonal.
 pub fn roc_chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
     let frame = Frame {
         x: (0.0, 1.0),
@@ -277,30 +352,8 @@ pub fn roc_chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
         frame.px(1.0),
         frame.py(1.0)
     );
-    let mut labels = Vec::new();
-    for (i, (label, points)) in series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        // Thousands of thresholds collapse to the points a reader can see (0.1% of the axes).
-        let mut kept: Vec<(f64, f64)> = Vec::new();
-        for (k, &(x, y)) in points.iter().enumerate() {
-            let far = kept
-                .last()
-                .is_none_or(|&(a, b)| (x - a).abs() + (y - b).abs() > 1e-3);
-            if far || k + 1 == points.len() {
-                kept.push((x, y));
-            }
-        }
-        let path: Vec<String> = kept
-            .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", frame.px(*x), frame.py(*y)))
-            .collect();
-        let _ = write!(
-            out,
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
-            path.join(" ")
-        );
-        labels.push(label.clone());
-    }
+    polylines(&mut out, &frame, series, false);
+    let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
     legend(&mut out, &labels, true);
     document(out)
 }
@@ -332,5 +385,24 @@ mod tests {
         assert_eq!(svg.matches("<path").count(), 2);
         assert!(svg.contains("b (all = 5)"));
         assert!(svg.contains("x (bits/dim)") && svg.contains("density"));
+    }
+
+    #[test]
+    fn line_chart_marks_every_point_inside_the_plot_area() {
+        let svg = line_chart(
+            "t",
+            "α",
+            "bits/dim",
+            &[
+                ("a".into(), vec![(0.0, 3.0), (0.5, 2.0), (1.0, 1.0)]),
+                ("b".into(), vec![(0.0, 4.0), (1.0, 4.0)]),
+            ],
+        );
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("<circle").count(), 5);
+        for cx in svg.split("cx=\"").skip(1) {
+            let x: f64 = cx.split('"').next().unwrap().parse().unwrap();
+            assert!((LEFT..=WIDTH - RIGHT).contains(&x), "{x}");
+        }
     }
 }
