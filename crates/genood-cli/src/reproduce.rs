@@ -230,6 +230,7 @@ fn run_model(
         seed: None,
         background: None,
         l2: None,
+        monitor: Vec::new(),
         resume: true,
         print_config: false,
         device: args.device.clone(),

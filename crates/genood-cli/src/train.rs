@@ -51,6 +51,10 @@ pub struct TrainArgs {
     /// L2 penalty λ/2·‖θ‖² (e.g. for a background model).
     #[arg(long, value_name = "LAMBDA")]
     pub l2: Option<f64>,
+    /// Log the mean log-likelihood of these sets (e.g. mnist:test), of training images and of
+    /// the held-out images to dynamics.csv at every metrics row, for `genood analyze`.
+    #[arg(long, num_args = 1.., value_name = "SET")]
+    pub monitor: Vec<String>,
     /// Continue from the run folder's last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -130,10 +134,14 @@ pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
                 model: preset.model(image, coupling_of(&args.model)?),
                 train: preset.train(),
                 data: args.data.clone(),
+                monitor: Vec::new(),
             }
         }
     };
     apply_overrides(&mut config.train, args);
+    if !args.monitor.is_empty() {
+        config.monitor = args.monitor.clone();
+    }
     config
         .model
         .validate()
@@ -161,12 +169,19 @@ pub fn train_config(
 ) -> Result<TrainSummary> {
     let device = parse_device(device)?;
     let set = SetSpec::parse(&config.data)?.load(data_dir, config.train.seed)?;
+    let mut monitor = Vec::new();
+    for spec in &config.monitor {
+        let mut loaded = SetSpec::parse(spec)?.load(data_dir, config.train.seed)?;
+        loaded.name = spec.clone();
+        monitor.push(loaded);
+    }
     let label = format!("{} {}", config.model.label(), run_dir.display());
     let mut progress = Progress::new(&label);
     let summary = train(
         &RunDir::new(run_dir),
         config,
         &set,
+        &monitor,
         resume,
         &device,
         &mut progress,

@@ -1,10 +1,12 @@
 //! Training and evaluation of genood models.
 //!
 //! A run folder holds `config.json`, `model.safetensors`, `optimizer.safetensors`,
-//! `state.json` (the step, which with the seed is the whole RNG state), `metrics.csv` and,
+//! `state.json` (the step, which with the seed is the whole RNG state), `metrics.csv`,
+//! `dynamics.csv` when sets are monitored during training, and,
 //! after `eval`, one scores CSV per data set. Loading rebuilds the model from the config and
 //! the weights.
 
+pub mod dynamics;
 pub mod eval;
 pub mod optim;
 pub mod params;

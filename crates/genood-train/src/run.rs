@@ -21,6 +21,10 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// The training set, e.g. `fashion-mnist:train`.
     pub data: String,
+    /// Sets (e.g. `mnist:test`) whose mean log-likelihood is logged to `dynamics.csv` with
+    /// the training and held-out images at every metrics row; empty: nothing is logged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor: Vec<String>,
 }
 
 /// Progress saved with each checkpoint as `state.json`. Every random draw of step `s` is seeded
@@ -91,6 +95,11 @@ impl RunDir {
     /// `metrics.csv`.
     pub fn metrics(&self) -> PathBuf {
         self.path.join("metrics.csv")
+    }
+
+    /// `dynamics.csv`: monitored sets' likelihood over training.
+    pub fn dynamics(&self) -> PathBuf {
+        self.path.join("dynamics.csv")
     }
 
     /// The per-example scores of set `label`, e.g. `scores/fashion-mnist_test.csv`.
@@ -180,4 +189,7 @@ pub mod streams {
     pub const INIT: u64 = 5;
     /// Pixel perturbation of a background model's training step (index: the step).
     pub const BACKGROUND_NOISE: u64 = 6;
+    /// Which images of each set training dynamics follow (index: the set's position, the
+    /// training subset first).
+    pub const MONITOR: u64 = 7;
 }

@@ -11,7 +11,8 @@ use genood_models::{DensityModel, Model};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use crate::eval::{batch_tensor, evaluate, summarize};
+use crate::dynamics::{DynamicsRow, HELDOUT, TRAIN, read_dynamics_csv, write_dynamics_csv};
+use crate::eval::{SetSummary, batch_tensor, evaluate, summarize};
 use crate::optim::{Optimizer, StepOutcome};
 use crate::run::{RunConfig, RunDir, RunError, TrainState, stream_rng, streams};
 use crate::weights::save_weights;
@@ -151,8 +152,12 @@ struct Loop<'a> {
     config: &'a RunConfig,
     train: ImageSet,
     heldout: ImageSet,
+    /// Sets whose likelihood is followed over training: a fixed subset of the training
+    /// images, then each monitored set (empty when nothing is monitored).
+    followed: Vec<ImageSet>,
     device: Device,
     metrics: Vec<MetricsRow>,
+    dynamics: Vec<DynamicsRow>,
 }
 
 impl Loop<'_> {
@@ -186,22 +191,47 @@ impl Loop<'_> {
         batch_tensor(&batch, &all, &self.device)
     }
 
-    fn heldout_bpd(&self, model: &Model) -> f64 {
+    /// Scores `set` without autodiff.
+    fn summary(&self, model: &Model, set: &ImageSet) -> SetSummary {
         let plain = self.device.clone().inner();
         let scores = evaluate(
             &model.valid(),
-            &self.heldout,
+            set,
             HELDOUT_BATCH,
             self.config.train.seed,
             &plain,
         );
-        summarize(&self.heldout.name, &scores).mean_bpd
+        summarize(&set.name, &scores)
+    }
+
+    /// Appends this step's dynamics rows: the training subset, the held-out images (already
+    /// scored for the metrics row) and each monitored set.
+    fn follow(&mut self, model: &Model, step: usize, heldout: &SetSummary) {
+        let row = |set: &str, s: &SetSummary| DynamicsRow {
+            step,
+            set: set.into(),
+            images: s.count,
+            mean_log_p: s.mean_log_p,
+            mean_bpd: s.mean_bpd,
+        };
+        for (i, set) in self.followed.iter().enumerate() {
+            if i == 1 {
+                self.dynamics.push(row(HELDOUT, heldout));
+            }
+            let name = if i == 0 { TRAIN } else { &set.name };
+            self.dynamics.push(row(name, &self.summary(model, set)));
+        }
     }
 
     fn save(&self, model: &Model, optimizer: &Optimizer, step: usize) -> Result<(), RunError> {
         save_weights(model, &self.run.weights())?;
         optimizer.save(&self.run.optimizer())?;
         self.write_metrics()?;
+        if !self.followed.is_empty() {
+            let path = self.run.dynamics();
+            write_dynamics_csv(&path, &self.dynamics)
+                .map_err(|source| RunError::Io { path, source })?;
+        }
         // The state is written last: a checkpoint is complete once it names its step.
         self.run.write_json(&self.run.state(), &TrainState { step })
     }
@@ -260,23 +290,39 @@ impl Loop<'_> {
     }
 }
 
+/// At most `size` images of `set` drawn by stream `index` of the monitor seed.
+fn followed_subset(set: &ImageSet, size: usize, seed: u64, index: u64) -> ImageSet {
+    let indices = set.sample_indices(size, &mut stream_rng(seed, streams::MONITOR, index));
+    set.select(&indices, set.name.clone())
+}
+
 /// Trains `config.model` on `train_set` into `run`, resuming from its last checkpoint when
-/// `resume` is set and one exists. The last `heldout_size` images are held out.
+/// `resume` is set and one exists. The last `heldout_size` images are held out. `monitor`
+/// holds the sets `config.monitor` names, in its order; up to `heldout_size` images of each
+/// (and of the training images) are scored at every metrics row into `dynamics.csv`.
 pub fn train(
     run: &RunDir,
     config: &RunConfig,
     train_set: &ImageSet,
+    monitor: &[ImageSet],
     resume: bool,
     device: &Device,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary, TrainError> {
+    assert_eq!(
+        monitor.len(),
+        config.monitor.len(),
+        "one loaded set per monitored spec"
+    );
     let expected = config.model.image().dims();
-    if train_set.shape != expected {
-        return Err(TrainError::Shape {
-            set: train_set.name.clone(),
-            found: train_set.shape,
-            expected,
-        });
+    for set in std::iter::once(train_set).chain(monitor) {
+        if set.shape != expected {
+            return Err(TrainError::Shape {
+                set: set.name.clone(),
+                found: set.shape,
+                expected,
+            });
+        }
     }
     let tc = &config.train;
     let (train, heldout) = train_set.split_tail(tc.heldout_size);
@@ -287,14 +333,23 @@ pub fn train(
             heldout: tc.heldout_size,
         });
     }
+    let mut followed = Vec::new();
+    if !monitor.is_empty() {
+        followed.push(followed_subset(&train, tc.heldout_size, tc.seed, 0));
+        for (i, set) in monitor.iter().enumerate() {
+            followed.push(followed_subset(set, tc.heldout_size, tc.seed, i as u64 + 1));
+        }
+    }
     let device = device.clone().autodiff();
     let mut state = Loop {
         run,
         config,
         train,
         heldout,
+        followed,
         device: device.clone(),
         metrics: Vec::new(),
+        dynamics: Vec::new(),
     };
 
     let (mut model, mut optimizer, first_step) = if resume && run.has_checkpoint() {
@@ -324,6 +379,17 @@ pub fn train(
         (model, Optimizer::new(tc.optimizer, tc.max_grad_norm), 0)
     };
     state.metrics = state.read_metrics(first_step);
+    if !state.followed.is_empty() {
+        state.dynamics = read_dynamics_csv(&run.dynamics())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.step <= first_step)
+            .collect();
+        if first_step == 0 {
+            let heldout = state.summary(&model, &state.heldout);
+            state.follow(&model, 0, &heldout);
+        }
+    }
 
     let dims = model.dims();
     let per_epoch = state.train.len() / tc.batch_size;
@@ -392,13 +458,17 @@ pub fn train(
 
         let epoch_end = step.is_multiple_of(per_epoch);
         if step.is_multiple_of(tc.log_every) || epoch_end || step == tc.steps {
-            let images = (window.1 * tc.batch_size) as f64;
+            // Throughput of the training steps alone, before any evaluation.
+            let images_per_sec =
+                (window.1 * tc.batch_size) as f64 / window.0.elapsed().as_secs_f64();
+            let heldout = state.summary(&model, &state.heldout);
+            state.follow(&model, step, &heldout);
             let row = MetricsRow {
                 step,
                 epoch: step as f64 / per_epoch as f64,
                 train_bpd: window.2 / window.1 as f64,
-                heldout_bpd: state.heldout_bpd(&model),
-                images_per_sec: images / window.0.elapsed().as_secs_f64(),
+                heldout_bpd: heldout.mean_bpd,
+                images_per_sec,
                 learning_rate: lr,
             };
             observer.logged(&row);
@@ -415,7 +485,7 @@ pub fn train(
     let seconds = started.elapsed().as_secs_f64();
     let heldout_bpd = match state.metrics.last() {
         Some(row) if row.step == step => row.heldout_bpd,
-        _ => state.heldout_bpd(&model),
+        _ => state.summary(&model, &state.heldout).mean_bpd,
     };
     Ok(TrainSummary {
         steps: step,

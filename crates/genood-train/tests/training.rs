@@ -6,6 +6,7 @@ use genood_flows::coupling::CouplingKind;
 use genood_flows::host::to_f64_vec;
 use genood_models::presets::Preset;
 use genood_models::{DensityModel, ImageShape, Model};
+use genood_train::dynamics::read_dynamics_csv;
 use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
 use genood_train::run::{RunConfig, RunDir, stream_rng};
@@ -47,6 +48,7 @@ fn tiny_config(coupling: CouplingKind, steps: usize) -> RunConfig {
         model: Preset::Tiny.model(IMAGE, coupling),
         train,
         data: "blobs".into(),
+        monitor: Vec::new(),
     }
 }
 
@@ -164,13 +166,19 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
     let tiny_config = |coupling, steps| {
         let mut config = tiny_config(coupling, steps);
         config.train.max_grad_norm = Some(0.5);
+        config.monitor = vec!["other blobs".into()];
         config
     };
+    // Monitored: its likelihood over training must also continue exactly.
+    let mut other = blobs(100, 30);
+    other.name = "other blobs".into();
+    let monitor = [other];
     let straight = temp_run("straight");
     train(
         &straight,
         &tiny_config(CouplingKind::Affine, 30),
         &data,
+        &monitor,
         false,
         &device,
         &mut Silent,
@@ -181,6 +189,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &interrupted,
         &tiny_config(CouplingKind::Affine, 20),
         &data,
+        &monitor,
         false,
         &device,
         &mut Silent,
@@ -190,6 +199,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &interrupted,
         &tiny_config(CouplingKind::Affine, 30),
         &data,
+        &monitor,
         true,
         &device,
         &mut Silent,
@@ -212,10 +222,40 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
     let steps: Vec<&str> = rows.iter().map(|r| r.split(',').next().unwrap()).collect();
     assert_eq!(steps, ["10", "16", "20", "30"]);
     assert_eq!(rows, log(&straight));
+    let dynamics = |run: &RunDir| read_dynamics_csv(&run.dynamics()).unwrap();
+    let followed = dynamics(&interrupted);
+    assert_eq!(followed, dynamics(&straight));
+    let at_step = |step| -> Vec<&str> {
+        followed
+            .iter()
+            .filter(|r| r.step == step)
+            .map(|r| r.set.as_str())
+            .collect()
+    };
+    for step in [0, 10, 16, 20, 30] {
+        assert_eq!(
+            at_step(step),
+            ["train", "held-out", "other blobs"],
+            "step {step}"
+        );
+    }
+    assert_eq!(followed.len(), 15);
+    // The held-out row is the metrics row's figure.
+    let heldout_30: f64 = rows[3].split(',').nth(3).unwrap().parse().unwrap();
+    assert!((followed[13].mean_bpd - heldout_30).abs() < 1e-5);
     // Changing anything but the number of steps is refused.
     let mut changed = tiny_config(CouplingKind::Affine, 40);
     changed.train.learning_rate = 0.1;
-    let err = train(&interrupted, &changed, &data, true, &device, &mut Silent).unwrap_err();
+    let err = train(
+        &interrupted,
+        &changed,
+        &data,
+        &monitor,
+        true,
+        &device,
+        &mut Silent,
+    )
+    .unwrap_err();
     assert!(matches!(err, TrainError::ConfigChanged { .. }), "{err}");
     for run in [straight, interrupted] {
         std::fs::remove_dir_all(&run.path).unwrap();
@@ -243,7 +283,7 @@ fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
     config.train.max_grad_norm = None;
     config.train.checkpoint_every = 1;
     let mut messages = Messages::default();
-    let err = train(&run, &config, &data, false, &device, &mut messages).unwrap_err();
+    let err = train(&run, &config, &data, &[], false, &device, &mut messages).unwrap_err();
     assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
     let text = messages.0.join("\n");
     assert!(text.contains("update skipped"), "{text}");

@@ -1,0 +1,109 @@
+//! The likelihood of several sets over the course of training (`dynamics.csv`): the paper's
+//! check that the OOD set is more likely at every stage, not only after over-fitting.
+
+use std::path::Path;
+
+use genood_data::atomic::write_atomically;
+use serde::{Deserialize, Serialize};
+
+/// Header of `dynamics.csv`.
+const HEADER: &str = "step,set,images,mean_log_p,mean_bpd";
+
+/// Name of the fixed subset of the training images in `dynamics.csv`.
+pub const TRAIN: &str = "train";
+/// Name of the held-out images in `dynamics.csv`.
+pub const HELDOUT: &str = "held-out";
+
+/// One set's mean likelihood at one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsRow {
+    /// Optimiser steps completed (0: after initialisation, before any update).
+    pub step: usize,
+    /// [`TRAIN`], [`HELDOUT`] or a monitored set's spec, e.g. `mnist:test`.
+    pub set: String,
+    /// Images scored.
+    pub images: usize,
+    /// Mean `log p(x)` in nats.
+    pub mean_log_p: f64,
+    /// Mean bits per dimension.
+    pub mean_bpd: f64,
+}
+
+/// Writes the rows as CSV, atomically.
+pub fn write_dynamics_csv(path: &Path, rows: &[DynamicsRow]) -> std::io::Result<()> {
+    let mut text = format!("{HEADER}\n");
+    for r in rows {
+        text.push_str(&format!(
+            "{},{},{},{:?},{:?}\n",
+            r.step, r.set, r.images, r.mean_log_p, r.mean_bpd
+        ));
+    }
+    write_atomically(path, text.as_bytes())
+}
+
+/// Reads a file written by [`write_dynamics_csv`], naming the file and line on error.
+pub fn read_dynamics_csv(path: &Path) -> Result<Vec<DynamicsRow>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(HEADER) {
+        return Err(format!(
+            "{}: not a genood dynamics file (header)",
+            path.display()
+        ));
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let bad = || format!("{}: line {}: malformed row `{line}`", path.display(), i + 2);
+            // A set spec never holds a comma, so the row splits into exactly five fields.
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() != 5 {
+                return Err(bad());
+            }
+            Ok(DynamicsRow {
+                step: f[0].parse().map_err(|_| bad())?,
+                set: f[1].to_string(),
+                images: f[2].parse().map_err(|_| bad())?,
+                mean_log_p: f[3].parse().map_err(|_| bad())?,
+                mean_bpd: f[4].parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_and_bad_rows_name_the_line() {
+        let dir = std::env::temp_dir().join(format!("genood-dynamics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dynamics.csv");
+        let rows = vec![
+            DynamicsRow {
+                step: 0,
+                set: TRAIN.into(),
+                images: 10,
+                mean_log_p: -1234.5678901,
+                mean_bpd: 2.25,
+            },
+            DynamicsRow {
+                step: 200,
+                set: "gray=0.5/mnist:test".into(),
+                images: 3,
+                mean_log_p: -1.0e-3,
+                mean_bpd: 7.99,
+            },
+        ];
+        write_dynamics_csv(&path, &rows).unwrap();
+        assert_eq!(read_dynamics_csv(&path).unwrap(), rows);
+        std::fs::write(&path, format!("{HEADER}\n0,train,x,1,2\n")).unwrap();
+        let err = read_dynamics_csv(&path).unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("dynamics.csv"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
