@@ -1,10 +1,14 @@
 //! `genood`: can you trust your generative model's likelihood to flag inputs unlike its
-//! training data? Fetch data, train Glow / CV-Glow, score data sets, reproduce the paper.
+//! training data? Fetch data, train Glow / CV-Glow, score data sets, analyse why the likelihood
+//! fails, reproduce the paper.
 
+mod analysis_view;
+mod analyze;
 mod bench;
 mod device;
 mod eval;
 mod fetch;
+mod figures;
 mod pairs;
 mod progress;
 mod report;
@@ -37,9 +41,12 @@ enum Command {
     Eval(eval::EvalArgs),
     /// OOD scores (likelihood, typicality, input complexity, DoSE) with AUROC, AUPR, FPR@95.
     Score(score::ScoreArgs),
+    /// Why the likelihood fails: its two terms, data moments, the second-order prediction,
+    /// graying and training dynamics, as figures, JSON and an HTML section.
+    Analyze(analyze::AnalyzeArgs),
     /// A self-contained HTML report: histograms, ROC curves, metrics, samples, configs.
     Report(report::ReportArgs),
-    /// Fetch, train Glow and CV-Glow, evaluate, and report beside the paper.
+    /// Fetch, train Glow and CV-Glow, evaluate, score, analyse, and report beside the paper.
     Reproduce(reproduce::ReproduceArgs),
     /// Training and evaluation throughput of the presets on a device.
     Bench(bench::BenchArgs),
@@ -53,6 +60,7 @@ fn main() {
         Command::Train(args) => train::run(args, &data_dir),
         Command::Eval(args) => eval::run(args, &data_dir).map(|_| ()),
         Command::Score(args) => score::run(args, &data_dir).map(|_| ()),
+        Command::Analyze(args) => analyze::run(args, &data_dir).map(|_| ()),
         Command::Report(args) => report::run(args, &data_dir).map(|_| ()),
         Command::Reproduce(args) => reproduce::run(args, &data_dir),
         Command::Bench(args) => bench::run(args),

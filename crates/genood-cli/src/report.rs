@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use genood_data::SetSpec;
-use genood_data::atomic::write_atomically;
 use genood_flows::host::to_host_vec;
 use genood_models::DensityModel;
 use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, image_grid_png, render_html};
 use genood_ood::svg::{histogram, roc_chart};
-use genood_train::eval::read_scores_csv;
+use genood_train::eval::{ExampleScore, read_scores_csv};
 use genood_train::run::{RunDir, stream_rng};
 
+use crate::analyze::Analysis;
 use crate::device::parse_device;
+use crate::figures::{file_safe, write_figure, write_file};
 use crate::pairs::reported_auroc;
 use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
 
@@ -34,13 +35,54 @@ pub struct ReportArgs {
     /// The sets and companion models (background and ensemble apply to the first run).
     #[command(flatten)]
     pub comparison: Comparison,
-    /// Output folder: report.html and every figure as SVG or PNG.
+    /// Output folder: report.html and every figure as SVG and PNG.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
+    /// An `analysis.json` from `genood analyze`, shown as the report's last section.
+    #[arg(long)]
+    pub analysis: Option<PathBuf>,
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically(path, bytes).with_context(|| path.display().to_string())
+/// Histograms of bits per dimension and of the two terms of log p, one series per set:
+/// `(kind, svg)` for kinds `bpd`, `prior` and `logdet`.
+pub fn likelihood_histograms(
+    model: &str,
+    sets: &[(String, Vec<ExampleScore>)],
+) -> Vec<(&'static str, String)> {
+    let column = |pick: fn(&ExampleScore) -> f64| -> Vec<(String, Vec<f64>)> {
+        sets.iter()
+            .map(|(set, scores)| (set.clone(), scores.iter().map(pick).collect()))
+            .collect()
+    };
+    vec![
+        (
+            "bpd",
+            histogram(
+                &format!("Bits per dimension — {model}"),
+                "bits per dimension (bits/dim)",
+                &column(|s| s.bpd),
+                BINS,
+            ),
+        ),
+        (
+            "prior",
+            histogram(
+                &format!("Distribution term — {model}"),
+                "log p_z(f(x)) (nats)",
+                &column(|s| s.log_prior),
+                BINS,
+            ),
+        ),
+        (
+            "logdet",
+            histogram(
+                &format!("Volume term — {model}"),
+                "log |det ∂f/∂x| (nats)",
+                &column(|s| s.log_det),
+                BINS,
+            ),
+        ),
+    ]
 }
 
 /// Builds the page and writes it with its figures into `--out`.
@@ -64,35 +106,15 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
             .map_or("run".into(), |n| n.to_string_lossy().into_owned());
         blocks.push(Block::Heading(name.clone()));
 
-        let mut columns: [Vec<(String, Vec<f64>)>; 3] = Default::default();
+        let mut scores = Vec::new();
         for set in &sets {
             let path = run.scores(&SetSpec::parse(set)?.label());
-            let scores = read_scores_csv(&path)
+            let read = read_scores_csv(&path)
                 .map_err(|e| anyhow::anyhow!("{e}; run `genood eval` first"))?;
-            columns[0].push((set.clone(), scores.iter().map(|s| s.bpd).collect()));
-            columns[1].push((set.clone(), scores.iter().map(|s| s.log_prior).collect()));
-            columns[2].push((set.clone(), scores.iter().map(|s| s.log_det).collect()));
+            scores.push((set.clone(), read));
         }
-        let figures = [
-            (
-                "bpd",
-                format!("Bits per dimension — {}", config.model.label()),
-                "bits per dimension (bits/dim)",
-            ),
-            (
-                "prior",
-                format!("Distribution term — {}", config.model.label()),
-                "log p_z(f(x)) (nats)",
-            ),
-            (
-                "logdet",
-                format!("Volume term — {}", config.model.label()),
-                "log |det ∂f/∂x| (nats)",
-            ),
-        ];
-        for ((file, title, x_label), series) in figures.iter().zip(&columns) {
-            let svg = histogram(title, x_label, series, BINS);
-            write(&args.out.join(format!("{stem}-{file}.svg")), svg.as_bytes())?;
+        for (kind, svg) in likelihood_histograms(config.model.label(), &scores) {
+            write_figure(&args.out, &format!("{stem}-{kind}"), &svg)?;
             blocks.push(Block::Svg(svg));
         }
 
@@ -129,11 +151,7 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
                 ),
                 &series,
             );
-            let safe = ood.replace([':', '/', '='], "_");
-            write(
-                &args.out.join(format!("{stem}-roc-{safe}.svg")),
-                svg.as_bytes(),
-            )?;
+            write_figure(&args.out, &format!("{stem}-roc-{}", file_safe(ood)), &svg)?;
             blocks.push(Block::Svg(svg));
         }
         blocks.push(metrics_table(&rows));
@@ -146,7 +164,7 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
             .collect();
         let images: Vec<&[u8]> = pixels.chunks(dims.iter().product()).collect();
         let png = image_grid_png(&images, dims, 6, if dims[1] <= 32 { 3 } else { 1 });
-        write(&args.out.join(format!("{stem}-samples.png")), &png)?;
+        write_file(&args.out.join(format!("{stem}-samples.png")), &png)?;
         blocks.push(Block::Png {
             caption: format!(
                 "{SAMPLES} samples at temperature {TEMPERATURE} — {}",
@@ -159,9 +177,16 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
                 .with_context(|| run.config().display().to_string())?,
         ));
     }
+    if let Some(path) = &args.analysis {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        let analysis: Analysis = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a genood analysis", path.display()))?;
+        let figures = crate::analysis_view::figures(&analysis);
+        blocks.extend(crate::analysis_view::blocks(&analysis, &figures, None));
+    }
     let html = render_html("genood report", &blocks);
     let path = args.out.join("report.html");
-    write(&path, html.as_bytes())?;
+    write_file(&path, html.as_bytes())?;
     eprintln!("wrote {}", path.display());
     Ok(path)
 }

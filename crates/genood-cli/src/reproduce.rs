@@ -8,10 +8,12 @@ use clap::Args;
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
+use genood_ood::report::render_markdown;
 use genood_train::eval::SetSummary;
 use genood_train::run::{RunConfig, RunDir, TrainState};
 use serde::Serialize;
 
+use crate::analyze::{AnalyzeArgs, EPSILONS, GRAY_LIMIT, GRAY_STEPS, PROBES};
 use crate::eval::EvalArgs;
 use crate::fetch::fetch_all;
 use crate::pairs::{Pair, Reported, find_pair};
@@ -86,6 +88,8 @@ struct Results {
     reported_glow_bpd: Option<Reported>,
     /// The HTML report.
     report: PathBuf,
+    /// `genood analyze`'s folder: analysis.json, analysis.html and the figures.
+    analysis: PathBuf,
     models: Vec<ModelResult>,
     total_seconds: f64,
 }
@@ -131,6 +135,24 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     for model in &args.models {
         models.push(run_model(&args, &pair, model, &out, data_dir)?);
     }
+    let analysis_dir = out.join("analysis");
+    let analysis = crate::analyze::run(
+        AnalyzeArgs {
+            run: models.iter().map(|m| m.run.clone()).collect(),
+            in_dist: pair.test.into(),
+            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
+            reference: Some(pair.train.into()),
+            out: analysis_dir.clone(),
+            gray_limit: GRAY_LIMIT,
+            gray_steps: GRAY_STEPS,
+            probes: PROBES,
+            epsilon: EPSILONS.to_vec(),
+            eval_limit: args.train_eval_limit,
+            seed: 0,
+            device: args.device.clone(),
+        },
+        data_dir,
+    )?;
     let report = crate::report::run(
         ReportArgs {
             run: models.iter().map(|m| m.run.clone()).collect(),
@@ -140,6 +162,7 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
                 models[0].ensemble.clone(),
             ),
             out: out.join("report"),
+            analysis: Some(analysis_dir.join("analysis.json")),
         },
         data_dir,
     )?;
@@ -149,6 +172,7 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
         device: args.device.clone(),
         reported_glow_bpd: pair.reported,
         report,
+        analysis: analysis_dir,
         models,
         total_seconds: started.elapsed().as_secs_f64(),
     };
@@ -156,7 +180,13 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     write_atomically(&json, serde_json::to_string_pretty(&results)?.as_bytes())
         .with_context(|| json.display().to_string())?;
     let markdown = out.join("summary.md");
-    let summary = render_summary(&results);
+    let figures = crate::analysis_view::figures(&analysis);
+    let why = render_markdown(&crate::analysis_view::blocks(&analysis, &figures, None));
+    let summary = format!(
+        "{}{why}\nFigures (SVG and PNG): {}.\n",
+        render_summary(&results),
+        results.analysis.display()
+    );
     write_atomically(&markdown, summary.as_bytes())
         .with_context(|| markdown.display().to_string())?;
     println!("{summary}");
@@ -235,7 +265,9 @@ fn run_model(
         print_config: false,
         device: args.device.clone(),
     };
-    let config = run_config(&train_args)?;
+    let mut config = run_config(&train_args)?;
+    // The likelihood of the OOD sets over training, for `analyze`'s dynamics figure.
+    config.monitor = pair.ood.iter().map(|s| s.to_string()).collect();
     let (train_seconds, train_images_per_sec) =
         ensure_trained(&config, &run_dir, &args.device, data_dir)?;
     let eval_started = Instant::now();
@@ -266,6 +298,7 @@ fn run_model(
     if model == args.models[0] {
         if args.background_mu > 0.0 {
             let mut config = config.clone();
+            config.monitor.clear();
             config.train.background_noise = Some(args.background_mu);
             let dir = out.join(format!("{model}-background"));
             extra.push((config, dir.clone()));
@@ -273,6 +306,7 @@ fn run_model(
         }
         for seed in 1..args.ensemble as u64 {
             let mut config = config.clone();
+            config.monitor.clear();
             config.train.seed = seed;
             let dir = out.join(format!("{model}-seed{seed}"));
             extra.push((config, dir.clone()));

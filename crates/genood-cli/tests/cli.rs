@@ -398,3 +398,199 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
     ));
     assert!(err.contains("model.safetensors"), "{err}");
 }
+
+fn decoded_png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap();
+    (reader.info().width, reader.info().height)
+}
+
+#[test]
+fn analyze_explains_a_tiny_cv_glow_on_the_real_data() {
+    let run = scratch("analyze").join("run");
+    ok(genood(
+        &[
+            "train",
+            "--run",
+            run.to_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--model",
+            "cv-glow",
+            "--steps",
+            "60",
+            "--monitor",
+            "mnist:test",
+        ],
+        real_data(),
+    ));
+    let out = run.parent().unwrap().join("analysis");
+    ok(genood(
+        &[
+            "analyze",
+            "--run",
+            run.to_str().unwrap(),
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--gray-limit",
+            "100",
+            "--probes",
+            "8",
+            "--eval-limit",
+            "500",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        real_data(),
+    ));
+    let text = std::fs::read_to_string(out.join("analysis.json")).unwrap();
+    let a: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let numbers = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+
+    // Moments of the whole sets; the per-channel gap is the sum of the per-pixel differences.
+    let moments = a["moments"].as_array().unwrap();
+    let sets: Vec<&str> = moments.iter().map(|m| m["set"].as_str().unwrap()).collect();
+    assert_eq!(
+        sets,
+        ["fashion-mnist:train", "fashion-mnist:test", "mnist:test"]
+    );
+    assert_eq!(moments[0]["images"], 60_000);
+    let (train_var, mnist_var) = (
+        numbers(&moments[0]["variance"]),
+        numbers(&moments[2]["variance"]),
+    );
+    assert_eq!(train_var.len(), 784);
+    let gap: f64 = train_var.iter().zip(&mnist_var).map(|(p, q)| p - q).sum();
+    let reported = numbers(&a["variance_gaps"][0]["per_channel"]);
+    assert!(
+        (reported[0] - gap).abs() < 1e-9 && gap > 0.0,
+        "MNIST varies less: {gap}"
+    );
+
+    let r = &a["runs"][0];
+    assert_eq!(r["model"], "cv-glow");
+    assert_eq!(r["constant_volume"], true);
+    // The decomposition: one volume term for every image, and the two terms sum to log p.
+    for t in r["terms"].as_array().unwrap() {
+        let spread = |name: &str| t[name]["mean"].as_f64().unwrap();
+        assert_eq!(t["log_det"]["min"], t["log_det"]["max"], "{t}");
+        let sum = spread("log_prior") + spread("log_det");
+        assert!(
+            (sum - spread("log_p")).abs() < 1e-3 * spread("log_p").abs(),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        r["terms"][0]["images"], 500,
+        "the reference was scored for the analysis"
+    );
+    let s = &r["second_order"][0];
+    assert!(s["closed_form"]["gap"].as_f64().unwrap().is_finite());
+    assert_eq!(s["measured_terms"].as_array().unwrap().len(), 4);
+    assert_eq!(s["linear_flow_variance_term"]["probes"], 8);
+    // Graying: the test set's curve and MNIST's, 11 levels from α = 0 to 1 on 100 images.
+    let graying = r["graying"].as_array().unwrap();
+    assert_eq!(graying.len(), 2);
+    for curve in graying {
+        let points = curve["points"].as_array().unwrap();
+        assert_eq!(points.len(), 11);
+        assert_eq!(
+            (points[0]["alpha"].as_f64(), points[10]["alpha"].as_f64()),
+            (Some(0.0), Some(1.0))
+        );
+        assert_eq!(points[5]["images"], 100);
+    }
+    // At α = 1 every image is the same mid-gray: both sets score the same.
+    assert_eq!(
+        graying[0]["points"][10]["mean_log_p"],
+        graying[1]["points"][10]["mean_log_p"]
+    );
+    // Training dynamics from --monitor: three sets at steps 0, 20, 40 and 60 (tiny preset).
+    let dynamics = r["dynamics"].as_array().unwrap();
+    assert_eq!(dynamics.len(), 12);
+    let steps: Vec<u64> = dynamics
+        .iter()
+        .map(|d| d["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 0, 0, 20, 20, 20, 40, 40, 40, 60, 60, 60]);
+    assert_eq!(dynamics[2]["set"], "mnist:test");
+
+    // Every figure as SVG and as a PNG twice its size, and a page that embeds them.
+    for name in [
+        "run-prior",
+        "run-logdet",
+        "moments-mean",
+        "moments-variance",
+        "run-graying",
+        "run-dynamics",
+    ] {
+        let svg = std::fs::read_to_string(out.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<text"), "{name}");
+        assert_eq!(
+            decoded_png_size(&out.join(format!("{name}.png"))),
+            (1280, 800),
+            "{name}"
+        );
+    }
+    let html = std::fs::read_to_string(out.join("analysis.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 6);
+    assert!(html.contains("the same for every input"));
+
+    // The report shows the same section when given the analysis.
+    ok(genood(
+        &[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--data",
+            "fashion-mnist:test",
+            "mnist:test",
+            "--limit",
+            "300",
+        ],
+        real_data(),
+    ));
+    let report = run.parent().unwrap().join("report");
+    ok(genood(
+        &[
+            "report",
+            "--run",
+            run.to_str().unwrap(),
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--analysis",
+            out.join("analysis.json").to_str().unwrap(),
+            "--out",
+            report.to_str().unwrap(),
+        ],
+        real_data(),
+    ));
+    let page = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(page.contains("Why: the paper's analysis"));
+    assert!(page.contains("Likelihood over training"));
+    assert_eq!(decoded_png_size(&report.join("run-bpd.png")), (1280, 800));
+
+    let err = failure(genood(
+        &[
+            "analyze",
+            "--run",
+            run.to_str().unwrap(),
+            "--ood",
+            "mnist:nope",
+        ],
+        real_data(),
+    ));
+    assert!(err.contains("nope"), "{err}");
+}

@@ -20,6 +20,12 @@ pub trait Bijector {
 }
 
 /// A per-example log-determinant that is the same number for every example of the batch.
+/// Per-example zeros `[batch]` in `x`'s float dtype and on its device, so a model cast to
+/// another precision computes in that precision throughout.
+pub(crate) fn zeros_like_batch(x: &Tensor<4>) -> Tensor<1> {
+    Tensor::zeros([x.dims()[0]], (&x.device(), x.dtype()))
+}
+
 pub(crate) fn constant_log_det(value: Tensor<1>, batch: usize) -> Tensor<1> {
     value.expand([batch])
 }

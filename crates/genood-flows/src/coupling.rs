@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::actnorm::ActNorm;
-use crate::bijector::Bijector;
+use crate::bijector::{Bijector, zeros_like_batch};
 use crate::host::{normal_vec, tensor_from_f64};
 
 /// Standard deviation of the initial weights of the hidden convolutions (as in Glow).
@@ -215,11 +215,10 @@ fn per_example_sum(t: Tensor<4>) -> Tensor<1> {
 
 impl Bijector for Coupling {
     fn forward(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<1>) {
-        let n = x.dims()[0];
         let (passive, active) = Self::halves(x);
         let (shift, logits) = self.shift_and_logits(passive.clone());
         let (active, log_det) = match logits {
-            None => (active + shift, Tensor::zeros([n], &passive.device())),
+            None => (active + shift, zeros_like_batch(&passive)),
             Some(logits) => (
                 (active + shift) * sigmoid(logits.clone()),
                 per_example_sum(log_sigmoid(logits)),
@@ -229,11 +228,10 @@ impl Bijector for Coupling {
     }
 
     fn inverse(&self, z: Tensor<4>) -> (Tensor<4>, Tensor<1>) {
-        let n = z.dims()[0];
         let (passive, active) = Self::halves(z);
         let (shift, logits) = self.shift_and_logits(passive.clone());
         let (active, log_det) = match logits {
-            None => (active - shift, Tensor::zeros([n], &passive.device())),
+            None => (active - shift, zeros_like_batch(&passive)),
             Some(logits) => (
                 active / sigmoid(logits.clone()) - shift,
                 per_example_sum(log_sigmoid(logits)).neg(),

@@ -61,7 +61,7 @@ impl InvConv1x1 {
     pub fn weight(&self) -> Tensor<2> {
         let n = self.channels();
         let device = self.log_s.val().device();
-        let eye = Tensor::<2>::eye(n, &device);
+        let eye = Tensor::<2>::eye(n, &device).cast(self.log_s.val().dtype());
         let l = self.lower.val().tril(-1) + eye.clone();
         let s = (self.sign_s.val() * self.log_s.val().exp()).reshape([1, n]);
         let u = self.upper.val().triu(1) + eye * s;
@@ -101,7 +101,7 @@ impl Bijector for InvConv1x1 {
         let n = self.channels();
         let log_det = self.log_det(&z).neg();
         let inverse = linalg::inverse(&self.weight_host(), n);
-        let matrix = tensor_from_f64(inverse, [n, n], &z.device());
+        let matrix = tensor_from_f64(inverse, [n, n], &z.device()).cast(z.dtype());
         (Self::apply(z, matrix), log_det)
     }
 

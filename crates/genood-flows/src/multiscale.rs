@@ -7,7 +7,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::actnorm::ActNorm;
-use crate::bijector::Bijector;
+use crate::bijector::{Bijector, zeros_like_batch};
 use crate::coupling::{Coupling, CouplingKind};
 use crate::invconv::InvConv1x1;
 use crate::prior::{SplitPrior, TopPrior};
@@ -171,10 +171,8 @@ impl MultiScaleFlow {
 
     /// The normalising direction with the prior and volume terms kept apart.
     pub fn forward(&self, x: Tensor<4>) -> FlowOutput {
-        let n = x.dims()[0];
-        let device = x.device();
-        let mut log_prior = Tensor::zeros([n], &device);
-        let mut log_det = Tensor::zeros([n], &device);
+        let mut log_prior = zeros_like_batch(&x);
+        let mut log_det = zeros_like_batch(&x);
         let mut latents = Vec::with_capacity(self.levels.len());
         let mut h = x;
         for level in &self.levels {
@@ -212,8 +210,7 @@ impl MultiScaleFlow {
         assert_eq!(latents.len(), self.levels.len(), "one latent per level");
         let mut latents = latents;
         let mut h = latents.pop().expect("top latent");
-        let n = h.dims()[0];
-        let mut log_det = Tensor::zeros([n], &h.device());
+        let mut log_det = zeros_like_batch(&h);
         for level in self.levels.iter().rev() {
             if level.split.is_some() {
                 let factored = latents.pop().expect("one factored latent per split");

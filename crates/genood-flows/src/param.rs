@@ -1,4 +1,5 @@
-//! Replacing a parameter's value without losing its gradient tracking.
+//! Replacing a parameter's value without losing its gradient tracking, and changing a whole
+//! module's precision.
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -18,4 +19,17 @@ pub fn replace_value<const D: usize>(
             value
         }
     })
+}
+
+/// `module` with every float parameter converted to `dtype`, e.g. a model trained in `f32`
+/// evaluated in `f64` where finite differences need the digits.
+pub fn cast_parameters<M: burn::module::Module>(module: M, dtype: burn::tensor::FloatDType) -> M {
+    struct Cast(burn::tensor::FloatDType);
+    impl burn::module::ModuleMapper for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let dtype = self.0;
+            param.map(|t| t.cast(dtype))
+        }
+    }
+    module.map(&mut Cast(dtype))
 }

@@ -29,7 +29,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bijector::Bijector;
-use crate::host::{tensor_from_f64, to_f64_vec};
+use crate::host::to_f64_vec;
 use crate::multiscale::MultiScaleFlow;
 use crate::squeeze::Squeeze;
 
@@ -127,6 +127,21 @@ pub fn paper_curvature(flow: &MultiScaleFlow, x0: &Tensor<4>) -> Vec<f64> {
     curvature
 }
 
+/// `flow` with every coupling network's output convolution set to zero, so each coupling is
+/// the identity (additive) or a constant scaling (affine): the linear flow, of actnorms, 1×1
+/// convolutions and squeezes, that the paper's closed form describes.
+pub fn without_coupling_networks(flow: &MultiScaleFlow) -> MultiScaleFlow {
+    let mut flow = flow.clone();
+    for level in &mut flow.levels {
+        for step in &mut level.steps {
+            let out = &mut step.coupling.net.conv_out.conv;
+            out.weight = out.weight.clone().map(|w| w.zeros_like());
+            out.bias = out.bias.clone().map(|b| b.zeros_like());
+        }
+    }
+    flow
+}
+
 /// `½ Σ_d H_dd Δ_d` with `H_dd = −curvature_d`: the closed form's predicted
 /// `E_q[log p] − E_p[log p]` for variance differences `Δ = σ²_q − σ²_p`.
 pub fn closed_form_gap(curvature: &[f64], variance_difference: &[f64]) -> f64 {
@@ -149,7 +164,8 @@ pub struct Estimate {
     pub probes: usize,
 }
 
-/// Evaluates `log_density` at host points shaped like `x0`, on `x0`'s device, in batches.
+/// Evaluates `log_density` at host points shaped like `x0`, on its device and in its float
+/// dtype, in batches.
 fn evaluate_points(
     log_density: &impl Fn(Tensor<4>) -> Tensor<1>,
     points: &[Vec<f64>],
@@ -160,7 +176,8 @@ fn evaluate_points(
     let mut values = Vec::with_capacity(points.len());
     for chunk in points.chunks(BATCH) {
         let flat: Vec<f64> = chunk.concat();
-        let batch = tensor_from_f64(flat, [chunk.len(), c, h, w], &device);
+        let data = burn::tensor::TensorData::new(flat, [chunk.len(), c, h, w]);
+        let batch = Tensor::from_data(data, (&device, x0.dtype()));
         values.extend(to_f64_vec(log_density(batch)));
     }
     values

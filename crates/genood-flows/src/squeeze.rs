@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::bijector::Bijector;
+use crate::bijector::{Bijector, zeros_like_batch};
 
 /// `[N, C, H, W] → [N, 4C, H/2, W/2]`, a permutation of the entries (log-determinant 0).
 /// Channel `4c + 2i + j` of the output holds pixel `(2y + i, 2x + j)` of input channel `c`.
@@ -28,7 +28,7 @@ impl Bijector for Squeeze {
             .reshape([n, c, h2, 2, w2, 2])
             .permute([0, 1, 3, 5, 2, 4])
             .reshape([n, c4, h2, w2]);
-        let log_det = Tensor::zeros([n], &z.device());
+        let log_det = zeros_like_batch(&z);
         (z, log_det)
     }
 
@@ -38,7 +38,7 @@ impl Bijector for Squeeze {
             .reshape([n, c4 / 4, 2, 2, h2, w2])
             .permute([0, 1, 4, 2, 5, 3])
             .reshape([n, c4 / 4, 2 * h2, 2 * w2]);
-        let log_det = Tensor::zeros([n], &x.device());
+        let log_det = zeros_like_batch(&x);
         (x, log_det)
     }
 

@@ -1,6 +1,7 @@
 //! The one place a model is built from its configuration.
 
 use burn::prelude::*;
+use genood_flows::multiscale::MultiScaleFlow;
 use rand::rngs::StdRng;
 
 use crate::config::ModelConfig;
@@ -31,6 +32,13 @@ impl Model {
     fn inner_mut(&mut self) -> &mut dyn DensityModel {
         match self {
             Model::Glow(glow) => glow,
+        }
+    }
+
+    /// The normalising flow, for models that are one (its terms and curvature can be analysed).
+    pub fn flow(&self) -> Option<&MultiScaleFlow> {
+        match self {
+            Model::Glow(glow) => Some(&glow.flow),
         }
     }
 

@@ -148,6 +148,47 @@ td:first-child,th:first-child{{text-align:left}}pre{{background:#f6f6f6;padding:
     )
 }
 
+/// The page's text and tables as Markdown (figures are left out: they are files beside it).
+pub fn render_markdown(blocks: &[Block]) -> String {
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut md = String::new();
+    for block in blocks {
+        match block {
+            Block::Heading(text) => {
+                let _ = write!(md, "\n## {text}\n\n");
+            }
+            Block::Text(text) => {
+                let _ = write!(md, "{text}\n\n");
+            }
+            Block::Table(header, rows) => {
+                let _ = writeln!(
+                    md,
+                    "| {} |",
+                    header
+                        .iter()
+                        .map(|h| cell(h))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                );
+                let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+                for row in rows {
+                    let _ = writeln!(
+                        md,
+                        "| {} |",
+                        row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+                    );
+                }
+                md.push('\n');
+            }
+            Block::Pre(text) => {
+                let _ = write!(md, "```\n{text}\n```\n\n");
+            }
+            Block::Svg(_) | Block::Png { .. } => {}
+        }
+    }
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +212,20 @@ mod tests {
         let info = reader.info();
         // 2 columns × (12 + 2) + 2 wide, 2 rows × (12 + 2) + 2 high.
         assert_eq!((info.width, info.height), (30, 30));
+    }
+
+    #[test]
+    fn markdown_keeps_text_and_tables_and_escapes_pipes() {
+        let md = render_markdown(&[
+            Block::Heading("H".into()),
+            Block::Text("a".into()),
+            Block::Svg("<svg/>".into()),
+            Block::Table(
+                vec!["x".into(), "y".into()],
+                vec![vec!["1".into(), "a|b".into()]],
+            ),
+        ]);
+        assert_eq!(md, "\n## H\n\na\n\n| x | y |\n|---|---|\n| 1 | a\\|b |\n\n");
     }
 
     #[test]

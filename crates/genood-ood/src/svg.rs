@@ -131,23 +131,36 @@ impl Frame {
     }
 }
 
-/// A legend box in the top-right corner, or the bottom-right one (where ROC curves rarely go).
-fn legend(out: &mut String, labels: &[String], bottom: bool) {
-    let x = WIDTH - RIGHT - 12.0;
-    let box_height = 8.0 + 18.0 * labels.len() as f64;
-    let top = if bottom {
-        HEIGHT - BOTTOM - 8.0 - box_height
-    } else {
-        TOP + 8.0
+/// A corner of the plot area.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Corner {
+    TopRight,
+    BottomRight,
+    TopLeft,
+    BottomLeft,
+}
+
+/// The legend box's `(left, top, width, height)` in a corner of the plot area.
+fn legend_box(labels: &[String], corner: Corner) -> (f64, f64, f64, f64) {
+    let height = 8.0 + 18.0 * labels.len() as f64;
+    let width = 34.0 + 7.2 * labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
+    let left = match corner {
+        Corner::TopRight | Corner::BottomRight => WIDTH - RIGHT - 12.0 - width,
+        Corner::TopLeft | Corner::BottomLeft => LEFT + 12.0,
     };
-    let width = 14.0 + 7.2 * labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
+    let top = match corner {
+        Corner::TopRight | Corner::TopLeft => TOP + 8.0,
+        Corner::BottomRight | Corner::BottomLeft => HEIGHT - BOTTOM - 8.0 - height,
+    };
+    (left, top, width, height)
+}
+
+/// A legend box in `corner`, one coloured square per series.
+fn legend(out: &mut String, labels: &[String], corner: Corner) {
+    let (left, top, width, height) = legend_box(labels, corner);
     let _ = write!(
         out,
-        "<rect x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>",
-        x - width - 14.0,
-        top,
-        width + 20.0,
-        box_height
+        "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{height}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>"
     );
     for (i, label) in labels.iter().enumerate() {
         let y = top + 16.0 + 18.0 * i as f64;
@@ -155,16 +168,46 @@ fn legend(out: &mut String, labels: &[String], bottom: bool) {
         let _ = write!(
             out,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/>",
-            x - width - 6.0,
+            left + 8.0,
             y - 10.0
         );
         let _ = write!(
             out,
             "<text x=\"{:.1}\" y=\"{y:.1}\" {FONT} font-size=\"12\">{}</text>",
-            x - width + 12.0,
+            left + 26.0,
             escape(label)
         );
     }
+}
+
+/// The corner whose legend box covers the fewest points of the series (top right on a tie).
+fn emptiest_corner(
+    frame: &Frame,
+    labels: &[String],
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Corner {
+    let corners = [
+        Corner::TopRight,
+        Corner::BottomRight,
+        Corner::TopLeft,
+        Corner::BottomLeft,
+    ];
+    let covered = |corner: Corner| {
+        let (left, top, width, height) = legend_box(labels, corner);
+        series
+            .iter()
+            .flat_map(|(_, points)| points.iter())
+            .filter(|(x, y)| {
+                let (px, py) = (frame.px(*x), frame.py(*y));
+                (left - 4.0..=left + width + 4.0).contains(&px)
+                    && (top - 4.0..=top + height + 4.0).contains(&py)
+            })
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|c| covered(*c))
+        .unwrap_or(Corner::TopRight)
 }
 
 fn document(body: String) -> String {
@@ -251,7 +294,7 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
             "<path d=\"{path}\" fill=\"{color}\" fill-opacity=\"0.28\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
         );
     }
-    legend(&mut out, &labels, false);
+    legend(&mut out, &labels, Corner::TopRight);
     document(out)
 }
 
@@ -327,7 +370,8 @@ pub fn line_chart(
     frame.axes(&mut out, title, x_label, y_label);
     polylines(&mut out, &frame, series, true);
     let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
-    legend(&mut out, &labels, false);
+    let corner = emptiest_corner(&frame, &labels, series);
+    legend(&mut out, &labels, corner);
     document(out)
 }
 
@@ -354,7 +398,7 @@ pub fn roc_chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
     );
     polylines(&mut out, &frame, series, false);
     let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
-    legend(&mut out, &labels, true);
+    legend(&mut out, &labels, Corner::BottomRight);
     document(out)
 }
 
@@ -385,6 +429,26 @@ mod tests {
         assert_eq!(svg.matches("<path").count(), 2);
         assert!(svg.contains("b (all = 5)"));
         assert!(svg.contains("x (bits/dim)") && svg.contains("density"));
+    }
+
+    #[test]
+    fn the_legend_avoids_the_points() {
+        let frame = Frame {
+            x: (0.0, 1.0),
+            y: (0.0, 1.0),
+        };
+        let labels = vec!["a long enough label".to_string()];
+        let corner_points = |x: f64, y: f64| vec![("a".to_string(), vec![(x, y); 3])];
+        let top_right = corner_points(0.95, 0.97);
+        assert_ne!(
+            emptiest_corner(&frame, &labels, &top_right),
+            Corner::TopRight
+        );
+        let bottom_left = corner_points(0.05, 0.03);
+        assert_eq!(
+            emptiest_corner(&frame, &labels, &bottom_left),
+            Corner::TopRight
+        );
     }
 
     #[test]

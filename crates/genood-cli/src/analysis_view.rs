@@ -1,0 +1,411 @@
+//! Figures and the report section of an analysis, made from `analysis.json` alone, so `genood
+//! report` can include the section without touching a model.
+
+use genood_ood::report::Block;
+use genood_ood::svg::{histogram, line_chart};
+use genood_train::dynamics::{HELDOUT, TRAIN};
+
+use crate::analyze::{Analysis, RunAnalysis};
+
+/// Bins of the moment histograms.
+const BINS: usize = 50;
+
+/// A figure: file-name stem and SVG.
+pub type Figure = (String, String);
+
+/// The moment, graying and dynamics figures (the decomposition's need the per-example scores).
+pub fn figures(analysis: &Analysis) -> Vec<Figure> {
+    let mut out = Vec::new();
+    let series = |pick: fn(&crate::analyze::SetMoments) -> &Vec<f64>| -> Vec<(String, Vec<f64>)> {
+        analysis
+            .moments
+            .iter()
+            .map(|m| (m.set.clone(), pick(m).clone()))
+            .collect()
+    };
+    out.push((
+        "moments-mean".into(),
+        histogram(
+            "Per-dimension means",
+            "mean of one pixel over the set (pixel scale [0, 1])",
+            &series(|m| &m.mean),
+            BINS,
+        ),
+    ));
+    out.push((
+        "moments-variance".into(),
+        histogram(
+            "Per-dimension variances",
+            "variance of one pixel over the set (pixel scale [0, 1])",
+            &series(|m| &m.variance),
+            BINS,
+        ),
+    ));
+    for run in &analysis.runs {
+        let curves: Vec<(String, Vec<(f64, f64)>)> = run
+            .graying
+            .iter()
+            .map(|c| {
+                let images = c.points.first().map_or(0, |p| p.images);
+                (
+                    format!("{} ({images} images)", c.set),
+                    c.points.iter().map(|p| (p.alpha, p.mean_bpd)).collect(),
+                )
+            })
+            .collect();
+        out.push((
+            format!("{}-graying", run.stem),
+            line_chart(
+                &format!("Graying toward mid-gray — {}", run.model),
+                "α in x_α = (1 − α)·x + α·128",
+                "mean bits/dim (lower = more likely)",
+                &curves,
+            ),
+        ));
+        if !run.dynamics.is_empty() {
+            out.push((
+                format!("{}-dynamics", run.stem),
+                line_chart(
+                    &format!("Likelihood over training — {}", run.model),
+                    "optimiser step",
+                    "mean bits/dim (lower = more likely)",
+                    &dynamics_series(analysis, run),
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// One curve per followed set, named for the reader.
+fn dynamics_series(analysis: &Analysis, run: &RunAnalysis) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut names: Vec<&str> = Vec::new();
+    for row in &run.dynamics {
+        if !names.contains(&row.set.as_str()) {
+            names.push(&row.set);
+        }
+    }
+    names
+        .iter()
+        .map(|name| {
+            let rows: Vec<_> = run.dynamics.iter().filter(|r| r.set == *name).collect();
+            let images = rows.first().map_or(0, |r| r.images);
+            let label = match *name {
+                TRAIN => format!("{} (train subset, {images})", analysis.reference),
+                HELDOUT => format!("held-out train ({images})"),
+                other => format!("{other} ({images})"),
+            };
+            (
+                label,
+                rows.iter().map(|r| (r.step as f64, r.mean_bpd)).collect(),
+            )
+        })
+        .collect()
+}
+
+fn signed(v: f64) -> String {
+    format!("{v:+.1}")
+}
+
+fn verdict(more_likely: bool) -> &'static str {
+    if more_likely { "higher" } else { "lower" }
+}
+
+fn svg_of<'a>(figures: &'a [Figure], name: &str) -> Option<&'a str> {
+    figures
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, svg)| svg.as_str())
+}
+
+fn moments_blocks(analysis: &Analysis, figures: &[Figure], blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading("Data moments".into()));
+    blocks.push(Block::Text(format!(
+        "Each pixel's mean and variance over every image of each set, on the [0, 1] scale. The second-order argument \
+         says a set whose pixels vary less gets the higher expected likelihood, whatever the model's weights: \
+         it rests on the per-channel sums Σ_h,w (σ²_{} − σ²_OOD), positive where the OOD set varies less.",
+        analysis.reference
+    )));
+    for name in ["moments-mean", "moments-variance"] {
+        if let Some(svg) = svg_of(figures, name) {
+            blocks.push(Block::Svg(svg.into()));
+        }
+    }
+    let channels = analysis.moments.first().map_or(0, |m| m.shape[0]);
+    let mut header = vec!["set".to_string(), "images".into(), "mean pixel".into()];
+    header.extend((0..channels).map(|c| format!("Σ σ² (channel {c})")));
+    let rows = analysis
+        .moments
+        .iter()
+        .map(|m| {
+            let mut row = vec![
+                m.set.clone(),
+                m.images.to_string(),
+                format!(
+                    "{:.4}",
+                    m.mean.iter().sum::<f64>() / m.mean.len().max(1) as f64
+                ),
+            ];
+            row.extend(m.variance_sum_per_channel.iter().map(|v| format!("{v:.2}")));
+            row
+        })
+        .collect();
+    blocks.push(Block::Table(header, rows));
+    let mut header = vec!["OOD set".to_string()];
+    header.extend((0..channels).map(|c| format!("Σ(σ²_ref − σ²_OOD), channel {c}")));
+    let rows = analysis
+        .variance_gaps
+        .iter()
+        .map(|g| {
+            let mut row = vec![g.ood.clone()];
+            row.extend(g.per_channel.iter().map(|v| format!("{v:+.2}")));
+            row
+        })
+        .collect();
+    blocks.push(Block::Table(header, rows));
+    for gap in &analysis.variance_gaps {
+        let total: f64 = gap.per_channel.iter().sum();
+        blocks.push(Block::Text(format!(
+            "{} varies {} than {} (summed gap {}), so the paper's argument predicts it a {} likelihood.",
+            gap.ood,
+            if total > 0.0 { "less" } else { "more" },
+            analysis.reference,
+            signed(total),
+            verdict(total > 0.0)
+        )));
+    }
+}
+
+fn terms_blocks(run: &RunAnalysis, decomposition: Option<&[Figure]>, blocks: &mut Vec<Block>) {
+    let rows = run
+        .terms
+        .iter()
+        .map(|t| {
+            vec![
+                t.set.clone(),
+                t.images.to_string(),
+                format!("{:.1}", t.log_p.mean),
+                format!("{:.1} ± {:.1}", t.log_prior.mean, t.log_prior.std),
+                if t.log_det.min == t.log_det.max {
+                    format!("{:.3} (the same for every input)", t.log_det.min)
+                } else {
+                    format!("{:.1} ± {:.1}", t.log_det.mean, t.log_det.std)
+                },
+            ]
+        })
+        .collect();
+    blocks.push(Block::Text(
+        "log p(x) = log p_z(f(x)) + log|det ∂f/∂x|: the distribution term and the volume term (nats, mean ± std; \
+         the volume term includes dequantization's −D·ln 256)."
+            .into(),
+    ));
+    blocks.push(Block::Table(
+        ["set", "images", "log p", "distribution term", "volume term"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    ));
+    if let Some(figures) = decomposition {
+        for kind in ["prior", "logdet"] {
+            if let Some(svg) = svg_of(figures, &format!("{}-{kind}", run.stem)) {
+                blocks.push(Block::Svg(svg.into()));
+            }
+        }
+    }
+}
+
+fn agreement(predicted: f64, measured: f64) -> &'static str {
+    if (predicted > 0.0) == (measured > 0.0) {
+        "agrees"
+    } else {
+        "disagrees"
+    }
+}
+
+fn second_order_blocks(analysis: &Analysis, run: &RunAnalysis, blocks: &mut Vec<Block>) {
+    if run.second_order.is_empty() {
+        return;
+    }
+    blocks.push(Block::Text(format!(
+        "Second order: E_OOD[log p] − E_{}[log p] in nats, measured on the scores and predicted by expanding log p \
+         around the mean training image x0. The paper's closed form −½ Σ_d (1/σ²)(Π_k Σ_j u_k,c,j)² (σ²_OOD − σ²_ref) is \
+         read off the model's weights; it keeps only actnorms, 1×1 convolutions (by their row sums) and the priors. \
+         The same variance term ½ Tr(∇²log p(x0)·diag(σ²_OOD − σ²_ref)) is then measured (Hutchinson, ± one standard \
+         error) on the linear flow (the model without its coupling networks) and on the model itself, where the ReLU \
+         networks make the second difference depend on its step ε. The mean-shift terms ∇log p·δ and ½ δᵀ∇²log p δ \
+         are what the paper assumes away by taking equal means.",
+        analysis.reference
+    )));
+    let header = [
+        "OOD set",
+        "measured gap",
+        "closed form (paper)",
+        "linear flow, variance term",
+        "ε",
+        "model, variance term",
+        "mean shift, 1st + 2nd order",
+        "second-order total",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = Vec::new();
+    for s in &run.second_order {
+        let closed = s
+            .closed_form
+            .as_ref()
+            .map_or("– (affine couplings)".into(), |c| signed(c.gap));
+        for (k, t) in s.measured_terms.iter().enumerate() {
+            let first = |text: String| if k == 0 { text } else { String::new() };
+            rows.push(vec![
+                first(s.ood.clone()),
+                first(signed(s.measured_gap)),
+                first(closed.clone()),
+                first(format!(
+                    "{} ± {:.1}",
+                    signed(s.linear_flow_variance_term.mean),
+                    s.linear_flow_variance_term.std_error
+                )),
+                format!("{}", t.epsilon),
+                format!(
+                    "{} ± {:.1}",
+                    signed(t.variance_term.mean),
+                    t.variance_term.std_error
+                ),
+                format!(
+                    "{} {}",
+                    signed(t.mean_shift.first_order),
+                    signed(t.mean_shift.second_order)
+                ),
+                signed(t.predicted_gap),
+            ]);
+        }
+    }
+    blocks.push(Block::Table(header, rows));
+    for s in &run.second_order {
+        let mut text = format!(
+            "{}: {} is measured {} likely than {} ({} nats).",
+            run.model,
+            s.ood,
+            if s.measured_gap > 0.0 { "more" } else { "less" },
+            analysis.reference,
+            signed(s.measured_gap)
+        );
+        if let Some(c) = &s.closed_form {
+            text.push_str(&format!(
+                " The paper's closed form predicts {} nats (sign {}).",
+                signed(c.gap),
+                agreement(c.gap, s.measured_gap),
+            ));
+        }
+        let linear = s.linear_flow_variance_term.mean;
+        text.push_str(&format!(
+            " Measured on the linear flow that the closed form describes, the same term is {} nats (sign {}).",
+            signed(linear),
+            agreement(linear, s.measured_gap)
+        ));
+        let agreeing = s
+            .measured_terms
+            .iter()
+            .filter(|t| agreement(t.variance_term.mean, s.measured_gap) == "agrees")
+            .count();
+        text.push_str(&format!(
+            " On the model itself the variance term has the measured gap's sign at {agreeing} of {} steps ε.",
+            s.measured_terms.len()
+        ));
+        blocks.push(Block::Text(text));
+    }
+}
+
+fn graying_blocks(run: &RunAnalysis, figures: &[Figure], blocks: &mut Vec<Block>) {
+    if let Some(svg) = svg_of(figures, &format!("{}-graying", run.stem)) {
+        blocks.push(Block::Svg(svg.into()));
+    }
+    for curve in &run.graying {
+        let p = &curve.points;
+        let (Some(first), Some(last)) = (p.first(), p.last()) else {
+            continue;
+        };
+        let rising = p.windows(2).all(|w| w[1].mean_log_p >= w[0].mean_log_p);
+        blocks.push(Block::Text(format!(
+            "{}: graying {} from {:.3} bpd at α = 0 to {:.3} at α = 1 ({} over the {} levels).",
+            curve.set,
+            if last.mean_log_p > first.mean_log_p {
+                "raises the likelihood"
+            } else {
+                "lowers the likelihood"
+            },
+            first.mean_bpd,
+            last.mean_bpd,
+            if rising {
+                "monotonically"
+            } else {
+                "not monotonically"
+            },
+            p.len()
+        )));
+    }
+}
+
+fn dynamics_blocks(
+    analysis: &Analysis,
+    run: &RunAnalysis,
+    figures: &[Figure],
+    blocks: &mut Vec<Block>,
+) {
+    let Some(svg) = svg_of(figures, &format!("{}-dynamics", run.stem)) else {
+        blocks.push(Block::Text(format!(
+            "Training dynamics: not recorded for {} (train with --monitor SET… to log them).",
+            run.run.display()
+        )));
+        return;
+    };
+    blocks.push(Block::Svg(svg.into()));
+    let train: Vec<_> = run.dynamics.iter().filter(|r| r.set == TRAIN).collect();
+    for ood in &analysis.ood {
+        let rows: Vec<_> = run.dynamics.iter().filter(|r| &r.set == ood).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let above = rows
+            .iter()
+            .zip(&train)
+            .filter(|(o, t)| o.mean_log_p > t.mean_log_p)
+            .count();
+        blocks.push(Block::Text(format!(
+            "{ood} was more likely than the training images at {above} of {} logged steps (step 0 is the initialised, untrained model).",
+            rows.len()
+        )));
+    }
+}
+
+/// The section: moments, then per run the terms, the second order, graying and dynamics.
+/// `decomposition` holds the term histograms when the page should show them (the report
+/// already has them per run).
+pub fn blocks(
+    analysis: &Analysis,
+    figures: &[Figure],
+    decomposition: Option<&[Figure]>,
+) -> Vec<Block> {
+    let mut blocks = vec![
+        Block::Heading("Why: the paper's analysis".into()),
+        Block::Text(format!(
+            "Training data {}, test set {}, OOD sets {}.",
+            analysis.reference,
+            analysis.in_dist,
+            analysis.ood.join(", ")
+        )),
+    ];
+    moments_blocks(analysis, figures, &mut blocks);
+    for run in &analysis.runs {
+        blocks.push(Block::Heading(format!(
+            "Analysis of {} ({})",
+            run.model,
+            run.run.display()
+        )));
+        terms_blocks(run, decomposition, &mut blocks);
+        second_order_blocks(analysis, run, &mut blocks);
+        graying_blocks(run, figures, &mut blocks);
+        dynamics_blocks(analysis, run, figures, &mut blocks);
+    }
+    blocks
+}
