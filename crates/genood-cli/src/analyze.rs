@@ -37,7 +37,7 @@ use crate::report::likelihood_histograms;
 /// Images per batch when scoring grayed sets.
 const BATCH: usize = 500;
 /// Default images per set at each graying level.
-pub const GRAY_LIMIT: usize = 1000;
+pub const GRAY_LIMIT: usize = 500;
 /// Default number of graying levels (α = 0, 0.1, …, 1).
 pub const GRAY_STEPS: usize = 11;
 /// Default Rademacher probes.

@@ -180,12 +180,13 @@ fn legend(out: &mut String, labels: &[String], corner: Corner) {
     }
 }
 
-/// The corner whose legend box covers the fewest points of the series (top right on a tie).
+/// The corner whose legend box covers the least of the series, counting each point and eight
+/// points along each segment (top right on a tie), with how much it covers.
 fn emptiest_corner(
     frame: &Frame,
     labels: &[String],
     series: &[(String, Vec<(f64, f64)>)],
-) -> Corner {
+) -> (Corner, usize) {
     let corners = [
         Corner::TopRight,
         Corner::BottomRight,
@@ -196,7 +197,18 @@ fn emptiest_corner(
         let (left, top, width, height) = legend_box(labels, corner);
         series
             .iter()
-            .flat_map(|(_, points)| points.iter())
+            .flat_map(|(_, points)| {
+                let along = points.windows(2).flat_map(|w| {
+                    (1..=8).map(move |k| {
+                        let t = k as f64 / 9.0;
+                        (
+                            w[0].0 + t * (w[1].0 - w[0].0),
+                            w[0].1 + t * (w[1].1 - w[0].1),
+                        )
+                    })
+                });
+                points.iter().copied().chain(along)
+            })
             .filter(|(x, y)| {
                 let (px, py) = (frame.px(*x), frame.py(*y));
                 (left - 4.0..=left + width + 4.0).contains(&px)
@@ -206,8 +218,9 @@ fn emptiest_corner(
     };
     corners
         .into_iter()
-        .min_by_key(|c| covered(*c))
-        .unwrap_or(Corner::TopRight)
+        .map(|c| (c, covered(c)))
+        .min_by_key(|(_, n)| *n)
+        .unwrap_or((Corner::TopRight, 0))
 }
 
 fn document(body: String) -> String {
@@ -362,15 +375,23 @@ pub fn line_chart(
     series: &[(String, Vec<(f64, f64)>)],
 ) -> String {
     let points = || series.iter().flat_map(|(_, p)| p.iter());
-    let frame = Frame {
+    let mut frame = Frame {
         x: padded(points().map(|p| p.0)),
         y: padded(points().map(|p| p.1)),
     };
+    let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
+    let (mut corner, covered) = emptiest_corner(&frame, &labels, series);
+    if covered > 0 {
+        // Every corner has data in it: raise the top of the y axis so the legend sits above.
+        let (_, _, _, box_height) = legend_box(&labels, Corner::TopRight);
+        let room = box_height + 16.0;
+        let plot = HEIGHT - TOP - BOTTOM;
+        frame.y.1 += (frame.y.1 - frame.y.0) * room / (plot - room);
+        corner = Corner::TopRight;
+    }
     let mut out = String::new();
     frame.axes(&mut out, title, x_label, y_label);
     polylines(&mut out, &frame, series, true);
-    let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
-    let corner = emptiest_corner(&frame, &labels, series);
     legend(&mut out, &labels, corner);
     document(out)
 }
@@ -441,14 +462,20 @@ mod tests {
         let corner_points = |x: f64, y: f64| vec![("a".to_string(), vec![(x, y); 3])];
         let top_right = corner_points(0.95, 0.97);
         assert_ne!(
-            emptiest_corner(&frame, &labels, &top_right),
+            emptiest_corner(&frame, &labels, &top_right).0,
             Corner::TopRight
         );
         let bottom_left = corner_points(0.05, 0.03);
         assert_eq!(
             emptiest_corner(&frame, &labels, &bottom_left),
-            Corner::TopRight
+            (Corner::TopRight, 0)
         );
+        // A zigzag through every corner leaves none empty.
+        let zigzag = vec![(
+            "a".to_string(),
+            vec![(0.0, 0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.0)],
+        )];
+        assert!(emptiest_corner(&frame, &labels, &zigzag).1 > 0);
     }
 
     #[test]
