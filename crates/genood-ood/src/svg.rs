@@ -180,6 +180,14 @@ fn legend(out: &mut String, labels: &[String], corner: Corner) {
     }
 }
 
+/// Raises the top of the y axis so that a top legend sits above everything drawn so far.
+fn make_room_for_legend(frame: &mut Frame, labels: &[String]) {
+    let (_, _, _, box_height) = legend_box(labels, Corner::TopRight);
+    let room = box_height + 16.0;
+    let plot = HEIGHT - TOP - BOTTOM;
+    frame.y.1 += (frame.y.1 - frame.y.0) * room / (plot - room);
+}
+
 /// The corner whose legend box covers the least of the series, counting each point and eight
 /// points along each segment (top right on a tie), with how much it covers.
 fn emptiest_corner(
@@ -281,9 +289,30 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
         .copied()
         .fold(0.0, f64::max)
         .max(f64::MIN_POSITIVE);
-    let frame = Frame {
+    let mut frame = Frame {
         x: (low, high),
         y: (0.0, peak * 1.08),
+    };
+    // A legend corner no bar reaches up into, else room above the tallest bar.
+    let reaches = |frame: &Frame, corner: Corner| {
+        let (left, top, width_px, height) = legend_box(&labels, corner);
+        densities.iter().any(|density| {
+            density.iter().enumerate().any(|(b, d)| {
+                let x = frame.px(low + (b as f64 + 0.5) * width);
+                (left - 4.0..=left + width_px + 4.0).contains(&x)
+                    && frame.py(*d) < top + height + 4.0
+            })
+        })
+    };
+    let corner = match [Corner::TopRight, Corner::TopLeft]
+        .into_iter()
+        .find(|c| !reaches(&frame, *c))
+    {
+        Some(corner) => corner,
+        None => {
+            make_room_for_legend(&mut frame, &labels);
+            Corner::TopRight
+        }
     };
     let mut out = String::new();
     frame.axes(&mut out, title, x_label, "density");
@@ -307,7 +336,7 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
             "<path d=\"{path}\" fill=\"{color}\" fill-opacity=\"0.28\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
         );
     }
-    legend(&mut out, &labels, Corner::TopRight);
+    legend(&mut out, &labels, corner);
     document(out)
 }
 
@@ -382,11 +411,7 @@ pub fn line_chart(
     let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
     let (mut corner, covered) = emptiest_corner(&frame, &labels, series);
     if covered > 0 {
-        // Every corner has data in it: raise the top of the y axis so the legend sits above.
-        let (_, _, _, box_height) = legend_box(&labels, Corner::TopRight);
-        let room = box_height + 16.0;
-        let plot = HEIGHT - TOP - BOTTOM;
-        frame.y.1 += (frame.y.1 - frame.y.0) * room / (plot - room);
+        make_room_for_legend(&mut frame, &labels);
         corner = Corner::TopRight;
     }
     let mut out = String::new();
@@ -450,6 +475,38 @@ mod tests {
         assert_eq!(svg.matches("<path").count(), 2);
         assert!(svg.contains("b (all = 5)"));
         assert!(svg.contains("x (bits/dim)") && svg.contains("density"));
+    }
+
+    #[test]
+    fn a_histogram_legend_sits_where_no_bar_reaches() {
+        let legend_left = |svg: &str| -> f64 {
+            let before = svg.split("fill-opacity=\"0.85\"").next().unwrap();
+            before
+                .rsplit("<rect x=\"")
+                .next()
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        // Tall bars on the right push the legend to the left.
+        let right: Vec<f64> = (0..100)
+            .map(|i| if i < 10 { i as f64 * 0.8 } else { 9.0 })
+            .collect();
+        assert!(legend_left(&histogram("t", "x", &[("r".into(), right)], 10)) < WIDTH / 2.0);
+        // Tall bars on both sides: the legend stays right and the axis rises above the bars.
+        let both: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 0.0 } else { 9.0 })
+            .collect();
+        let three: Vec<(String, Vec<f64>)> = ["a", "b", "c"]
+            .map(|name| (name.to_string(), both.clone()))
+            .to_vec();
+        let svg = histogram("t", "x", &three, 10);
+        assert!(legend_left(&svg) > WIDTH / 2.0);
+        // The peak density is 0.56; the raised axis reaches a tick at 0.8.
+        assert!(svg.contains(">0.8</text>"), "{svg}");
     }
 
     #[test]
