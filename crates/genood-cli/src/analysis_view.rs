@@ -5,7 +5,7 @@ use genood_ood::report::Block;
 use genood_ood::svg::{histogram, line_chart};
 use genood_train::dynamics::{HELDOUT, TRAIN};
 
-use crate::analyze::{Analysis, RunAnalysis};
+use crate::analyze::{Analysis, RunAnalysis, SetMoments};
 
 /// Bins of the moment histograms.
 const BINS: usize = 50;
@@ -16,31 +16,25 @@ pub type Figure = (String, String);
 /// The moment, graying and dynamics figures (the decomposition's need the per-example scores).
 pub fn figures(analysis: &Analysis) -> Vec<Figure> {
     let mut out = Vec::new();
-    let series = |pick: fn(&crate::analyze::SetMoments) -> &Vec<f64>| -> Vec<(String, Vec<f64>)> {
-        analysis
+    type Pick = fn(&SetMoments) -> &Vec<f64>;
+    let moments: [(&str, &str, &str, Pick); 2] = [
+        ("moments-mean", "Per-dimension means", "mean", |m| &m.mean),
+        (
+            "moments-variance",
+            "Per-dimension variances",
+            "variance",
+            |m| &m.variance,
+        ),
+    ];
+    for (name, title, quantity, pick) in moments {
+        let series: Vec<(String, Vec<f64>)> = analysis
             .moments
             .iter()
             .map(|m| (m.set.clone(), pick(m).clone()))
-            .collect()
-    };
-    out.push((
-        "moments-mean".into(),
-        histogram(
-            "Per-dimension means",
-            "mean of one pixel over the set (pixel scale [0, 1])",
-            &series(|m| &m.mean),
-            BINS,
-        ),
-    ));
-    out.push((
-        "moments-variance".into(),
-        histogram(
-            "Per-dimension variances",
-            "variance of one pixel over the set (pixel scale [0, 1])",
-            &series(|m| &m.variance),
-            BINS,
-        ),
-    ));
+            .collect();
+        let x_label = format!("{quantity} of one pixel over the set (pixel scale [0, 1])");
+        out.push((name.into(), histogram(title, &x_label, &series, BINS)));
+    }
     for run in &analysis.runs {
         let curves: Vec<(String, Vec<(f64, f64)>)> = run
             .graying

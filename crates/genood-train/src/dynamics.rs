@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use genood_data::atomic::write_atomically;
+
+use crate::csv::read_rows;
 use serde::{Deserialize, Serialize};
 
 /// Header of `dynamics.csv`.
@@ -43,32 +45,15 @@ pub fn write_dynamics_csv(path: &Path, rows: &[DynamicsRow]) -> std::io::Result<
 
 /// Reads a file written by [`write_dynamics_csv`], naming the file and line on error.
 pub fn read_dynamics_csv(path: &Path) -> Result<Vec<DynamicsRow>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
-        return Err(format!(
-            "{}: not a genood dynamics file (header)",
-            path.display()
-        ));
-    }
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let bad = || format!("{}: line {}: malformed row `{line}`", path.display(), i + 2);
-            // A set spec never holds a comma, so the row splits into exactly five fields.
-            let f: Vec<&str> = line.split(',').collect();
-            if f.len() != 5 {
-                return Err(bad());
-            }
-            Ok(DynamicsRow {
-                step: f[0].parse().map_err(|_| bad())?,
-                set: f[1].to_string(),
-                images: f[2].parse().map_err(|_| bad())?,
-                mean_log_p: f[3].parse().map_err(|_| bad())?,
-                mean_bpd: f[4].parse().map_err(|_| bad())?,
-            })
+    read_rows(path, HEADER, "dynamics", |f| {
+        Some(DynamicsRow {
+            step: f[0].parse().ok()?,
+            set: f[1].to_string(),
+            images: f[2].parse().ok()?,
+            mean_log_p: f[3].parse().ok()?,
+            mean_bpd: f[4].parse().ok()?,
         })
-        .collect()
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,11 @@ use genood_flows::host::{tensor_from_f32, to_f64_vec};
 use genood_models::DensityModel;
 use serde::{Deserialize, Serialize};
 
+use crate::csv::read_rows;
 use crate::run::{stream_rng, streams};
+
+/// Header of a scores CSV.
+const SCORES_HEADER: &str = "index,label,log_p,bpd,log_prior,log_det";
 
 /// One image's scores. `log_p = log_prior + log_det` (nats); `bpd` over the model's `D`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -116,7 +120,7 @@ pub fn summarize(set: &str, scores: &[ExampleScore]) -> SetSummary {
 /// written in Rust's shortest round-trip form, so reading them back gives the same bits.
 pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result<()> {
     let mut out = Vec::new();
-    writeln!(out, "index,label,log_p,bpd,log_prior,log_det")?;
+    writeln!(out, "{SCORES_HEADER}")?;
     for s in scores {
         let label = s.label.map(|l| l.to_string()).unwrap_or_default();
         writeln!(
@@ -130,35 +134,18 @@ pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result
 
 /// Reads a scores CSV written by [`write_scores_csv`], naming the file and line on error.
 pub fn read_scores_csv(path: &Path) -> Result<Vec<ExampleScore>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut lines = text.lines();
-    if lines.next() != Some("index,label,log_p,bpd,log_prior,log_det") {
-        return Err(format!(
-            "{}: not a genood scores file (header)",
-            path.display()
-        ));
-    }
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let bad = || format!("{}: line {}: malformed row `{line}`", path.display(), i + 2);
-            let f: Vec<&str> = line.split(',').collect();
-            if f.len() != 6 {
-                return Err(bad());
-            }
-            let number = |s: &str| s.parse::<f64>().map_err(|_| bad());
-            Ok(ExampleScore {
-                index: f[0].parse().map_err(|_| bad())?,
-                label: if f[1].is_empty() {
-                    None
-                } else {
-                    Some(f[1].parse().map_err(|_| bad())?)
-                },
-                log_p: number(f[2])?,
-                bpd: number(f[3])?,
-                log_prior: number(f[4])?,
-                log_det: number(f[5])?,
-            })
+    read_rows(path, SCORES_HEADER, "scores", |f| {
+        Some(ExampleScore {
+            index: f[0].parse().ok()?,
+            label: if f[1].is_empty() {
+                None
+            } else {
+                Some(f[1].parse().ok()?)
+            },
+            log_p: f[2].parse().ok()?,
+            bpd: f[3].parse().ok()?,
+            log_prior: f[4].parse().ok()?,
+            log_det: f[5].parse().ok()?,
         })
-        .collect()
+    })
 }

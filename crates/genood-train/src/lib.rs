@@ -6,6 +6,7 @@
 //! after `eval`, one scores CSV per data set. Loading rebuilds the model from the config and
 //! the weights.
 
+pub mod csv;
 pub mod dynamics;
 pub mod eval;
 pub mod optim;
