@@ -176,6 +176,9 @@ fn moments_blocks(analysis: &Analysis, figures: &[Figure], blocks: &mut Vec<Bloc
 }
 
 fn terms_blocks(run: &RunAnalysis, decomposition: Option<&[Figure]>, blocks: &mut Vec<Block>) {
+    if run.terms.is_empty() {
+        return;
+    }
     let rows = run
         .terms
         .iter()

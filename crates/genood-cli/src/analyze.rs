@@ -19,6 +19,7 @@ use genood_flows::second_order::{
     Estimate, MeanShiftTerms, closed_form_gap, hutchinson_half_trace, mean_shift_terms,
     paper_curvature, without_coupling_networks,
 };
+use genood_models::density::part;
 use genood_models::{DensityModel, Model};
 use genood_ood::report::render_html;
 use genood_train::dynamics::{DynamicsRow, read_dynamics_csv};
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis_view;
 use crate::device::parse_device;
-use crate::eval::EvalArgs;
+use crate::eval::{EvalArgs, IW_SAMPLES};
 use crate::figures::{write_figure, write_file};
 use crate::report::likelihood_histograms;
 
@@ -79,6 +80,9 @@ pub struct AnalyzeArgs {
     /// Images per set scored when a run has no scores CSV for a set yet.
     #[arg(long, default_value_t = 10_000)]
     pub eval_limit: usize,
+    /// Importance samples of a VAE's bound (graying, and sets scored here).
+    #[arg(long, default_value_t = IW_SAMPLES)]
+    pub iw_samples: usize,
     /// Seed of subsets, dequantization noise and probes.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -304,6 +308,7 @@ fn scores_of(
                 data: missing,
                 limit: Some(args.eval_limit),
                 batch_size: BATCH,
+                iw_samples: args.iw_samples,
                 seed: args.seed,
                 device: args.device.clone(),
             },
@@ -318,14 +323,17 @@ fn scores_of(
         .collect()
 }
 
-fn term_summary(set: &str, scores: &[ExampleScore]) -> TermSummary {
-    TermSummary {
+/// The flow's two terms on a set; `None` for models that are not flows.
+fn term_summary(set: &str, scores: &[ExampleScore]) -> Option<TermSummary> {
+    let column = |name: &str| -> Option<Vec<f64>> { scores.iter().map(|s| s.part(name)).collect() };
+    let (prior, det) = (column(part::LOG_PRIOR)?, column(part::LOG_DET)?);
+    Some(TermSummary {
         set: set.into(),
         images: scores.len(),
         log_p: Spread::of(scores.iter().map(|s| s.log_p)),
-        log_prior: Spread::of(scores.iter().map(|s| s.log_prior)),
-        log_det: Spread::of(scores.iter().map(|s| s.log_det)),
-    }
+        log_prior: Spread::of(prior.into_iter()),
+        log_det: Spread::of(det.into_iter()),
+    })
 }
 
 /// The expansion point and the paper's terms for one OOD set, on the flow's input scale. `flow`
@@ -432,8 +440,8 @@ fn gray_curve(args: &AnalyzeArgs, model: &Model, set: &ImageSet, device: &Device
         .map(|i| {
             let alpha = i as f64 / (steps - 1) as f64;
             let grayed = Synthetic::Gray(alpha).apply(&subset, &mut rng);
-            let scores = evaluate(model, &grayed, BATCH, args.seed, device);
-            let summary = summarize(&grayed.name, &scores);
+            let scores = evaluate(model, &grayed, BATCH, args.iw_samples, args.seed, device);
+            let summary = summarize(&grayed.name, &model.bound(args.iw_samples).name(), &scores);
             GrayPoint {
                 alpha,
                 images: summary.count,
@@ -513,8 +521,13 @@ pub fn run(args: AnalyzeArgs, data_dir: &Path) -> Result<Analysis> {
             .map_or("run".into(), |n| n.to_string_lossy().into_owned());
         eprintln!("{label} ({}): terms and second order", run_path.display());
         let scores = scores_of(&args, run_path, &specs, data_dir)?;
-        for (kind, svg) in likelihood_histograms(label, &scores).into_iter().skip(1) {
-            decomposition.push((format!("{stem}-{kind}"), svg));
+        if model.flow().is_some() {
+            for (kind, svg) in likelihood_histograms(label, "", &scores)
+                .into_iter()
+                .skip(1)
+            {
+                decomposition.push((format!("{stem}-{kind}"), svg));
+            }
         }
         let constant_volume = model.is_constant_volume();
         let second_order = match model.flow() {
@@ -556,7 +569,10 @@ pub fn run(args: AnalyzeArgs, data_dir: &Path) -> Result<Analysis> {
             model: label.into(),
             stem,
             constant_volume,
-            terms: scores.iter().map(|(s, v)| term_summary(s, v)).collect(),
+            terms: scores
+                .iter()
+                .filter_map(|(s, v)| term_summary(s, v))
+                .collect(),
             second_order,
             graying,
             dynamics,

@@ -8,8 +8,7 @@ use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use clap::Args;
-use genood_flows::coupling::CouplingKind;
-use genood_models::presets::Preset;
+use genood_models::presets::{ModelKind, Preset};
 use genood_models::{DensityModel, ImageShape, Model};
 use genood_train::optim::Optimizer;
 use genood_train::run::stream_rng;
@@ -17,7 +16,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::device::parse_device;
-use crate::train::preset_of;
+use crate::train::{model_kind_of, preset_of};
 
 /// Arguments of `genood bench`.
 #[derive(Args)]
@@ -25,6 +24,9 @@ pub struct BenchArgs {
     /// Presets to measure (quick: 28×28×1 like FashionMNIST; paper: 32×32×3 like CIFAR-10).
     #[arg(long, value_delimiter = ',', default_value = "quick")]
     pub preset: Vec<String>,
+    /// Models to measure: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
+    #[arg(long, value_delimiter = ',', default_value = "glow")]
+    pub model: Vec<String>,
     /// cpu, cuda or wgpu.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -39,6 +41,7 @@ pub struct BenchArgs {
 #[derive(Debug, Serialize)]
 struct Measurement {
     preset: String,
+    model: String,
     image: [usize; 3],
     batch_size: usize,
     parameters: usize,
@@ -82,6 +85,7 @@ fn random_pixels(shape: [usize; 4], device: &Device) -> Tensor<4> {
 
 fn measure(
     preset: Preset,
+    kind: ModelKind,
     device: &Device,
     steps: usize,
     batch_size: Option<usize>,
@@ -99,8 +103,9 @@ fn measure(
             width: 28,
         },
     };
-    let batch = batch_size.unwrap_or(preset.train().batch_size);
-    let config = preset.model(image, CouplingKind::Affine);
+    let schedule = preset.train(kind);
+    let batch = batch_size.unwrap_or(schedule.batch_size);
+    let config = preset.model(image, kind);
     let autodiff = device.clone().autodiff();
     let mut model = Model::new(&config, &mut stream_rng(0, 1, 0), &autodiff);
     let pixels = random_pixels(
@@ -108,9 +113,9 @@ fn measure(
         &autodiff,
     );
     model.initialize(pixels.clone(), &mut stream_rng(0, 2, 0));
-    let mut optimizer = Optimizer::new(preset.train().optimizer, Some(50.0));
+    let mut optimizer = Optimizer::new(schedule.optimizer, Some(50.0));
     let mut train_step = |model: Model, i: usize| {
-        let terms = model.log_likelihood(pixels.clone(), &mut stream_rng(0, 3, i as u64));
+        let terms = model.log_likelihood(pixels.clone(), 1, &mut stream_rng(0, 3, i as u64));
         let grads = terms.log_p.mean().neg().backward();
         optimizer.step(model, &grads, 1e-4).0
     };
@@ -128,7 +133,7 @@ fn measure(
     );
     let eval_once = |i: usize| {
         plain
-            .log_likelihood(eval_pixels.clone(), &mut stream_rng(0, 4, i as u64))
+            .log_likelihood(eval_pixels.clone(), 1, &mut stream_rng(0, 4, i as u64))
             .log_p
             .into_data();
     };
@@ -138,6 +143,7 @@ fn measure(
     let eval_rate = (steps * batch) as f64 / start.elapsed().as_secs_f64();
     Measurement {
         preset: preset.name().into(),
+        model: kind.name().into(),
         image: image.dims(),
         batch_size: batch,
         parameters: plain.num_params(),
@@ -157,26 +163,42 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .iter()
         .map(|p| preset_of(p))
         .collect::<Result<Vec<_>>>()?;
+    let kinds = args
+        .model
+        .iter()
+        .map(|m| model_kind_of(m))
+        .collect::<Result<Vec<_>>>()?;
     let mut results = Vec::new();
     for preset in presets {
-        let reference = reference_rate(&device, args.steps);
-        eprintln!("measuring {} on {} ...", preset.name(), args.device);
-        results.push(measure(
-            preset,
-            &device,
-            args.steps,
-            args.batch_size,
-            reference,
-        ));
+        for &kind in &kinds {
+            let reference = reference_rate(&device, args.steps);
+            eprintln!(
+                "measuring {} {} on {} ...",
+                preset.name(),
+                kind.name(),
+                args.device
+            );
+            results.push(measure(
+                preset,
+                kind,
+                &device,
+                args.steps,
+                args.batch_size,
+                reference,
+            ));
+        }
     }
+    // Evaluation is timed with one posterior sample: a VAE's k-sample bound costs about k times
+    // as much.
     println!(
-        "| preset | image | batch | parameters | train img/s | eval img/s | train / reference | eval / reference |"
+        "| preset | model | image | batch | parameters | train img/s | eval img/s (1 sample) | train / reference | eval / reference |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
     for m in &results {
         println!(
-            "| {} | {:?} | {} | {} | {:.1} | {:.1} | {:.3} | {:.3} |",
+            "| {} | {} | {:?} | {} | {} | {:.1} | {:.1} | {:.3} | {:.3} |",
             m.preset,
+            m.model,
             m.image,
             m.batch_size,
             m.parameters,

@@ -1,5 +1,5 @@
 //! `genood`: can you trust your generative model's likelihood to flag inputs unlike its
-//! training data? Fetch data, train Glow / CV-Glow, score data sets, analyse why the likelihood
+//! training data? Fetch data, train Glow / CV-Glow / PixelCNN++ / VAEs, score data sets, analyse why the likelihood
 //! fails, reproduce the paper.
 
 mod analysis_view;
@@ -11,6 +11,7 @@ mod fetch;
 mod figures;
 mod pairs;
 mod progress;
+mod regret;
 mod report;
 mod reproduce;
 mod score;
@@ -39,14 +40,18 @@ enum Command {
     Train(train::TrainArgs),
     /// Score data sets with a trained model: per-example CSVs and a summary table.
     Eval(eval::EvalArgs),
-    /// OOD scores (likelihood, typicality, input complexity, DoSE) with AUROC, AUPR, FPR@95.
+    /// Likelihood regret of a trained VAE: each input's posterior refit with the decoder frozen.
+    Regret(regret::RegretArgs),
+    /// OOD scores (likelihood, typicality, input complexity, likelihood ratio, WAIC, DoSE,
+    /// likelihood regret) with AUROC, AUPR, FPR@95.
     Score(score::ScoreArgs),
     /// Why the likelihood fails: its two terms, data moments, the second-order prediction,
     /// graying and training dynamics, as figures, JSON and an HTML section.
     Analyze(analyze::AnalyzeArgs),
     /// A self-contained HTML report: histograms, ROC curves, metrics, samples, configs.
     Report(report::ReportArgs),
-    /// Fetch, train Glow and CV-Glow, evaluate, score, analyse, and report beside the paper.
+    /// Fetch, train (Glow and CV-Glow by default), evaluate, score, analyse, and report beside
+    /// the paper.
     Reproduce(reproduce::ReproduceArgs),
     /// Training and evaluation throughput of the presets on a device.
     Bench(bench::BenchArgs),
@@ -59,6 +64,7 @@ fn main() {
         Command::Fetch(args) => fetch::run(args, &data_dir),
         Command::Train(args) => train::run(args, &data_dir),
         Command::Eval(args) => eval::run(args, &data_dir).map(|_| ()),
+        Command::Regret(args) => regret::run(args, &data_dir).map(|_| ()),
         Command::Score(args) => score::run(args, &data_dir).map(|_| ()),
         Command::Analyze(args) => analyze::run(args, &data_dir).map(|_| ()),
         Command::Report(args) => report::run(args, &data_dir).map(|_| ()),

@@ -73,3 +73,53 @@ impl Drop for Progress {
         self.bar.finish_and_clear();
     }
 }
+
+/// A bar for work counted in units (sampling's network passes, regret's batches); on a
+/// non-terminal, a line at each quarter.
+pub struct WorkProgress {
+    bar: ProgressBar,
+    label: String,
+    interactive: bool,
+    quarter: usize,
+}
+
+impl WorkProgress {
+    /// A progress display for the work called `label`.
+    pub fn new(label: &str) -> Self {
+        let interactive = std::io::stderr().is_terminal();
+        let bar = if interactive {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        Self {
+            bar,
+            label: label.into(),
+            interactive,
+            quarter: 0,
+        }
+    }
+
+    /// `done` of `total` units finished.
+    pub fn update(&mut self, done: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+        let quarter = 4 * done / total.max(1);
+        if !self.interactive && quarter > self.quarter {
+            self.quarter = quarter;
+            eprintln!("{}: {done}/{total}", self.label);
+        }
+    }
+}
+
+impl Drop for WorkProgress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,6 +1,7 @@
 //! `genood report`: one self-contained HTML page (and the same figures as SVG/PNG files) from
 //! trained runs and their per-example scores.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -8,16 +9,18 @@ use clap::Args;
 use genood_data::SetSpec;
 use genood_flows::host::to_host_vec;
 use genood_models::DensityModel;
+use genood_models::density::part;
 use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, image_grid_png, render_html};
 use genood_ood::svg::{histogram, roc_chart};
-use genood_train::eval::{ExampleScore, read_scores_csv};
+use genood_train::eval::{ExampleScore, SetSummary, read_scores_csv};
 use genood_train::run::{RunDir, stream_rng};
 
 use crate::analyze::Analysis;
 use crate::device::parse_device;
 use crate::figures::{file_safe, write_figure, write_file};
 use crate::pairs::reported_auroc;
+use crate::progress::WorkProgress;
 use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
 
 /// Bins of every histogram.
@@ -43,46 +46,71 @@ pub struct ReportArgs {
     pub analysis: Option<PathBuf>,
 }
 
-/// Histograms of bits per dimension and of the two terms of log p, one series per set:
-/// `(kind, svg)` for kinds `bpd`, `prior` and `logdet`.
+/// File kind, title and axis of each named statistic's histogram.
+fn part_axis(name: &str) -> (&'static str, &'static str, &'static str) {
+    match name {
+        part::LOG_PRIOR => ("prior", "Distribution term", "log p_z(f(x)) (nats)"),
+        part::LOG_DET => ("logdet", "Volume term", "log |det ∂f/∂x| (nats)"),
+        part::ELBO => ("elbo", "ELBO", "ELBO (nats)"),
+        part::RATE => ("rate", "Rate", "KL(q(z|x) ‖ p(z)) (nats)"),
+        part::DISTORTION => ("distortion", "Distortion", "−E_q log p(x|z) (nats)"),
+        _ => ("part", "Statistic", "nats"),
+    }
+}
+
+/// Histograms of bits per dimension and of each statistic the model reports (a flow's two
+/// terms, a VAE's ELBO, rate and distortion), one series per set: `(kind, svg)`, kinds `bpd`
+/// then e.g. `prior` and `logdet`. `bound` names what the bits measure.
 pub fn likelihood_histograms(
     model: &str,
+    bound: &str,
     sets: &[(String, Vec<ExampleScore>)],
 ) -> Vec<(&'static str, String)> {
-    let column = |pick: fn(&ExampleScore) -> f64| -> Vec<(String, Vec<f64>)> {
+    let column = |pick: &dyn Fn(&ExampleScore) -> f64| -> Vec<(String, Vec<f64>)> {
         sets.iter()
             .map(|(set, scores)| (set.clone(), scores.iter().map(pick).collect()))
             .collect()
     };
-    vec![
-        (
-            "bpd",
+    let mut figures = vec![(
+        "bpd",
+        histogram(
+            &if bound.is_empty() {
+                format!("Bits per dimension — {model}")
+            } else {
+                format!("Bits per dimension ({bound}) — {model}")
+            },
+            "bits per dimension (bits/dim)",
+            &column(&|s| s.bpd),
+            BINS,
+        ),
+    )];
+    let names: Vec<String> = sets
+        .first()
+        .and_then(|(_, scores)| scores.first())
+        .map(|s| s.parts.iter().map(|(n, _)| n.clone()).collect())
+        .unwrap_or_default();
+    for name in names {
+        let (kind, title, axis) = part_axis(&name);
+        figures.push((
+            kind,
             histogram(
-                &format!("Bits per dimension — {model}"),
-                "bits per dimension (bits/dim)",
-                &column(|s| s.bpd),
+                &format!("{title} — {model}"),
+                axis,
+                &column(&|s| s.part(&name).unwrap_or(f64::NAN)),
                 BINS,
             ),
-        ),
-        (
-            "prior",
-            histogram(
-                &format!("Distribution term — {model}"),
-                "log p_z(f(x)) (nats)",
-                &column(|s| s.log_prior),
-                BINS,
-            ),
-        ),
-        (
-            "logdet",
-            histogram(
-                &format!("Volume term — {model}"),
-                "log |det ∂f/∂x| (nats)",
-                &column(|s| s.log_det),
-                BINS,
-            ),
-        ),
-    ]
+        ));
+    }
+    figures
+}
+
+/// What a run's `log p` is, as its `eval` recorded it for `set` (empty if not recorded).
+pub fn recorded_bound(run: &RunDir, set: &str) -> String {
+    let path = run.path.join("summary.json");
+    run.read_json::<BTreeMap<String, SetSummary>>(&path)
+        .ok()
+        .and_then(|all| all.get(set).map(|s| s.bound.clone()))
+        .unwrap_or_default()
 }
 
 /// Builds the page and writes it with its figures into `--out`.
@@ -113,7 +141,8 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
                 .map_err(|e| anyhow::anyhow!("{e}; run `genood eval` first"))?;
             scores.push((set.clone(), read));
         }
-        for (kind, svg) in likelihood_histograms(config.model.label(), &scores) {
+        let bound = recorded_bound(&run, &SetSpec::parse(&compared.in_dist)?.label());
+        for (kind, svg) in likelihood_histograms(config.model.label(), &bound, &scores) {
             write_figure(&args.out, &format!("{stem}-{kind}"), &svg)?;
             blocks.push(Block::Svg(svg));
         }
@@ -156,7 +185,14 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
         }
         blocks.push(metrics_table(&rows));
 
-        let samples = model.sample(SAMPLES, TEMPERATURE, &mut stream_rng(0, 7, 0));
+        let mut bar = WorkProgress::new(&format!("sampling {stem}"));
+        let samples = model.sample(
+            SAMPLES,
+            TEMPERATURE,
+            &mut stream_rng(0, 7, 0),
+            &mut |done, total| bar.update(done, total),
+        );
+        drop(bar);
         let dims = model.image_dims();
         let pixels: Vec<u8> = to_host_vec::<f32, 4>(samples)
             .iter()

@@ -12,10 +12,13 @@ use genood_ood::scores::{
     negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
 };
 use genood_train::eval::{ExampleScore, read_scores_csv};
+use genood_train::regret::read_regret_csv;
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
+
+use crate::regret::RegretSummary;
 
 /// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
 pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];
@@ -92,10 +95,21 @@ fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
         .map(|s| ExampleStats {
             log_p: s.log_p,
             bpd: s.bpd,
-            log_prior: s.log_prior,
-            log_det: s.log_det,
+            parts: s.parts.iter().map(|(_, v)| *v).collect(),
         })
         .collect()
+}
+
+/// The likelihood-regret scores of `set` and what computing them cost, if `genood regret`
+/// ran on it.
+fn load_regret(run: &RunDir, set: &str) -> Result<Option<(Vec<f64>, RegretSummary)>> {
+    let path = run.regret(&SetSpec::parse(set)?.label());
+    if !path.exists() {
+        return Ok(None);
+    }
+    let scores = read_regret_csv(&path).map_err(|e| anyhow!(e))?;
+    let summary: RegretSummary = run.read_json(&path.with_extension("json"))?;
+    Ok(Some((scores.iter().map(|s| s.regret).collect(), summary)))
 }
 
 fn load_scores(run: &RunDir, set: &str) -> Result<Vec<ExampleScore>> {
@@ -233,13 +247,37 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
             );
         }
         let train = stats(&reference);
+        let features: Vec<&str> = std::iter::once("log p")
+            .chain(
+                inside
+                    .iter()
+                    .take(1)
+                    .flat_map(|s| s.parts.iter().map(|(n, _)| n.as_str())),
+            )
+            .collect();
         push(
-            "DoSE (KDE of log p, prior, volume)".into(),
+            format!("DoSE (KDE of {})", features.join(", ")),
             1,
             dose(&train, &in_stats),
             dose(&train, &ood_stats),
             "KDE over reference statistics",
         );
+        if let (Some((a, _)), Some((b, cost))) = (
+            load_regret(&run, &sets.in_dist)?,
+            load_regret(&run, ood_name)?,
+        ) {
+            push(
+                "likelihood regret".into(),
+                1,
+                a,
+                b,
+                &format!(
+                    "posterior refit per input: {} Adam steps, {:.1} ms/image measured",
+                    cost.config.steps,
+                    1e3 * cost.seconds / cost.images.max(1) as f64
+                ),
+            );
+        }
         let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
         for row in rows
             .iter_mut()

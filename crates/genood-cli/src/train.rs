@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use genood_data::SetSpec;
-use genood_flows::coupling::CouplingKind;
 use genood_models::config::TrainConfig;
-use genood_models::presets::Preset;
+use genood_models::presets::{ModelKind, Preset};
 use genood_train::run::{RunConfig, RunDir};
 use genood_train::trainer::{TrainSummary, train};
 
@@ -26,7 +25,8 @@ pub struct TrainArgs {
     /// Preset: tiny, quick or paper.
     #[arg(long, default_value = "quick")]
     pub preset: String,
-    /// glow (affine couplings) or cv-glow (additive couplings, constant volume).
+    /// glow (affine couplings), cv-glow (additive couplings, constant volume), pixelcnnpp,
+    /// vae-categorical or vae-realnvp.
     #[arg(long, default_value = "glow")]
     pub model: String,
     /// Training set.
@@ -66,13 +66,14 @@ pub struct TrainArgs {
     pub device: String,
 }
 
-/// `glow` or `cv-glow` to a coupling kind.
-pub fn coupling_of(model: &str) -> Result<CouplingKind> {
-    match model {
-        "glow" => Ok(CouplingKind::Affine),
-        "cv-glow" => Ok(CouplingKind::Additive),
-        other => bail!("unknown model `{other}`; choose glow or cv-glow"),
-    }
+/// A model kind by name, or an error listing them.
+pub fn model_kind_of(name: &str) -> Result<ModelKind> {
+    ModelKind::parse(name).with_context(|| {
+        format!(
+            "unknown model `{name}`; choose one of {}",
+            ModelKind::ALL.map(ModelKind::name).join(", ")
+        )
+    })
 }
 
 /// A preset by name, or an error listing them.
@@ -117,6 +118,7 @@ pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         }
         None => {
             let preset = preset_of(&args.preset)?;
+            let kind = model_kind_of(&args.model)?;
             let spec = SetSpec::parse(&args.data)?;
             let shape = match &spec {
                 SetSpec::Real { dataset, .. } => dataset.shape(),
@@ -131,8 +133,8 @@ pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
                 width: shape[2],
             };
             RunConfig {
-                model: preset.model(image, coupling_of(&args.model)?),
-                train: preset.train(),
+                model: preset.model(image, kind),
+                train: preset.train(kind),
                 data: args.data.clone(),
                 monitor: Vec::new(),
             }

@@ -3,6 +3,9 @@
 use genood_flows::multiscale::MultiScaleConfig;
 use serde::{Deserialize, Serialize};
 
+pub use crate::pixelcnn::PixelCnnConfig;
+pub use crate::vae::{DecoderKind, VaeConfig};
+
 /// Shape of the images a model is built for. Height and width are used as they are, never
 /// padded: bits per dimension are always over `D = channels · height · width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +46,23 @@ pub struct GlowConfig {
 pub enum ModelConfig {
     /// Glow or CV-Glow.
     Glow(GlowConfig),
+    /// PixelCNN++.
+    #[serde(rename = "pixelcnnpp")]
+    PixelCnn(PixelCnnConfig),
+    /// A VAE (categorical or logistic decoder, Gaussian or RealNVP posterior).
+    Vae(VaeConfig),
+}
+
+/// Height and width must be divisible by 4 for models that halve the image twice.
+fn check_quarter(image: ImageShape) -> Result<(), String> {
+    if image.height.is_multiple_of(4) && image.width.is_multiple_of(4) {
+        Ok(())
+    } else {
+        Err(format!(
+            "height and width must be divisible by 4, got {}×{}",
+            image.height, image.width
+        ))
+    }
 }
 
 impl ModelConfig {
@@ -50,6 +70,8 @@ impl ModelConfig {
     pub fn image(&self) -> ImageShape {
         match self {
             ModelConfig::Glow(config) => config.image,
+            ModelConfig::PixelCnn(config) => config.image,
+            ModelConfig::Vae(config) => config.image,
         }
     }
 
@@ -59,6 +81,12 @@ impl ModelConfig {
             ModelConfig::Glow(config) => match config.flow.coupling {
                 genood_flows::coupling::CouplingKind::Affine => "glow",
                 genood_flows::coupling::CouplingKind::Additive => "cv-glow",
+            },
+            ModelConfig::PixelCnn(_) => "pixelcnnpp",
+            ModelConfig::Vae(config) => match (config.flow_layers, config.decoder) {
+                (0, DecoderKind::Categorical) => "vae-categorical",
+                (0, DecoderKind::Logistic) => "vae-logistic",
+                _ => "vae-realnvp",
             },
         }
     }
@@ -80,6 +108,23 @@ impl ModelConfig {
                 }
                 if config.flow.hidden_channels == 0 {
                     return Err("flow.hidden_channels must be at least 1".into());
+                }
+                Ok(())
+            }
+            ModelConfig::PixelCnn(config) => {
+                check_quarter(config.image)?;
+                if config.filters == 0 || config.resnet_blocks == 0 || config.mixtures == 0 {
+                    return Err("filters, resnet_blocks and mixtures must be at least 1".into());
+                }
+                Ok(())
+            }
+            ModelConfig::Vae(config) => {
+                check_quarter(config.image)?;
+                if config.latent == 0 || config.channels == 0 || config.hidden == 0 {
+                    return Err("latent, channels and hidden must be at least 1".into());
+                }
+                if config.flow_layers > 0 && config.flow_hidden == 0 {
+                    return Err("flow_hidden must be at least 1 when flow_layers > 0".into());
                 }
                 Ok(())
             }

@@ -3,26 +3,53 @@
 use burn::prelude::*;
 use rand::rngs::StdRng;
 
-/// Per-example log-likelihood of a batch of 8-bit images, in nats, and its parts.
+/// Per-example log-likelihood of a batch of 8-bit images, in nats, and the model's own named
+/// statistics of each image (the DoSE features and the paper's decomposition).
 ///
-/// For flows `log_p = log_prior + log_det` exactly: `log_prior` is the paper's "distribution
-/// term" `log p_z(f(x))`, and `log_det` its "volume term", the log-determinant of the whole map
-/// from the 8-bit scale to the latent (including the `− D · ln 256` of dequantization).
+/// Flows report `log_prior` (the paper's "distribution term" `log p_z(f(x))`) and `log_det`
+/// (the "volume term", including the `− D · ln 256` of dequantization), with
+/// `log_p = log_prior + log_det` exactly. VAEs report `elbo`, `rate` (KL(q ‖ p) estimated on
+/// the samples) and `distortion` (`− E_q log p(x | z)`), with `elbo = −(rate + distortion)`.
+/// PixelCNN++ reports none: its `log_p` is exact and has no parts.
 #[derive(Debug, Clone)]
 pub struct LikelihoodTerms {
-    /// `log p(x)` (a lower bound for dequantized flows), `[batch]`.
+    /// `log p(x)`, or the bound [`DensityModel::bound`] names, `[batch]`.
     pub log_p: Tensor<1>,
-    /// The prior term, `[batch]`.
-    pub log_prior: Tensor<1>,
-    /// The volume term, `[batch]`.
-    pub log_det: Tensor<1>,
+    /// `(name, [batch])` per statistic, in a fixed order per model family.
+    pub parts: Vec<(&'static str, Tensor<1>)>,
+}
+
+/// What a model's `log_p` is: exact, or which lower bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The exact discrete log-likelihood (autoregressive models).
+    Exact,
+    /// `log q(x + u) − D ln 256` at one uniform `u`: an unbiased estimate of the dequantization
+    /// lower bound (flows).
+    Dequantization,
+    /// The evidence lower bound, one posterior sample.
+    Elbo,
+    /// The importance-weighted bound (Burda et al. 2016) with this many samples.
+    ImportanceWeighted(usize),
+}
+
+impl Bound {
+    /// A short name for tables and file metadata.
+    pub fn name(self) -> String {
+        match self {
+            Bound::Exact => "exact".into(),
+            Bound::Dequantization => "dequantization bound".into(),
+            Bound::Elbo => "ELBO".into(),
+            Bound::ImportanceWeighted(k) => format!("IW bound, k = {k}"),
+        }
+    }
 }
 
 /// A density model over 8-bit images of a fixed shape.
 ///
 /// Inputs are pixel values `0..=255` as floats, `[N, C, H, W]`; the model does its own
-/// preprocessing. Randomness (dequantization noise, sampling) comes from the caller's seeded
-/// generator, so results are reproducible.
+/// preprocessing. Randomness (dequantization noise, posterior samples, sampling) comes from the
+/// caller's seeded generator, so results are reproducible.
 pub trait DensityModel {
     /// `[channels, height, width]` of the images this model scores.
     fn image_dims(&self) -> [usize; 3];
@@ -35,9 +62,39 @@ pub trait DensityModel {
     /// Data-dependent initialisation on one batch; a no-op for parts already initialised.
     fn initialize(&mut self, pixels: Tensor<4>, rng: &mut StdRng);
 
-    /// Log-likelihood terms of each image.
-    fn log_likelihood(&self, pixels: Tensor<4>, rng: &mut StdRng) -> LikelihoodTerms;
+    /// Log-likelihood terms of each image. Latent-variable models average `samples` importance
+    /// samples (1 gives the ELBO, the training objective); exact models and flows ignore it.
+    fn log_likelihood(
+        &self,
+        pixels: Tensor<4>,
+        samples: usize,
+        rng: &mut StdRng,
+    ) -> LikelihoodTerms;
 
-    /// Draws `count` images as pixel values at the given temperature.
-    fn sample(&self, count: usize, temperature: f64, rng: &mut StdRng) -> Tensor<4>;
+    /// What [`DensityModel::log_likelihood`] returns at `samples` importance samples.
+    fn bound(&self, samples: usize) -> Bound;
+
+    /// Draws `count` images as pixel values at the given temperature; `progress(done, total)`
+    /// is called as the work advances (autoregressive sampling is one pass per sub-pixel).
+    fn sample(
+        &self,
+        count: usize,
+        temperature: f64,
+        rng: &mut StdRng,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Tensor<4>;
+}
+
+/// The names of the statistics in [`LikelihoodTerms::parts`].
+pub mod part {
+    /// A flow's distribution term `log p_z(f(x))`.
+    pub const LOG_PRIOR: &str = "log_prior";
+    /// A flow's volume term `log |det ∂f/∂x|`.
+    pub const LOG_DET: &str = "log_det";
+    /// A VAE's evidence lower bound (mean over the posterior samples).
+    pub const ELBO: &str = "elbo";
+    /// A VAE's rate: `E_q[log q(z | x) − log p(z)]`.
+    pub const RATE: &str = "rate";
+    /// A VAE's distortion: `− E_q[log p(x | z)]`.
+    pub const DISTORTION: &str = "distortion";
 }

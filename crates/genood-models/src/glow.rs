@@ -7,7 +7,7 @@ use genood_flows::multiscale::MultiScaleFlow;
 use rand::rngs::StdRng;
 
 use crate::config::GlowConfig;
-use crate::density::{DensityModel, LikelihoodTerms};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, part};
 
 /// A multi-scale flow with uniform dequantization in front.
 #[derive(Module, Debug)]
@@ -50,18 +50,34 @@ impl DensityModel for Glow {
         self.flow.initialize(x);
     }
 
-    fn log_likelihood(&self, pixels: Tensor<4>, rng: &mut StdRng) -> LikelihoodTerms {
+    fn log_likelihood(
+        &self,
+        pixels: Tensor<4>,
+        _samples: usize,
+        rng: &mut StdRng,
+    ) -> LikelihoodTerms {
         let (x, scaling_log_det) = self.dequantized(pixels, rng);
         let out = self.flow.forward(x);
         let log_det = out.log_det + scaling_log_det;
         LikelihoodTerms {
             log_p: out.log_prior.clone() + log_det.clone(),
-            log_prior: out.log_prior,
-            log_det,
+            parts: vec![(part::LOG_PRIOR, out.log_prior), (part::LOG_DET, log_det)],
         }
     }
 
-    fn sample(&self, count: usize, temperature: f64, rng: &mut StdRng) -> Tensor<4> {
-        quantize(self.flow.sample(count, self.image, temperature, rng))
+    fn bound(&self, _samples: usize) -> Bound {
+        Bound::Dequantization
+    }
+
+    fn sample(
+        &self,
+        count: usize,
+        temperature: f64,
+        rng: &mut StdRng,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Tensor<4> {
+        let pixels = quantize(self.flow.sample(count, self.image, temperature, rng));
+        progress(1, 1);
+        pixels
     }
 }

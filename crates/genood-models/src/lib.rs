@@ -7,9 +7,13 @@
 pub mod config;
 pub mod density;
 pub mod glow;
+pub mod layers;
+pub mod mixture;
 pub mod model;
+pub mod pixelcnn;
 pub mod presets;
+pub mod vae;
 
 pub use config::{ImageShape, ModelConfig};
-pub use density::{DensityModel, LikelihoodTerms};
+pub use density::{Bound, DensityModel, LikelihoodTerms};
 pub use model::Model;

@@ -5,14 +5,23 @@ use genood_flows::multiscale::MultiScaleFlow;
 use rand::rngs::StdRng;
 
 use crate::config::ModelConfig;
-use crate::density::{DensityModel, LikelihoodTerms};
+use crate::density::{Bound, DensityModel, LikelihoodTerms};
 use crate::glow::Glow;
+use crate::pixelcnn::PixelCnn;
+use crate::vae::Vae;
 
 /// Any genood model.
+// A model is built once and moved a handful of times per training step, so the size of its
+// largest variant costs nothing measurable; burn's `Module` derive does not cover `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     /// Glow or CV-Glow.
     Glow(Glow),
+    /// PixelCNN++.
+    PixelCnn(PixelCnn),
+    /// A VAE.
+    Vae(Vae),
 }
 
 impl Model {
@@ -20,18 +29,24 @@ impl Model {
     pub fn new(config: &ModelConfig, rng: &mut StdRng, device: &Device) -> Self {
         match config {
             ModelConfig::Glow(glow) => Model::Glow(Glow::new(glow, rng, device)),
+            ModelConfig::PixelCnn(config) => Model::PixelCnn(PixelCnn::new(config, rng, device)),
+            ModelConfig::Vae(config) => Model::Vae(Vae::new(config, rng, device)),
         }
     }
 
     fn inner(&self) -> &dyn DensityModel {
         match self {
             Model::Glow(glow) => glow,
+            Model::PixelCnn(model) => model,
+            Model::Vae(vae) => vae,
         }
     }
 
     fn inner_mut(&mut self) -> &mut dyn DensityModel {
         match self {
             Model::Glow(glow) => glow,
+            Model::PixelCnn(model) => model,
+            Model::Vae(vae) => vae,
         }
     }
 
@@ -39,14 +54,21 @@ impl Model {
     pub fn flow(&self) -> Option<&MultiScaleFlow> {
         match self {
             Model::Glow(glow) => Some(&glow.flow),
+            _ => None,
+        }
+    }
+
+    /// The VAE, for scores that refit its posterior (likelihood regret).
+    pub fn vae(&self) -> Option<&Vae> {
+        match self {
+            Model::Vae(vae) => Some(vae),
+            _ => None,
         }
     }
 
     /// Whether every step's log-determinant is independent of the input (CV-Glow).
     pub fn is_constant_volume(&self) -> bool {
-        match self {
-            Model::Glow(glow) => glow.flow.is_constant_volume(),
-        }
+        self.flow().is_some_and(MultiScaleFlow::is_constant_volume)
     }
 }
 
@@ -59,11 +81,26 @@ impl DensityModel for Model {
         self.inner_mut().initialize(pixels, rng)
     }
 
-    fn log_likelihood(&self, pixels: Tensor<4>, rng: &mut StdRng) -> LikelihoodTerms {
-        self.inner().log_likelihood(pixels, rng)
+    fn log_likelihood(
+        &self,
+        pixels: Tensor<4>,
+        samples: usize,
+        rng: &mut StdRng,
+    ) -> LikelihoodTerms {
+        self.inner().log_likelihood(pixels, samples, rng)
     }
 
-    fn sample(&self, count: usize, temperature: f64, rng: &mut StdRng) -> Tensor<4> {
-        self.inner().sample(count, temperature, rng)
+    fn bound(&self, samples: usize) -> Bound {
+        self.inner().bound(samples)
+    }
+
+    fn sample(
+        &self,
+        count: usize,
+        temperature: f64,
+        rng: &mut StdRng,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Tensor<4> {
+        self.inner().sample(count, temperature, rng, progress)
     }
 }

@@ -4,7 +4,52 @@ use genood_flows::coupling::CouplingKind;
 use genood_flows::multiscale::MultiScaleConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{GlowConfig, ImageShape, ModelConfig, OptimizerKind, TrainConfig};
+use crate::config::{
+    DecoderKind, GlowConfig, ImageShape, ModelConfig, OptimizerKind, PixelCnnConfig, TrainConfig,
+    VaeConfig,
+};
+
+/// The model families and variants a preset can build, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Glow: affine couplings.
+    Glow,
+    /// Constant-volume Glow: additive couplings.
+    CvGlow,
+    /// PixelCNN++.
+    PixelCnnPp,
+    /// VAE with a Gaussian posterior and a 256-way categorical decoder.
+    VaeCategorical,
+    /// VAE whose posterior is a RealNVP flow on a Gaussian, with a discretised logistic decoder.
+    VaeRealNvp,
+}
+
+impl ModelKind {
+    /// All kinds, in the order help texts list them.
+    pub const ALL: [ModelKind; 5] = [
+        ModelKind::Glow,
+        ModelKind::CvGlow,
+        ModelKind::PixelCnnPp,
+        ModelKind::VaeCategorical,
+        ModelKind::VaeRealNvp,
+    ];
+
+    /// The name as typed on the command line (and [`ModelConfig::label`] of its configs).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Glow => "glow",
+            ModelKind::CvGlow => "cv-glow",
+            ModelKind::PixelCnnPp => "pixelcnnpp",
+            ModelKind::VaeCategorical => "vae-categorical",
+            ModelKind::VaeRealNvp => "vae-realnvp",
+        }
+    }
+
+    /// Parses a model name.
+    pub fn parse(name: &str) -> Option<ModelKind> {
+        ModelKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
 
 /// A named size and schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,10 +61,20 @@ pub enum Preset {
     /// 16 hidden channels): at a fixed CPU budget, depth lowered held-out bpd far more than
     /// width did (README, "Choosing the quick preset").
     Quick,
-    /// The paper's Glow. Deviations from Kingma & Dhariwal's CIFAR-10 setup: images of 28×28
-    /// use L = 2 (28 = 2²·7 cannot be squeezed a third time and genood never pads); a global
+    /// The paper's models at their published sizes.
+    ///
+    /// Glow, deviations from Kingma & Dhariwal's CIFAR-10 setup: images of 28×28 use L = 2
+    /// (28 = 2²·7 cannot be squeezed a third time and genood never pads); a global
     /// gradient-norm clip of 50 guards against rare spikes; dequantization is uniform, not
     /// variational; no class conditioning.
+    ///
+    /// PixelCNN++ (160 filters, 5 blocks per resolution, 10 logistics), deviations from
+    /// Salimans et al.: no weight normalisation (plain `N(0, 1/fan_in)` weights) and no
+    /// dropout, since genood's dropout would have to draw from the run's seeded generator;
+    /// batch 64 on one device instead of 8 × 16.
+    ///
+    /// VAEs: the paper does not give their sizes; genood uses a latent of 64, 64/128-channel
+    /// convolutions and 512-unit dense layers, and 8 RealNVP couplings of width 512.
     Paper,
 }
 
@@ -41,9 +96,49 @@ impl Preset {
         Preset::ALL.into_iter().find(|p| p.name() == name)
     }
 
-    /// The model of this preset for `image`, with the given coupling (affine for Glow,
-    /// additive for CV-Glow).
-    pub fn model(self, image: ImageShape, coupling: CouplingKind) -> ModelConfig {
+    /// The model of this preset for `image`.
+    pub fn model(self, image: ImageShape, kind: ModelKind) -> ModelConfig {
+        match kind {
+            ModelKind::Glow => self.glow(image, CouplingKind::Affine),
+            ModelKind::CvGlow => self.glow(image, CouplingKind::Additive),
+            ModelKind::PixelCnnPp => {
+                let (filters, resnet_blocks, mixtures) = match self {
+                    Preset::Tiny => (8, 1, 2),
+                    Preset::Quick => (16, 1, 5),
+                    Preset::Paper => (160, 5, 10),
+                };
+                ModelConfig::PixelCnn(PixelCnnConfig {
+                    image,
+                    filters,
+                    resnet_blocks,
+                    mixtures,
+                })
+            }
+            ModelKind::VaeCategorical | ModelKind::VaeRealNvp => {
+                let (latent, channels, hidden, flow_layers, flow_hidden) = match self {
+                    Preset::Tiny => (8, 8, 32, 2, 16),
+                    Preset::Quick => (32, 16, 256, 4, 64),
+                    Preset::Paper => (64, 64, 512, 8, 512),
+                };
+                let flow = kind == ModelKind::VaeRealNvp;
+                ModelConfig::Vae(VaeConfig {
+                    image,
+                    latent,
+                    channels,
+                    hidden,
+                    decoder: if flow {
+                        DecoderKind::Logistic
+                    } else {
+                        DecoderKind::Categorical
+                    },
+                    flow_layers: if flow { flow_layers } else { 0 },
+                    flow_hidden,
+                })
+            }
+        }
+    }
+
+    fn glow(self, image: ImageShape, coupling: CouplingKind) -> ModelConfig {
         let max_levels = (image.height.min(image.width).trailing_zeros() as usize).max(1);
         let (levels, steps_per_level, hidden_channels) = match self {
             Preset::Tiny => (2, 2, 16),
@@ -61,8 +156,17 @@ impl Preset {
         })
     }
 
-    /// The training schedule of this preset.
-    pub fn train(self) -> TrainConfig {
+    /// The training schedule of this preset for `kind`.
+    pub fn train(self, kind: ModelKind) -> TrainConfig {
+        let schedule = self.flow_schedule();
+        match kind {
+            ModelKind::Glow | ModelKind::CvGlow => schedule,
+            ModelKind::PixelCnnPp | ModelKind::VaeCategorical | ModelKind::VaeRealNvp => schedule,
+        }
+    }
+
+    /// Glow's schedule, the starting point of the others.
+    fn flow_schedule(self) -> TrainConfig {
         match self {
             Preset::Tiny => TrainConfig {
                 optimizer: OptimizerKind::Adam,

@@ -5,16 +5,15 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 /// Per-example outputs of a likelihood model, as `genood eval` writes them.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExampleStats {
-    /// `log p(x)` in nats.
+    /// `log p(x)` in nats (or the bound the model names).
     pub log_p: f64,
     /// Bits per dimension.
     pub bpd: f64,
-    /// The prior term of a flow (nats).
-    pub log_prior: f64,
-    /// The volume term of a flow (nats).
-    pub log_det: f64,
+    /// The model's own per-example statistics: a flow's prior and volume terms, a VAE's ELBO,
+    /// rate and distortion; none for PixelCNN++.
+    pub parts: Vec<f64>,
 }
 
 /// The paper's baseline: negative log-likelihood, as bits per dimension.
@@ -255,11 +254,16 @@ fn standardise(x: &[f64], mean: &[f64], std: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// DoSE features of a flow's outputs: log p, the prior term and the volume term.
+/// DoSE features of a model's outputs: log p and the model's statistics (for a flow the prior
+/// and volume terms; for a VAE its ELBO, rate and distortion, as Morningstar et al. use).
 pub fn dose_features(stats: &[ExampleStats]) -> Vec<Vec<f64>> {
     stats
         .iter()
-        .map(|s| vec![s.log_p, s.log_prior, s.log_det])
+        .map(|s| {
+            std::iter::once(s.log_p)
+                .chain(s.parts.iter().copied())
+                .collect()
+        })
         .collect()
 }
 
@@ -339,8 +343,7 @@ mod tests {
         let stats = |log_p: f64| ExampleStats {
             log_p,
             bpd: 0.0,
-            log_prior: 0.0,
-            log_det: 0.0,
+            parts: Vec::new(),
         };
         assert_eq!(
             likelihood_ratio(&[stats(-10.0), stats(-3.0)], &[stats(-12.0), stats(-1.0)]),

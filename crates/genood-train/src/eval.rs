@@ -11,14 +11,16 @@ use genood_flows::host::{tensor_from_f32, to_f64_vec};
 use genood_models::DensityModel;
 use serde::{Deserialize, Serialize};
 
-use crate::csv::read_rows;
+use crate::csv::read_table;
 use crate::run::{stream_rng, streams};
 
-/// Header of a scores CSV.
-const SCORES_HEADER: &str = "index,label,log_p,bpd,log_prior,log_det";
+/// The fixed leading columns of a scores CSV; the model's named parts follow.
+const SCORES_COLUMNS: [&str; 4] = ["index", "label", "log_p", "bpd"];
 
-/// One image's scores. `log_p = log_prior + log_det` (nats); `bpd` over the model's `D`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// One image's scores: `log_p` in nats (exact, or the bound the model names), `bpd` over the
+/// model's `D`, and the model's named per-example statistics (see
+/// [`genood_models::LikelihoodTerms`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExampleScore {
     /// Position in the set.
     pub index: usize,
@@ -28,10 +30,15 @@ pub struct ExampleScore {
     pub log_p: f64,
     /// Bits per dimension.
     pub bpd: f64,
-    /// The prior ("distribution") term.
-    pub log_prior: f64,
-    /// The volume term.
-    pub log_det: f64,
+    /// `(name, value)` of each statistic, in the model's order.
+    pub parts: Vec<(String, f64)>,
+}
+
+impl ExampleScore {
+    /// The statistic called `name`, if the model reports it.
+    pub fn part(&self, name: &str) -> Option<f64> {
+        self.parts.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
 }
 
 /// Summary statistics of a set's scores.
@@ -47,6 +54,9 @@ pub struct SetSummary {
     pub std_bpd: f64,
     /// Mean `log p(x)` in nats.
     pub mean_log_p: f64,
+    /// What `log p` is: "exact", "dequantization bound", "ELBO", "IW bound, k = 100".
+    #[serde(default)]
+    pub bound: String,
 }
 
 /// Pixels of images `indices` of `set` as a `[N, C, H, W]` float tensor of values 0–255.
@@ -59,12 +69,14 @@ pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tenso
     tensor_from_f32(values, [indices.len(), c, h, w], device)
 }
 
-/// Scores every image of `set` in batches of `batch_size`; batch `b` uses dequantization noise
+/// Scores every image of `set` in batches of `batch_size`, with `samples` importance samples
+/// for latent-variable models; batch `b` draws its noise (dequantization, posterior samples)
 /// from `(seed, b)`, so the same model, set and seed give bit-identical scores.
 pub fn evaluate(
     model: &impl DensityModel,
     set: &ImageSet,
     batch_size: usize,
+    samples: usize,
     seed: u64,
     device: &Device,
 ) -> Vec<ExampleScore> {
@@ -79,27 +91,32 @@ pub fn evaluate(
     let indices: Vec<usize> = (0..set.len()).collect();
     for (b, chunk) in indices.chunks(batch_size.max(1)).enumerate() {
         let pixels = batch_tensor(set, chunk, device);
-        let terms =
-            model.log_likelihood(pixels, &mut stream_rng(seed, streams::EVAL_NOISE, b as u64));
+        let terms = model.log_likelihood(
+            pixels,
+            samples,
+            &mut stream_rng(seed, streams::EVAL_NOISE, b as u64),
+        );
         let log_p = to_f64_vec(terms.log_p);
-        let log_prior = to_f64_vec(terms.log_prior);
-        let log_det = to_f64_vec(terms.log_det);
+        let parts: Vec<(&str, Vec<f64>)> = terms
+            .parts
+            .into_iter()
+            .map(|(name, values)| (name, to_f64_vec(values)))
+            .collect();
         for (k, &i) in chunk.iter().enumerate() {
             scores.push(ExampleScore {
                 index: i,
                 label: set.labels.as_ref().map(|l| l[i]),
                 log_p: log_p[k],
                 bpd: bits_per_dim(log_p[k], dims),
-                log_prior: log_prior[k],
-                log_det: log_det[k],
+                parts: parts.iter().map(|(n, v)| (n.to_string(), v[k])).collect(),
             });
         }
     }
     scores
 }
 
-/// Mean and spread of a set's scores.
-pub fn summarize(set: &str, scores: &[ExampleScore]) -> SetSummary {
+/// Mean and spread of a set's scores; `bound` names what `log p` is.
+pub fn summarize(set: &str, bound: &str, scores: &[ExampleScore]) -> SetSummary {
     let n = scores.len().max(1) as f64;
     let mean_bpd = scores.iter().map(|s| s.bpd).sum::<f64>() / n;
     let var = scores
@@ -113,39 +130,60 @@ pub fn summarize(set: &str, scores: &[ExampleScore]) -> SetSummary {
         mean_bpd,
         std_bpd: var.sqrt(),
         mean_log_p: scores.iter().map(|s| s.log_p).sum::<f64>() / n,
+        bound: bound.into(),
     }
 }
 
-/// Writes scores as CSV (`index,label,log_p,bpd,log_prior,log_det`), atomically. Floats are
-/// written in Rust's shortest round-trip form, so reading them back gives the same bits.
+/// Writes scores as CSV (`index,label,log_p,bpd`, then one column per named part),
+/// atomically. Floats are written in Rust's shortest round-trip form, so reading them back
+/// gives the same bits.
 pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result<()> {
     let mut out = Vec::new();
-    writeln!(out, "{SCORES_HEADER}")?;
+    let mut header: Vec<&str> = SCORES_COLUMNS.to_vec();
+    if let Some(first) = scores.first() {
+        header.extend(first.parts.iter().map(|(n, _)| n.as_str()));
+    }
+    writeln!(out, "{}", header.join(","))?;
     for s in scores {
         let label = s.label.map(|l| l.to_string()).unwrap_or_default();
-        writeln!(
-            out,
-            "{},{label},{:?},{:?},{:?},{:?}",
-            s.index, s.log_p, s.bpd, s.log_prior, s.log_det
-        )?;
+        write!(out, "{},{label},{:?},{:?}", s.index, s.log_p, s.bpd)?;
+        for (_, value) in &s.parts {
+            write!(out, ",{value:?}")?;
+        }
+        writeln!(out)?;
     }
     write_atomically(path, &out)
 }
 
 /// Reads a scores CSV written by [`write_scores_csv`], naming the file and line on error.
 pub fn read_scores_csv(path: &Path) -> Result<Vec<ExampleScore>, String> {
-    read_rows(path, SCORES_HEADER, "scores", |f| {
-        Some(ExampleScore {
-            index: f[0].parse().ok()?,
-            label: if f[1].is_empty() {
+    let accept = |h: &[&str]| h.len() >= SCORES_COLUMNS.len() && h[..4] == SCORES_COLUMNS;
+    let (header, rows) = read_table(path, "scores", accept, |f| {
+        let parts = f[4..]
+            .iter()
+            .map(|v| v.parse().ok())
+            .collect::<Option<Vec<f64>>>()?;
+        Some((
+            f[0].parse().ok()?,
+            if f[1].is_empty() {
                 None
             } else {
                 Some(f[1].parse().ok()?)
             },
-            log_p: f[2].parse().ok()?,
-            bpd: f[3].parse().ok()?,
-            log_prior: f[4].parse().ok()?,
-            log_det: f[5].parse().ok()?,
+            f[2].parse().ok()?,
+            f[3].parse().ok()?,
+            parts,
+        ))
+    })?;
+    let names = &header[SCORES_COLUMNS.len()..];
+    Ok(rows
+        .into_iter()
+        .map(|(index, label, log_p, bpd, parts)| ExampleScore {
+            index,
+            label,
+            log_p,
+            bpd,
+            parts: names.iter().cloned().zip(parts).collect(),
         })
-    })
+        .collect())
 }

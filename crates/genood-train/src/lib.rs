@@ -11,6 +11,7 @@ pub mod dynamics;
 pub mod eval;
 pub mod optim;
 pub mod params;
+pub mod regret;
 pub mod run;
 pub mod trainer;
 pub mod weights;

@@ -104,17 +104,12 @@ impl RunDir {
 
     /// The per-example scores of set `label`, e.g. `scores/fashion-mnist_test.csv`.
     pub fn scores(&self, label: &str) -> PathBuf {
-        let safe: String = label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '=' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.path.join("scores").join(format!("{safe}.csv"))
+        self.path.join("scores").join(file_name(label, "csv"))
+    }
+
+    /// The likelihood regret of set `label`'s images, e.g. `regret/mnist_test.csv`.
+    pub fn regret(&self, label: &str) -> PathBuf {
+        self.path.join("regret").join(file_name(label, "csv"))
     }
 
     /// True when a checkpoint (weights and state) exists.
@@ -163,6 +158,22 @@ impl RunDir {
     }
 }
 
+/// `label` as a file name with extension `ext`: characters other than ASCII letters, digits,
+/// `-`, `.` and `=` become `_`.
+fn file_name(label: &str, ext: &str) -> String {
+    let safe: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '=' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.{ext}")
+}
+
 /// A generator for draw `index` of stream `stream` of a run seeded `seed`, independent of how
 /// many draws came before, so a resumed run draws exactly what an uninterrupted one would.
 pub fn stream_rng(seed: u64, stream: u64, index: u64) -> StdRng {
@@ -192,4 +203,6 @@ pub mod streams {
     /// Which images of each set training dynamics follow (index: the set's position, the
     /// training subset first).
     pub const MONITOR: u64 = 7;
+    /// Posterior samples of likelihood regret's refitting (index: the batch).
+    pub const REGRET_REFIT: u64 = 8;
 }

@@ -194,14 +194,16 @@ impl Loop<'_> {
     /// Scores `set` without autodiff.
     fn summary(&self, model: &Model, set: &ImageSet) -> SetSummary {
         let plain = self.device.clone().inner();
+        // One posterior sample: latent-variable models log their ELBO, the training objective.
         let scores = evaluate(
             &model.valid(),
             set,
             HELDOUT_BATCH,
+            1,
             self.config.train.seed,
             &plain,
         );
-        summarize(&set.name, &scores)
+        summarize(&set.name, &model.bound(1).name(), &scores)
     }
 
     /// Appends this step's dynamics rows: the training subset, the held-out images (already
@@ -404,6 +406,7 @@ pub fn train(
         let pixels = state.batch_pixels(&indices, step);
         let terms = model.log_likelihood(
             pixels,
+            1,
             &mut stream_rng(tc.seed, streams::TRAIN_NOISE, step as u64),
         );
         let bpd_loss = terms

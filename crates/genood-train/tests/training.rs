@@ -2,9 +2,9 @@
 
 use burn::prelude::*;
 use genood_data::ImageSet;
-use genood_flows::coupling::CouplingKind;
 use genood_flows::host::to_f64_vec;
-use genood_models::presets::Preset;
+use genood_models::density::part;
+use genood_models::presets::{ModelKind, Preset};
 use genood_models::{DensityModel, ImageShape, Model};
 use genood_train::dynamics::read_dynamics_csv;
 use genood_train::eval::{batch_tensor, evaluate};
@@ -37,15 +37,15 @@ fn blobs(count: usize, seed: u64) -> ImageSet {
     ImageSet::new("blobs", [1, 8, 8], pixels, None)
 }
 
-fn tiny_config(coupling: CouplingKind, steps: usize) -> RunConfig {
-    let mut train = Preset::Tiny.train();
+fn tiny_config(kind: ModelKind, steps: usize) -> RunConfig {
+    let mut train = Preset::Tiny.train(kind);
     train.steps = steps;
     train.heldout_size = 64;
     train.init_batch_size = 64;
     train.log_every = 10;
     train.checkpoint_every = 10;
     RunConfig {
-        model: Preset::Tiny.model(IMAGE, coupling),
+        model: Preset::Tiny.model(IMAGE, kind),
         train,
         data: "blobs".into(),
         monitor: Vec::new(),
@@ -62,15 +62,15 @@ fn temp_run(name: &str) -> RunDir {
 fn a_few_optimiser_steps_lower_the_loss_for_every_model() {
     let device = Device::flex().autodiff();
     let data = blobs(64, 1);
-    for coupling in [CouplingKind::Affine, CouplingKind::Additive] {
-        let config = Preset::Tiny.model(IMAGE, coupling);
+    for kind in ModelKind::ALL {
+        let config = Preset::Tiny.model(IMAGE, kind);
         let mut model = Model::new(&config, &mut stream_rng(0, 1, 0), &device);
         let indices: Vec<usize> = (0..64).collect();
         let pixels = batch_tensor(&data, &indices, &device);
         model.initialize(pixels.clone(), &mut stream_rng(0, 2, 0));
         let loss = |model: &Model, i: u64| {
             model
-                .log_likelihood(pixels.clone(), &mut stream_rng(0, 3, i))
+                .log_likelihood(pixels.clone(), 1, &mut stream_rng(0, 3, i))
                 .log_p
                 .mean()
                 .neg()
@@ -82,17 +82,14 @@ fn a_few_optimiser_steps_lower_the_loss_for_every_model() {
             model = optimizer.step(model, &grads, 2e-3).0;
         }
         let after = loss(&model, 0).into_scalar::<f64>();
-        assert!(
-            after < before - 1.0,
-            "{coupling:?}: loss {before} → {after}"
-        );
+        assert!(after < before - 1.0, "{kind:?}: loss {before} → {after}");
     }
 }
 
 #[test]
 fn actnorm_flag_and_log_p_survive_save_and_load() {
     let device = Device::flex();
-    let config = Preset::Tiny.model(IMAGE, CouplingKind::Affine);
+    let config = Preset::Tiny.model(IMAGE, ModelKind::Glow);
     let mut model = Model::new(&config, &mut stream_rng(0, 1, 0), &device);
     let data = blobs(32, 2);
     let pixels = batch_tensor(&data, &(0..32).collect::<Vec<_>>(), &device);
@@ -104,11 +101,13 @@ fn actnorm_flag_and_log_p_survive_save_and_load() {
     // A fresh model from another seed, then the saved weights.
     let fresh = Model::new(&config, &mut stream_rng(9, 1, 0), &device);
     let mut loaded = load_weights(fresh, &run.weights()).unwrap();
-    let Model::Glow(glow) = &loaded;
+    let Model::Glow(glow) = &loaded else {
+        panic!("a Glow config builds a Glow");
+    };
     assert!(glow.flow.levels[0].steps[0].actnorm.is_initialized());
     let log_p = |m: &Model| {
         to_f64_vec(
-            m.log_likelihood(pixels.clone(), &mut stream_rng(0, 4, 0))
+            m.log_likelihood(pixels.clone(), 1, &mut stream_rng(0, 4, 0))
                 .log_p,
         )
     };
@@ -130,13 +129,15 @@ fn weights_that_do_not_fit_are_refused_with_the_tensor_named() {
     let run = temp_run("mismatch");
     std::fs::create_dir_all(&run.path).unwrap();
     let small = Model::new(
-        &Preset::Tiny.model(IMAGE, CouplingKind::Affine),
+        &Preset::Tiny.model(IMAGE, ModelKind::Glow),
         &mut stream_rng(0, 1, 0),
         &device,
     );
     save_weights(&small, &run.weights()).unwrap();
-    let mut wider = Preset::Tiny.model(IMAGE, CouplingKind::Affine);
-    let genood_models::ModelConfig::Glow(g) = &mut wider;
+    let mut wider = Preset::Tiny.model(IMAGE, ModelKind::Glow);
+    let genood_models::ModelConfig::Glow(g) = &mut wider else {
+        panic!("the Glow preset is a Glow config");
+    };
     g.flow.hidden_channels = 8;
     let other = Model::new(&wider, &mut stream_rng(0, 1, 0), &device);
     let err = load_weights(other, &run.weights()).unwrap_err().to_string();
@@ -176,7 +177,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
     let straight = temp_run("straight");
     train(
         &straight,
-        &tiny_config(CouplingKind::Affine, 30),
+        &tiny_config(ModelKind::Glow, 30),
         &data,
         &monitor,
         false,
@@ -187,7 +188,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
     let interrupted = temp_run("interrupted");
     train(
         &interrupted,
-        &tiny_config(CouplingKind::Affine, 20),
+        &tiny_config(ModelKind::Glow, 20),
         &data,
         &monitor,
         false,
@@ -197,7 +198,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
     .unwrap();
     let summary = train(
         &interrupted,
-        &tiny_config(CouplingKind::Affine, 30),
+        &tiny_config(ModelKind::Glow, 30),
         &data,
         &monitor,
         true,
@@ -244,7 +245,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
     let heldout_30: f64 = rows[3].split(',').nth(3).unwrap().parse().unwrap();
     assert!((followed[13].mean_bpd - heldout_30).abs() < 1e-5);
     // Changing anything but the number of steps is refused.
-    let mut changed = tiny_config(CouplingKind::Affine, 40);
+    let mut changed = tiny_config(ModelKind::Glow, 40);
     changed.train.learning_rate = 0.1;
     let err = train(
         &interrupted,
@@ -276,7 +277,7 @@ fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
     let device = Device::flex();
     let data = blobs(600, 4);
     let run = temp_run("nan");
-    let mut config = tiny_config(CouplingKind::Affine, 60);
+    let mut config = tiny_config(ModelKind::Glow, 60);
     // A learning rate this large blows the weights up within a few steps.
     config.train.learning_rate = 1e6;
     config.train.warmup_steps = 1;
@@ -297,20 +298,25 @@ fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
 fn evaluation_is_deterministic_for_a_seed() {
     let device = Device::flex();
     let model = Model::new(
-        &Preset::Tiny.model(IMAGE, CouplingKind::Additive),
+        &Preset::Tiny.model(IMAGE, ModelKind::CvGlow),
         &mut stream_rng(0, 1, 0),
         &device,
     );
     let data = blobs(50, 5);
-    let a = evaluate(&model, &data, 16, 7, &device);
-    let b = evaluate(&model, &data, 16, 7, &device);
+    let a = evaluate(&model, &data, 16, 1, 7, &device);
+    let b = evaluate(&model, &data, 16, 1, 7, &device);
     assert_eq!(a, b);
-    let c = evaluate(&model, &data, 16, 8, &device);
+    let c = evaluate(&model, &data, 16, 1, 8, &device);
     assert_ne!(a, c, "another seed draws other dequantization noise");
     // The parts add up to log p (to f32 rounding: the model computes in f32).
+    let term = |s: &genood_train::eval::ExampleScore, name| s.part(name).expect("a flow's term");
     for s in &a {
-        assert!((s.log_p - (s.log_prior + s.log_det)).abs() < 1e-6 * s.log_p.abs());
+        let sum = term(s, part::LOG_PRIOR) + term(s, part::LOG_DET);
+        assert!((s.log_p - sum).abs() < 1e-6 * s.log_p.abs());
     }
     // CV-Glow: the volume term is the same for every image.
-    assert!(a.iter().all(|s| s.log_det == a[0].log_det));
+    assert!(
+        a.iter()
+            .all(|s| term(s, part::LOG_DET) == term(&a[0], part::LOG_DET))
+    );
 }
