@@ -8,6 +8,7 @@ use clap::Args;
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
+use genood_models::ModelConfig;
 use genood_ood::report::render_markdown;
 use genood_train::eval::SetSummary;
 use genood_train::run::{RunConfig, RunDir, TrainState};
@@ -22,8 +23,16 @@ use crate::report::ReportArgs;
 use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
 use crate::train::{TrainArgs, run_config, train_config};
 
+/// The models `reproduce` trains unless told otherwise.
+const DEFAULT_MODELS: &str = "glow,cv-glow";
 /// Importance samples of VAE bounds on the CPU presets.
 const CPU_IW_SAMPLES: usize = 10;
+/// Images per set scored by PixelCNN++ and the VAEs on the CPU presets.
+const CPU_EVAL_LIMIT: usize = 1000;
+/// Images per set whose likelihood regret is computed on the CPU presets.
+const CPU_REGRET_LIMIT: usize = 300;
+/// Images per set at each graying level for PixelCNN++ and the VAEs on the CPU presets.
+const CPU_GRAY_LIMIT: usize = 100;
 
 /// Arguments of `genood reproduce`.
 #[derive(Args)]
@@ -40,10 +49,11 @@ pub struct ReproduceArgs {
         long,
         alias = "model",
         value_delimiter = ',',
-        default_value = "glow,cv-glow"
+        default_value = DEFAULT_MODELS
     )]
     pub models: Vec<String>,
-    /// Output folder: one run folder per model, results.json, summary.md.
+    /// Output folder: `<pair>/` (`<pair>-<models>/` for other models than the default) with
+    /// one run folder per model, results.json, summary.md, the report and the analysis.
     #[arg(long, default_value = "runs/reproduce")]
     pub out: PathBuf,
     /// Override the preset's number of optimiser steps.
@@ -52,6 +62,10 @@ pub struct ReproduceArgs {
     /// Images of the training split to score (a seeded subset; 0 = all).
     #[arg(long, default_value_t = 10_000)]
     pub train_eval_limit: usize,
+    /// Images of the test and each OOD set to score (a seeded subset; default: all, except
+    /// 1,000 for PixelCNN++ and the VAEs on the CPU presets).
+    #[arg(long)]
+    pub eval_limit: Option<usize>,
     /// μ of the first model's likelihood-ratio background (0: no background model).
     #[arg(long, default_value_t = 0.2)]
     pub background_mu: f64,
@@ -62,10 +76,10 @@ pub struct ReproduceArgs {
     /// CPU presets, where 100 would take most of the time budget).
     #[arg(long)]
     pub iw_samples: Option<usize>,
-    /// Images of the test and each OOD set whose likelihood regret is computed (VAEs only;
-    /// a seeded subset, 0 = all).
-    #[arg(long, default_value_t = 1000)]
-    pub regret_limit: usize,
+    /// Images of the test and each OOD set whose likelihood regret is computed (VAEs only; a
+    /// seeded subset; default: all for the paper preset, 300 for the CPU presets).
+    #[arg(long)]
+    pub regret_limit: Option<usize>,
     /// Take data archives from this folder (e.g. ../shared/data) before trying the network.
     #[arg(long)]
     pub mirror: Option<PathBuf>,
@@ -74,11 +88,55 @@ pub struct ReproduceArgs {
     pub device: String,
 }
 
+/// How much of each set a reproduction scores for one model. Flows are cheap to score;
+/// PixelCNN++ and a VAE's k-sample bound cost 10–100× more per image on a CPU, so on the CPU
+/// presets their sets are seeded subsets (the bootstrap interval of an AUROC on 1,000 against
+/// 1,000 images is about ±0.02).
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Budget {
+    /// Images of the training split scored (typicality's and DoSE's reference).
+    train_limit: Option<usize>,
+    /// Images of the test and each OOD set scored.
+    held_out_limit: Option<usize>,
+    /// Importance samples of a VAE's bound.
+    iw_samples: usize,
+    /// Images of the test and each OOD set whose likelihood regret is computed (VAEs).
+    regret_limit: Option<usize>,
+    /// Images per set at each graying level.
+    gray_limit: usize,
+}
+
+impl Budget {
+    fn of(args: &ReproduceArgs, model: &ModelConfig) -> Self {
+        let paper = args.preset == "paper";
+        let costly = !paper && !matches!(model, ModelConfig::Glow(_));
+        let cap = |limit: Option<usize>| match (limit, costly) {
+            (Some(n), true) => Some(n.min(CPU_EVAL_LIMIT)),
+            (None, true) => Some(CPU_EVAL_LIMIT),
+            (limit, false) => limit,
+        };
+        Self {
+            train_limit: cap((args.train_eval_limit > 0).then_some(args.train_eval_limit)),
+            held_out_limit: args.eval_limit.or(cap(None)),
+            iw_samples: args
+                .iw_samples
+                .unwrap_or(if paper { IW_SAMPLES } else { CPU_IW_SAMPLES }),
+            regret_limit: args
+                .regret_limit
+                .or((!paper).then_some(CPU_REGRET_LIMIT))
+                .filter(|n| *n > 0),
+            gray_limit: if costly { CPU_GRAY_LIMIT } else { GRAY_LIMIT },
+        }
+    }
+}
+
 /// One model's results.
 #[derive(Debug, Serialize)]
 struct ModelResult {
     model: String,
     run: PathBuf,
+    /// What was scored.
+    budget: Budget,
     steps: usize,
     train_seconds: f64,
     train_images_per_sec: f64,
@@ -139,6 +197,16 @@ fn datasets_of(pair: &Pair) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// `<pair>` for the default models, else `<pair>-<model>-…`, so one experiment's report and
+/// results never overwrite another's.
+fn experiment_folder(pair: &str, models: &[String]) -> String {
+    if models.join(",") == DEFAULT_MODELS {
+        pair.into()
+    } else {
+        format!("{pair}-{}", models.join("-"))
+    }
+}
+
 /// Runs the whole experiment and writes `results.json` and `summary.md` into `--out`.
 pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     let started = Instant::now();
@@ -148,7 +216,7 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
         offline: false,
     };
     fetch_all(&datasets_of(&pair)?, data_dir, &options)?;
-    let out = args.out.join(pair.name);
+    let out = args.out.join(experiment_folder(pair.name, &args.models));
     let mut models = Vec::new();
     for model in &args.models {
         models.push(run_model(&args, &pair, model, &out, data_dir)?);
@@ -161,12 +229,20 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
             ood: pair.ood.iter().map(|s| s.to_string()).collect(),
             reference: Some(pair.train.into()),
             out: analysis_dir.clone(),
-            gray_limit: GRAY_LIMIT,
+            gray_limit: models
+                .iter()
+                .map(|m| m.budget.gray_limit)
+                .min()
+                .unwrap_or(GRAY_LIMIT),
             gray_steps: GRAY_STEPS,
             probes: PROBES,
             epsilon: EPSILONS.to_vec(),
             eval_limit: args.train_eval_limit,
-            iw_samples: iw_samples(&args),
+            iw_samples: models
+                .iter()
+                .map(|m| m.budget.iw_samples)
+                .max()
+                .unwrap_or(IW_SAMPLES),
             seed: 0,
             device: args.device.clone(),
         },
@@ -240,18 +316,10 @@ fn ensure_trained(
     Ok((summary.seconds, summary.images_per_sec))
 }
 
-/// The importance samples of VAE bounds in this reproduction.
-fn iw_samples(args: &ReproduceArgs) -> usize {
-    args.iw_samples.unwrap_or(if args.preset == "paper" {
-        IW_SAMPLES
-    } else {
-        CPU_IW_SAMPLES
-    })
-}
-
 /// Scores `sets` with the model in `run_dir` (at most `limit` images each, seed 0).
 fn evaluate(
     args: &ReproduceArgs,
+    budget: &Budget,
     run_dir: &Path,
     sets: Vec<String>,
     limit: Option<usize>,
@@ -262,7 +330,7 @@ fn evaluate(
         data: sets,
         limit,
         batch_size: 500,
-        iw_samples: iw_samples(args),
+        iw_samples: budget.iw_samples,
         seed: 0,
         device: args.device.clone(),
     };
@@ -300,23 +368,31 @@ fn run_model(
     let (train_seconds, train_images_per_sec) =
         ensure_trained(&config, &run_dir, &args.device, data_dir)?;
     let eval_started = Instant::now();
-    let train_limit = (args.train_eval_limit > 0).then_some(args.train_eval_limit);
+    let budget = Budget::of(args, &config.model);
     let mut sets = evaluate(
         args,
+        &budget,
         &run_dir,
         vec![pair.train.into()],
-        train_limit,
+        budget.train_limit,
         data_dir,
     )?;
     let mut held_out: Vec<String> = vec![pair.test.into()];
     held_out.extend(pair.ood.iter().map(|s| s.to_string()));
-    sets.extend(evaluate(args, &run_dir, held_out.clone(), None, data_dir)?);
-    if config.model.label().starts_with("vae") {
+    sets.extend(evaluate(
+        args,
+        &budget,
+        &run_dir,
+        held_out.clone(),
+        budget.held_out_limit,
+        data_dir,
+    )?);
+    if matches!(config.model, ModelConfig::Vae(_)) {
         crate::regret::run(
             RegretArgs {
                 run: run_dir.clone(),
                 data: held_out.clone(),
-                limit: (args.regret_limit > 0).then_some(args.regret_limit),
+                limit: budget.regret_limit,
                 steps: regret::STEPS,
                 lr: regret::LEARNING_RATE,
                 samples: regret::SAMPLES,
@@ -355,7 +431,14 @@ fn run_model(
     let mut extra_runs = Vec::new();
     for (config, dir) in &extra {
         let (seconds, _) = ensure_trained(config, dir, &args.device, data_dir)?;
-        evaluate(args, dir, held_out.clone(), None, data_dir)?;
+        evaluate(
+            args,
+            &budget,
+            dir,
+            held_out.clone(),
+            budget.held_out_limit,
+            data_dir,
+        )?;
         extra_runs.push((dir.clone(), seconds));
     }
     let ood_scores = score_rows(
@@ -375,6 +458,7 @@ fn run_model(
     Ok(ModelResult {
         model: model.into(),
         run: run_dir,
+        budget,
         steps: config.train.steps,
         train_seconds,
         train_images_per_sec,
@@ -402,7 +486,7 @@ fn render_summary(results: &Results) -> String {
         }
     );
     md.push_str(
-        "| model | set | images | measured bpd | reported bpd |\n|---|---|---:|---:|---:|\n",
+        "| model | set | images | measured bpd | log p is | reported bpd (Glow) |\n|---|---|---:|---:|---|---:|\n",
     );
     for m in &results.models {
         for (i, s) in m.sets.iter().enumerate() {
@@ -412,11 +496,11 @@ fn render_summary(results: &Results) -> String {
                 _ => r.ood,
             });
             let reported = reported
-                .filter(|_| i < 3)
+                .filter(|_| i < 3 && m.model == "glow")
                 .map_or("–".into(), |v| format!("{v:.3}"));
             md.push_str(&format!(
-                "| {} | {} | {} | {:.3} | {} |\n",
-                m.model, s.set, s.count, s.mean_bpd, reported
+                "| {} | {} | {} | {:.3} | {} | {} |\n",
+                m.model, s.set, s.count, s.mean_bpd, s.bound, reported
             ));
         }
     }

@@ -594,3 +594,154 @@ fn analyze_explains_a_tiny_cv_glow_on_the_real_data() {
     ));
     assert!(err.contains("nope"), "{err}");
 }
+
+/// Trains `model` on the tiny preset for `steps` and scores the reference, test and OOD sets
+/// (`limit` images each).
+fn tiny_family_run(model: &str, steps: &str, limit: &str) -> PathBuf {
+    let run = scratch(&format!("family-{model}")).join("run");
+    ok(genood(
+        &[
+            "train",
+            "--run",
+            run.to_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--model",
+            model,
+            "--steps",
+            steps,
+        ],
+        real_data(),
+    ));
+    ok(genood(
+        &[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--data",
+            "fashion-mnist:train",
+            "fashion-mnist:test",
+            "mnist:test",
+            "--limit",
+            limit,
+            "--iw-samples",
+            "4",
+        ],
+        real_data(),
+    ));
+    run
+}
+
+#[test]
+fn pixelcnn_and_both_vaes_on_fashion_mnist_give_mnist_the_higher_likelihood() {
+    for (model, steps, header, bound) in [
+        ("pixelcnnpp", "30", "index,label,log_p,bpd", "exact"),
+        (
+            "vae-categorical",
+            "100",
+            "index,label,log_p,bpd,elbo,rate,distortion",
+            "IW bound, k = 4",
+        ),
+        (
+            "vae-realnvp",
+            "100",
+            "index,label,log_p,bpd,elbo,rate,distortion",
+            "IW bound, k = 4",
+        ),
+    ] {
+        let run = tiny_family_run(model, steps, "300");
+        let fashion = std::fs::read_to_string(run.join("scores/fashion-mnist_test.csv")).unwrap();
+        let mnist = std::fs::read_to_string(run.join("scores/mnist_test.csv")).unwrap();
+        assert_eq!(fashion.lines().next(), Some(header), "{model}");
+        let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+        assert!(
+            summary.contains(&format!("\"bound\": \"{bound}\"")),
+            "{summary}"
+        );
+        let (f, m) = (mean_log_p(&fashion), mean_log_p(&mnist));
+        assert!(
+            m > f,
+            "{model}: MNIST mean log p {m} should exceed FashionMNIST's {f} (the paper's finding)"
+        );
+        if model == "pixelcnnpp" {
+            let err = failure(genood(
+                &[
+                    "regret",
+                    "--run",
+                    run.to_str().unwrap(),
+                    "--data",
+                    "mnist:test",
+                ],
+                real_data(),
+            ));
+            assert!(err.contains("needs a VAE"), "{err}");
+            continue;
+        }
+        // Likelihood regret on a subset, then the score table has it and DoSE on the VAE's
+        // statistics.
+        let regret = ok(genood(
+            &[
+                "regret",
+                "--run",
+                run.to_str().unwrap(),
+                "--data",
+                "fashion-mnist:test",
+                "mnist:test",
+                "--limit",
+                "60",
+                "--steps",
+                "10",
+            ],
+            real_data(),
+        ));
+        assert!(regret.contains("ms/image"), "{regret}");
+        let table = ok(genood(
+            &[
+                "score",
+                "--run",
+                run.to_str().unwrap(),
+                "--in",
+                "fashion-mnist:test",
+                "--ood",
+                "mnist:test",
+                "--resamples",
+                "50",
+            ],
+            real_data(),
+        ));
+        assert!(
+            table.contains("| likelihood regret |")
+                && table.contains("| DoSE (KDE of log p, elbo, rate, distortion) |"),
+            "{table}"
+        );
+        if model == "vae-categorical" {
+            let out = run.parent().unwrap().join("report");
+            ok(genood(
+                &[
+                    "report",
+                    "--run",
+                    run.to_str().unwrap(),
+                    "--in",
+                    "fashion-mnist:test",
+                    "--ood",
+                    "mnist:test",
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+                real_data(),
+            ));
+            for kind in ["bpd", "elbo", "rate", "distortion", "roc-mnist_test"] {
+                assert_eq!(
+                    decoded_png_size(&out.join(format!("run-{kind}.png"))),
+                    (1280, 800),
+                    "{kind}"
+                );
+            }
+            let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+            assert!(
+                html.contains("Bits per dimension (IW bound, k = 4)"),
+                "bound in the title"
+            );
+        }
+    }
+}

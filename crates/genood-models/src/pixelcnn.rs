@@ -336,7 +336,9 @@ impl DensityModel for PixelCnn {
     }
 
     /// One network pass per pixel, in raster order; every channel of a pixel is drawn from that
-    /// pass (the mixture is autoregressive over channels by itself).
+    /// pass (the mixture is autoregressive over channels by itself). Since row `y` depends only
+    /// on the rows above, each pass sees the image cut below row `y` (rounded up to a multiple
+    /// of 4, the network's resolution step): the same parameters at half the average cost.
     fn sample(
         &self,
         count: usize,
@@ -348,8 +350,14 @@ impl DensityModel for PixelCnn {
         let device = self.output.weight.val().device();
         let mut values = vec![0.0f64; count * c * h * w];
         for y in 0..h {
+            let rows = (y + 1).next_multiple_of(4).min(h);
             for x in 0..w {
-                let pixels = tensor_from_f64(values.clone(), [count, c, h, w], &device);
+                let pixels = tensor_from_f64(values.clone(), [count, c, h, w], &device).slice([
+                    0..count,
+                    0..c,
+                    0..rows,
+                    0..w,
+                ]);
                 let params = self.parameters_of(pixels);
                 let p = params.dims()[1];
                 let at = to_f64_vec(params.slice([0..count, 0..p, y..y + 1, x..x + 1]));

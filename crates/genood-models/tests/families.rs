@@ -152,6 +152,17 @@ fn pixelcnn_parameters_of_a_pixel_never_depend_on_it_or_on_later_pixels() {
             // Every pixel but the first sees some of its past.
             assert_eq!(earlier_matters, (y, x) != (0, 0), "C={c}: pixel ({y},{x})");
         }
+        // Sampling relies on it: the image cut below row 4 gives rows 0..4 the same parameters.
+        let pixels = tensor_from_f64(values.clone(), [1, c, h, w], &device);
+        let full = model.parameters_of(pixels.clone());
+        let p = full.dims()[1];
+        let cut = model.parameters_of(pixels.slice([0..1, 0..c, 0..4, 0..w]));
+        let top = full.slice([0..1, 0..p, 0..4, 0..w]);
+        let difference = to_f64_vec((top - cut).abs().max());
+        assert!(
+            difference[0] < 1e-12,
+            "C={c}: cut image changes the top rows by {difference:?}"
+        );
     }
 }
 
