@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use genood_data::SetSpec;
+use genood_data::{ImageSet, SetSpec};
 use genood_models::DensityModel;
 use genood_train::eval::{SetSummary, evaluate, summarize, write_scores_csv};
 use genood_train::run::RunDir;
@@ -53,18 +53,8 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
         .with_context(|| format!("loading the model from {}", args.run.display()))?;
     let mut summaries = Vec::new();
     for name in &args.data {
-        let spec = SetSpec::parse(name)?;
-        let full = spec.load(data_dir, args.seed)?;
-        if full.shape != model.image_dims() {
-            bail!(
-                "{name}: images are {:?}, the model expects {:?}",
-                full.shape,
-                model.image_dims()
-            );
-        }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-        let indices = full.sample_indices(args.limit.unwrap_or(usize::MAX), &mut rng);
-        let set = full.select(&indices, full.name.clone());
+        let (spec, set, indices) =
+            load_subset(name, data_dir, args.seed, args.limit, model.image_dims())?;
         let started = std::time::Instant::now();
         let mut scores = evaluate(
             &model,
@@ -94,6 +84,29 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
     write_summary(&run, &summaries)?;
     print_table(&summaries);
     Ok(summaries)
+}
+
+/// Set `name` as `(spec, subset, indices)`: at most `limit` images (a subset seeded by `seed`,
+/// the same for every command that takes `--limit`), checked against the model's image shape.
+pub fn load_subset(
+    name: &str,
+    data_dir: &Path,
+    seed: u64,
+    limit: Option<usize>,
+    shape: [usize; 3],
+) -> Result<(SetSpec, ImageSet, Vec<usize>)> {
+    let spec = SetSpec::parse(name)?;
+    let full = spec.load(data_dir, seed)?;
+    if full.shape != shape {
+        bail!(
+            "{name}: images are {:?}, the model expects {shape:?}",
+            full.shape
+        );
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let indices = full.sample_indices(limit.unwrap_or(usize::MAX), &mut rng);
+    let set = full.select(&indices, full.name.clone());
+    Ok((spec, set, indices))
 }
 
 /// Merges summaries into the run's `summary.json`, keyed by set.

@@ -12,21 +12,30 @@ pub struct Progress {
     interactive: bool,
 }
 
+/// A bar drawn with `template` on a terminal (hidden elsewhere), and whether it is drawn.
+fn styled_bar(label: &str, template: &str) -> (ProgressBar, bool) {
+    let interactive = std::io::stderr().is_terminal();
+    let bar = if interactive {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    (bar, interactive)
+}
+
 impl Progress {
     /// A progress display for the run called `label`.
     pub fn new(label: &str) -> Self {
-        let interactive = std::io::stderr().is_terminal();
-        let bar = if interactive {
-            ProgressBar::new(0)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+        let (bar, interactive) = styled_bar(
+            label,
+            "{prefix} [{bar:30}] step {pos}/{len} {msg} ETA {eta}",
         );
-        bar.set_prefix(label.to_string());
         Self {
             bar,
             label: label.into(),
@@ -86,18 +95,7 @@ pub struct WorkProgress {
 impl WorkProgress {
     /// A progress display for the work called `label`.
     pub fn new(label: &str) -> Self {
-        let interactive = std::io::stderr().is_terminal();
-        let bar = if interactive {
-            ProgressBar::new(0)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(label.to_string());
+        let (bar, interactive) = styled_bar(label, "{prefix} [{bar:30}] {pos}/{len} ETA {eta}");
         Self {
             bar,
             label: label.into(),

@@ -3,16 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use genood_data::SetSpec;
 use genood_models::DensityModel;
 use genood_train::regret::{RegretConfig, likelihood_regret, write_regret_csv};
 use genood_train::run::RunDir;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::device::parse_device;
+use crate::eval::load_subset;
 use crate::progress::WorkProgress;
 
 /// Adam steps of the posterior refit, unless told otherwise (Xiao et al. use 100 for the
@@ -92,18 +91,8 @@ pub fn run(args: RegretArgs, data_dir: &Path) -> Result<Vec<RegretSummary>> {
     };
     let mut summaries = Vec::new();
     for name in &args.data {
-        let spec = SetSpec::parse(name)?;
-        let full = spec.load(data_dir, args.seed)?;
-        if full.shape != model.image_dims() {
-            bail!(
-                "{name}: images are {:?}, the model expects {:?}",
-                full.shape,
-                model.image_dims()
-            );
-        }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-        let indices = full.sample_indices(args.limit.unwrap_or(usize::MAX), &mut rng);
-        let set = full.select(&indices, full.name.clone());
+        let (spec, set, indices) =
+            load_subset(name, data_dir, args.seed, args.limit, model.image_dims())?;
         let started = Instant::now();
         let mut bar = WorkProgress::new(&format!("regret {name}"));
         let mut scores = likelihood_regret(

@@ -272,39 +272,40 @@ impl PixelCnn {
         let x = pixels.div_scalar(127.5).sub_scalar(1.0);
         let ones = Tensor::ones([b, 1, h, w], (&x.device(), x.dtype()));
         let x = Tensor::cat(vec![x, ones], 1);
-        let mut u_list = vec![down_shift(self.u_init.forward(x.clone()))];
-        let mut ul_list = vec![
-            down_shift(self.ul_init_down.forward(x.clone()))
-                + right_shift(self.ul_init_right.forward(x)),
-        ];
+        let mut u = down_shift(self.u_init.forward(x.clone()));
+        let mut ul = down_shift(self.ul_init_down.forward(x.clone()))
+            + right_shift(self.ul_init_right.forward(x));
+        // Every output of the first pass but the last feeds one block of the second, in
+        // reverse order.
+        let (mut u_skips, mut ul_skips) = (Vec::new(), Vec::new());
         for (i, stage) in self.up.iter().enumerate() {
             for (u_block, ul_block) in stage.u.iter().zip(&stage.ul) {
-                let u = u_block.forward(u_list.last().unwrap().clone(), None);
-                let ul = ul_block.forward(ul_list.last().unwrap().clone(), Some(u.clone()));
-                u_list.push(u);
-                ul_list.push(ul);
+                u_skips.push(u.clone());
+                ul_skips.push(ul.clone());
+                u = u_block.forward(u, None);
+                ul = ul_block.forward(ul, Some(u.clone()));
             }
             if i + 1 < STAGES {
-                let u = self.downsample_u[i].forward(u_list.last().unwrap().clone());
-                let ul = self.downsample_ul[i].forward(ul_list.last().unwrap().clone());
-                u_list.push(u);
-                ul_list.push(ul);
+                u_skips.push(u.clone());
+                ul_skips.push(ul.clone());
+                u = self.downsample_u[i].forward(u);
+                ul = self.downsample_ul[i].forward(ul);
             }
         }
-        let mut u = u_list.pop().unwrap();
-        let mut ul = ul_list.pop().unwrap();
         for (i, stage) in self.down.iter().enumerate() {
             for (u_block, ul_block) in stage.u.iter().zip(&stage.ul) {
-                u = u_block.forward(u, u_list.pop());
-                let skip = Tensor::cat(vec![u.clone(), ul_list.pop().unwrap()], 1);
-                ul = ul_block.forward(ul, Some(skip));
+                u = u_block.forward(u, u_skips.pop());
+                let skip = ul_skips
+                    .pop()
+                    .expect("one skip per block of the second pass");
+                ul = ul_block.forward(ul, Some(Tensor::cat(vec![u.clone(), skip], 1)));
             }
             if i + 1 < STAGES {
                 u = self.upsample_u[i].forward(u);
                 ul = self.upsample_ul[i].forward(ul);
             }
         }
-        debug_assert!(u_list.is_empty() && ul_list.is_empty());
+        debug_assert!(u_skips.is_empty() && ul_skips.is_empty());
         self.output.forward(elu(ul, 1.0))
     }
 }

@@ -369,12 +369,13 @@ impl Vae {
     ) -> LikelihoodTerms {
         let b = pixels.dims()[0];
         let device = pixels.device();
-        let per_pass = (MAX_ROWS_PER_PASS / b.max(1)).clamp(1, samples.max(1));
+        let samples = samples.max(1);
+        let per_pass = (MAX_ROWS_PER_PASS / b.max(1)).clamp(1, samples);
         let mut log_weights = Vec::new();
         let (mut log_likelihood, mut rate) = (Vec::new(), Vec::new());
         let mut done = 0;
-        while done < samples.max(1) {
-            let s = per_pass.min(samples.max(1) - done);
+        while done < samples {
+            let s = per_pass.min(samples - done);
             // Rows are sample-major: row j·B + i is sample j of image i.
             let repeated = |t: Tensor<2>| t.repeat_dim(0, s);
             let terms = self.sample_terms(
@@ -390,7 +391,7 @@ impl Vae {
             rate.push((terms.log_posterior - terms.log_prior).reshape([s, b]));
             done += s;
         }
-        let k = done as f64;
+        let k = samples as f64;
         let log_weights = Tensor::cat(log_weights, 0);
         let max = log_weights.clone().max_dim(0).detach();
         let log_p = (log_weights.clone() - max.clone())

@@ -264,3 +264,45 @@ fn every_family_samples_images_of_its_shape_with_valid_pixels() {
         );
     }
 }
+
+#[test]
+fn every_preset_builds_every_family_under_its_own_name() {
+    let device = f64_device();
+    let shapes = [
+        ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        ImageShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+        },
+    ];
+    for preset in Preset::ALL {
+        for kind in ModelKind::ALL {
+            for image in shapes {
+                let config = preset.model(image, kind);
+                assert_eq!(config.validate(), Ok(()), "{preset:?} {kind:?} {image:?}");
+                assert_eq!(config.label(), kind.name());
+                assert_eq!(ModelKind::parse(kind.name()), Some(kind));
+                assert!(preset.train(kind).steps > 0);
+            }
+        }
+    }
+    // The quick models run on images of the real data's shape.
+    for kind in ModelKind::ALL {
+        let model = Model::new(
+            &Preset::Quick.model(shapes[0], kind),
+            &mut seeded_rng(1),
+            &device,
+        );
+        let pixels = tensor_from_f64(vec![0.0; 2 * 784], [2, 1, 28, 28], &device);
+        let log_p = to_f64_vec(model.log_likelihood(pixels, 2, &mut seeded_rng(2)).log_p);
+        assert!(
+            log_p.iter().all(|v| v.is_finite() && *v < 0.0),
+            "{kind:?}: {log_p:?}"
+        );
+    }
+}
