@@ -7,11 +7,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use genood_data::{ImageSet, SetSpec};
 use genood_models::DensityModel;
-use genood_train::eval::{SetSummary, evaluate, summarize, write_scores_csv};
+use genood_train::eval::{SetSummary, evaluate_with_progress, summarize, write_scores_csv};
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 
 use crate::device::parse_device;
+use crate::progress::WorkProgress;
 
 /// Importance samples of a VAE's bound at evaluation, unless told otherwise.
 pub const IW_SAMPLES: usize = 100;
@@ -56,14 +57,17 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
         let (spec, set, indices) =
             load_subset(name, data_dir, args.seed, args.limit, model.image_dims())?;
         let started = std::time::Instant::now();
-        let mut scores = evaluate(
+        let mut bar = WorkProgress::new(&format!("eval {name}"));
+        let mut scores = evaluate_with_progress(
             &model,
             &set,
             args.batch_size,
             args.iw_samples,
             args.seed,
             &device,
+            &mut |done, total| bar.update(done, total),
         );
+        drop(bar);
         // Rows name each image by its position in the full set, so a subset can be traced back.
         for score in &mut scores {
             score.index = indices[score.index];

@@ -14,6 +14,7 @@ mod progress;
 mod regret;
 mod report;
 mod reproduce;
+mod sample;
 mod score;
 mod train;
 
@@ -48,6 +49,8 @@ enum Command {
     /// Why the likelihood fails: its two terms, data moments, the second-order prediction,
     /// graying and training dynamics, as figures, JSON and an HTML section.
     Analyze(analyze::AnalyzeArgs),
+    /// Draw images from a trained model into a PNG grid (with a progress bar).
+    Sample(sample::SampleArgs),
     /// A self-contained HTML report: histograms, ROC curves, metrics, samples, configs.
     Report(report::ReportArgs),
     /// Fetch, train (Glow and CV-Glow by default), evaluate, score, analyse, and report beside
@@ -67,6 +70,7 @@ fn main() {
         Command::Regret(args) => regret::run(args, &data_dir).map(|_| ()),
         Command::Score(args) => score::run(args, &data_dir).map(|_| ()),
         Command::Analyze(args) => analyze::run(args, &data_dir).map(|_| ()),
+        Command::Sample(args) => sample::run(args),
         Command::Report(args) => report::run(args, &data_dir).map(|_| ()),
         Command::Reproduce(args) => reproduce::run(args, &data_dir),
         Command::Bench(args) => bench::run(args),

@@ -7,26 +7,24 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use genood_data::SetSpec;
-use genood_flows::host::to_host_vec;
-use genood_models::DensityModel;
 use genood_models::density::part;
 use genood_ood::metrics::roc_curve;
-use genood_ood::report::{Block, image_grid_png, render_html};
+use genood_ood::report::{Block, render_html};
 use genood_ood::svg::{histogram, roc_chart};
 use genood_train::eval::{ExampleScore, SetSummary, read_scores_csv};
-use genood_train::run::{RunDir, stream_rng};
+use genood_train::run::RunDir;
 
 use crate::analyze::Analysis;
 use crate::device::parse_device;
 use crate::figures::{file_safe, write_figure, write_file};
 use crate::pairs::reported_auroc;
-use crate::progress::WorkProgress;
+use crate::sample::sample_grid;
 use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
 
 /// Bins of every histogram.
 const BINS: usize = 60;
-/// Samples drawn from each model, and their temperature (Glow's usual 0.7).
-const SAMPLES: usize = 36;
+/// Samples drawn from each model by default, and their temperature (Glow's usual 0.7).
+pub const SAMPLES: usize = 36;
 const TEMPERATURE: f64 = 0.7;
 
 /// Arguments of `genood report`.
@@ -44,6 +42,9 @@ pub struct ReportArgs {
     /// An `analysis.json` from `genood analyze`, shown as the report's last section.
     #[arg(long)]
     pub analysis: Option<PathBuf>,
+    /// Images drawn from each model for the page (PixelCNN++ takes one pass per pixel).
+    #[arg(long, default_value_t = SAMPLES)]
+    pub samples: usize,
 }
 
 /// File kind, title and axis of each named statistic's histogram.
@@ -185,25 +186,18 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
         }
         blocks.push(metrics_table(&rows));
 
-        let mut bar = WorkProgress::new(&format!("sampling {stem}"));
-        let samples = model.sample(
-            SAMPLES,
+        let png = sample_grid(
+            &model,
+            args.samples,
             TEMPERATURE,
-            &mut stream_rng(0, 7, 0),
-            &mut |done, total| bar.update(done, total),
+            0,
+            &format!("sampling {stem}"),
         );
-        drop(bar);
-        let dims = model.image_dims();
-        let pixels: Vec<u8> = to_host_vec::<f32, 4>(samples)
-            .iter()
-            .map(|v| *v as u8)
-            .collect();
-        let images: Vec<&[u8]> = pixels.chunks(dims.iter().product()).collect();
-        let png = image_grid_png(&images, dims, 6, if dims[1] <= 32 { 3 } else { 1 });
         write_file(&args.out.join(format!("{stem}-samples.png")), &png)?;
         blocks.push(Block::Png {
             caption: format!(
-                "{SAMPLES} samples at temperature {TEMPERATURE} — {}",
+                "{} samples at temperature {TEMPERATURE} — {}",
+                args.samples,
                 config.model.label()
             ),
             bytes: png,

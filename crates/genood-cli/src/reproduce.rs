@@ -19,7 +19,7 @@ use crate::eval::{EvalArgs, IW_SAMPLES};
 use crate::fetch::fetch_all;
 use crate::pairs::{Pair, Reported, find_pair};
 use crate::regret::{self, RegretArgs};
-use crate::report::ReportArgs;
+use crate::report::{ReportArgs, SAMPLES};
 use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
 use crate::train::{TrainArgs, run_config, train_config};
 
@@ -33,6 +33,9 @@ const CPU_EVAL_LIMIT: usize = 1000;
 const CPU_REGRET_LIMIT: usize = 300;
 /// Images per set at each graying level for PixelCNN++ and the VAEs on the CPU presets.
 const CPU_GRAY_LIMIT: usize = 100;
+/// Report samples of PixelCNN++ on the CPU presets (one network pass per pixel: 36 take
+/// about 3 minutes with the quick model).
+const CPU_AUTOREGRESSIVE_SAMPLES: usize = 12;
 
 /// Arguments of `genood reproduce`.
 #[derive(Args)]
@@ -104,6 +107,8 @@ struct Budget {
     regret_limit: Option<usize>,
     /// Images per set at each graying level.
     gray_limit: usize,
+    /// Images drawn for the report.
+    samples: usize,
 }
 
 impl Budget {
@@ -126,6 +131,11 @@ impl Budget {
                 .or((!paper).then_some(CPU_REGRET_LIMIT))
                 .filter(|n| *n > 0),
             gray_limit: if costly { CPU_GRAY_LIMIT } else { GRAY_LIMIT },
+            samples: if costly && matches!(model, ModelConfig::PixelCnn(_)) {
+                CPU_AUTOREGRESSIVE_SAMPLES
+            } else {
+                SAMPLES
+            },
         }
     }
 }
@@ -258,6 +268,11 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
             ),
             out: out.join("report"),
             analysis: Some(analysis_dir.join("analysis.json")),
+            samples: models
+                .iter()
+                .map(|m| m.budget.samples)
+                .min()
+                .unwrap_or(SAMPLES),
         },
         data_dir,
     )?;

@@ -80,6 +80,27 @@ pub fn evaluate(
     seed: u64,
     device: &Device,
 ) -> Vec<ExampleScore> {
+    evaluate_with_progress(
+        model,
+        set,
+        batch_size,
+        samples,
+        seed,
+        device,
+        &mut |_, _| {},
+    )
+}
+
+/// [`evaluate`], calling `progress(done, total)` after each batch.
+pub fn evaluate_with_progress(
+    model: &impl DensityModel,
+    set: &ImageSet,
+    batch_size: usize,
+    samples: usize,
+    seed: u64,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<ExampleScore> {
     assert_eq!(
         set.shape,
         model.image_dims(),
@@ -111,6 +132,7 @@ pub fn evaluate(
                 parts: parts.iter().map(|(n, v)| (n.to_string(), v[k])).collect(),
             });
         }
+        progress(scores.len(), set.len());
     }
     scores
 }

@@ -205,4 +205,6 @@ pub mod streams {
     pub const MONITOR: u64 = 7;
     /// Posterior samples of likelihood regret's refitting (index: the batch).
     pub const REGRET_REFIT: u64 = 8;
+    /// Images drawn from a model (`genood sample`, the report's grid).
+    pub const SAMPLES: u64 = 9;
 }
