@@ -157,18 +157,7 @@ pub fn sample_pixel(
     rng: &mut impl Rng,
 ) -> Vec<f64> {
     let (c, m) = (channels, mixtures);
-    let logits = &params[..m];
-    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
-    let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();
-    let mut k = m - 1;
-    for (i, wt) in weights.iter().enumerate() {
-        if u < *wt {
-            k = i;
-            break;
-        }
-        u -= wt;
-    }
+    let k = draw_from_logits(&params[..m], rng);
     let mut x = Vec::with_capacity(c);
     let mut pair = 0;
     for ch in 0..c {
@@ -183,4 +172,18 @@ pub fn sample_pixel(
         x.push(value.clamp(-1.0, 1.0));
     }
     x.iter().map(|v| ((v + 1.0) * 127.5).round()).collect()
+}
+
+/// An index drawn with probabilities `softmax(logits)`.
+pub fn draw_from_logits(logits: &[f64], rng: &mut impl Rng) -> usize {
+    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+    let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();
+    for (i, w) in weights.iter().enumerate() {
+        if u < *w {
+            return i;
+        }
+        u -= w;
+    }
+    logits.len() - 1
 }

@@ -209,7 +209,7 @@ impl Decoder {
                             .map(|ch| {
                                 let logits: Vec<f64> =
                                     (0..256).map(|v| at(n, ch * 256 + v, y, x)).collect();
-                                draw_categorical(&logits, rng) as f64
+                                mixture::draw_from_logits(&logits, rng) as f64
                             })
                             .collect(),
                         DecoderKind::Logistic => {
@@ -225,20 +225,6 @@ impl Decoder {
         }
         pixels
     }
-}
-
-/// An index drawn with probabilities `softmax(logits)`.
-fn draw_categorical(logits: &[f64], rng: &mut impl Rng) -> usize {
-    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
-    let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();
-    for (i, w) in weights.iter().enumerate() {
-        if u < *w {
-            return i;
-        }
-        u -= w;
-    }
-    logits.len() - 1
 }
 
 /// A RealNVP affine coupling on the latent vector: the coordinates where the mask is 1 pass
