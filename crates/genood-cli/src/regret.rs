@@ -6,9 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use genood_models::DensityModel;
-use genood_train::regret::{RegretConfig, likelihood_regret, write_regret_csv};
+use genood_train::regret::{RegretConfig, RegretSummary, likelihood_regret, write_regret_csv};
 use genood_train::run::RunDir;
-use serde::{Deserialize, Serialize};
 
 use crate::device::parse_device;
 use crate::eval::load_subset;
@@ -53,21 +52,6 @@ pub struct RegretArgs {
     /// cpu, cuda or wgpu.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-}
-
-/// What one set's regret took, written beside its CSV as `regret/<set>.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegretSummary {
-    /// The set.
-    pub set: String,
-    /// Images scored.
-    pub images: usize,
-    /// The refit's settings.
-    pub config: RegretConfig,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-    /// Mean regret (nats).
-    pub mean_regret: f64,
 }
 
 /// Scores every set and writes `regret/<set>.csv` and `.json` into the run folder.

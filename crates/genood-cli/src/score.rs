@@ -12,13 +12,11 @@ use genood_ood::scores::{
     negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
 };
 use genood_train::eval::{ExampleScore, read_scores_csv};
-use genood_train::regret::read_regret_csv;
+use genood_train::regret::{RegretSummary, read_regret_csv};
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
-
-use crate::regret::RegretSummary;
 
 /// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
 pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];

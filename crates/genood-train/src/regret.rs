@@ -49,6 +49,21 @@ pub struct RegretConfig {
     pub samples: usize,
 }
 
+/// What one set's regret took, written beside its CSV as `regret/<set>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegretSummary {
+    /// The set.
+    pub set: String,
+    /// Images scored.
+    pub images: usize,
+    /// The refit's settings.
+    pub config: RegretConfig,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Mean regret (nats).
+    pub mean_regret: f64,
+}
+
 /// One image's likelihood regret, in nats.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RegretScore {
