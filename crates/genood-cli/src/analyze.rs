@@ -30,7 +30,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis_view;
-use crate::device::parse_device;
+use crate::device::Compute;
 use crate::eval::{EvalArgs, IW_SAMPLES};
 use crate::figures::{write_figure, write_file};
 use crate::report::likelihood_histograms;
@@ -86,9 +86,9 @@ pub struct AnalyzeArgs {
     /// Seed of subsets, dequantization noise and probes.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// cpu, cuda or wgpu.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device and worker threads.
+    #[command(flatten)]
+    pub compute: Compute,
 }
 
 /// Everything `analysis.json` holds.
@@ -310,7 +310,7 @@ fn scores_of(
                 batch_size: BATCH,
                 iw_samples: args.iw_samples,
                 seed: args.seed,
-                device: args.device.clone(),
+                compute: args.compute.clone(),
             },
             data_dir,
         )?;
@@ -440,7 +440,15 @@ fn gray_curve(args: &AnalyzeArgs, model: &Model, set: &ImageSet, device: &Device
         .map(|i| {
             let alpha = i as f64 / (steps - 1) as f64;
             let grayed = Synthetic::Gray(alpha).apply(&subset, &mut rng);
-            let scores = evaluate(model, &grayed, BATCH, args.iw_samples, args.seed, device);
+            let scores = evaluate(
+                model,
+                &grayed,
+                BATCH,
+                args.iw_samples,
+                args.seed,
+                args.compute.threads(),
+                device,
+            );
             let summary = summarize(&grayed.name, &model.bound(args.iw_samples).name(), &scores);
             GrayPoint {
                 alpha,
@@ -466,7 +474,7 @@ pub fn run(args: AnalyzeArgs, data_dir: &Path) -> Result<Analysis> {
     if args.epsilon.is_empty() || args.epsilon.iter().any(|e| e.is_nan() || *e <= 0.0) {
         bail!("--epsilon needs positive steps, got {:?}", args.epsilon);
     }
-    let device = parse_device(&args.device)?;
+    let device = args.compute.device()?;
     let first = RunDir::new(&args.run[0]).read_config()?;
     let reference_spec = args.reference.clone().unwrap_or(first.data.clone());
     let mut specs = vec![reference_spec.clone(), args.in_dist.clone()];

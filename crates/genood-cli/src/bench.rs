@@ -8,14 +8,17 @@ use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use clap::Args;
+use genood_data::ImageSet;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{DensityModel, ImageShape, Model};
+use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
-use genood_train::run::stream_rng;
+use genood_train::parallel::{Shard, batch_gradients, shard_ranges};
+use genood_train::run::{shard_rng, stream_rng};
 use rand::Rng;
 use serde::Serialize;
 
-use crate::device::parse_device;
+use crate::device::Compute;
 use crate::train::{model_kind_of, preset_of};
 
 /// Arguments of `genood bench`.
@@ -27,9 +30,9 @@ pub struct BenchArgs {
     /// Models to measure: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
     #[arg(long, value_delimiter = ',', default_value = "glow")]
     pub model: Vec<String>,
-    /// cpu, cuda or wgpu.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device and worker threads.
+    #[command(flatten)]
+    pub compute: Compute,
     /// Timed steps (after one untimed warm-up step).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
@@ -44,9 +47,19 @@ struct Measurement {
     model: String,
     image: [usize; 3],
     batch_size: usize,
+    threads: usize,
     parameters: usize,
     train_images_per_sec: f64,
     eval_images_per_sec: f64,
+    /// Training images per CPU second (all worker threads' time summed).
+    train_images_per_cpu_second: Option<f64>,
+    /// Evaluation images per CPU second.
+    eval_images_per_cpu_second: Option<f64>,
+    /// The process's peak resident memory after the training steps (host memory; a GPU's
+    /// own memory is not included).
+    peak_resident_mib_after_training: Option<f64>,
+    /// Seconds of the first, untimed training step.
+    first_step_seconds: f64,
     reference_per_sec: f64,
     train_vs_reference: f64,
     eval_vs_reference: f64,
@@ -75,18 +88,43 @@ fn reference_rate(device: &Device, steps: usize) -> f64 {
     steps as f64 / start.elapsed().as_secs_f64()
 }
 
-fn random_pixels(shape: [usize; 4], device: &Device) -> Tensor<4> {
+/// `count` images of `image`'s shape with uniformly random pixels.
+fn random_images(count: usize, image: ImageShape) -> ImageSet {
     let mut rng = stream_rng(0, 99, 0);
-    let values = (0..shape.iter().product())
-        .map(|_| rng.random_range(0..=255) as f32)
+    let shape = image.dims();
+    let pixels = (0..count * shape.iter().product::<usize>())
+        .map(|_| rng.random::<u8>())
         .collect();
-    genood_flows::host::tensor_from_f32(values, shape, device)
+    ImageSet::new("random", shape, pixels, None)
 }
 
+/// CPU seconds this process has used so far, all threads together (Linux; `None`
+/// elsewhere). Unlike wall time, it does not count the time other machines' work on the same
+/// host steals, so it compares variants on a noisy machine more steadily.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is parenthesised and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // /proc reports in USER_HZ, 100 per second on every Linux architecture.
+    Some(ticks / 100.0)
+}
+
+/// The process's peak resident memory so far, in MiB (Linux; `None` elsewhere).
+fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Times `steps` training steps and `steps` evaluation batches the way `train` and `eval` run
+/// them: each batch split over `threads` workers, evaluation through the folded scorer.
 fn measure(
     preset: Preset,
     kind: ModelKind,
     device: &Device,
+    threads: usize,
     steps: usize,
     batch_size: Option<usize>,
     reference: f64,
@@ -108,47 +146,64 @@ fn measure(
     let config = preset.model(image, kind);
     let autodiff = device.clone().autodiff();
     let mut model = Model::new(&config, &mut stream_rng(0, 1, 0), &autodiff);
-    let pixels = random_pixels(
-        [batch, image.channels, image.height, image.width],
-        &autodiff,
+    let images = random_images(batch, image);
+    let all: Vec<usize> = (0..batch).collect();
+    model.initialize(
+        batch_tensor(&images, &all, &autodiff),
+        &mut stream_rng(0, 2, 0),
     );
-    model.initialize(pixels.clone(), &mut stream_rng(0, 2, 0));
     let mut optimizer = Optimizer::new(schedule.optimizer, Some(50.0));
     let mut train_step = |model: Model, i: usize| {
-        let terms = model.log_likelihood(pixels.clone(), 1, &mut stream_rng(0, 3, i as u64));
-        let grads = terms.log_p.mean().neg().backward();
-        optimizer.step(model, &grads, 1e-4).0
+        let shards = shard_ranges(batch, threads)
+            .into_iter()
+            .enumerate()
+            .map(|(k, range)| Shard {
+                pixels: batch_tensor(&images, &range.collect::<Vec<_>>(), &autodiff),
+                rng: shard_rng(0, 3, i as u64, k),
+            })
+            .collect();
+        let gradients = batch_gradients(&model, shards, batch, None)
+            .gradients
+            .expect("finite gradients on random images");
+        optimizer.apply(model, gradients, 1e-4).0
     };
+    // The first step pays for kernel compilation and autotuning on a GPU (once per machine
+    // where the autotune cache persists); reported, not counted in the rate.
+    let first = Instant::now();
     model = train_step(model, 0);
-    let start = Instant::now();
+    let first_step_seconds = first.elapsed().as_secs_f64();
+    let (start, cpu) = (Instant::now(), process_cpu_seconds());
     for i in 0..steps {
         model = train_step(model, i + 1);
     }
     let train_rate = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+    let per_cpu_second =
+        |cpu: Option<f64>| Some((steps * batch) as f64 / (process_cpu_seconds()? - cpu?));
+    let train_per_cpu_second = per_cpu_second(cpu);
+    let peak_mib = peak_resident_mib();
 
     let plain = model.valid();
-    let eval_pixels = random_pixels(
-        [batch, image.channels, image.height, image.width],
-        &device.clone().inner(),
-    );
-    let eval_once = |i: usize| {
-        plain
-            .log_likelihood(eval_pixels.clone(), 1, &mut stream_rng(0, 4, i as u64))
-            .log_p
-            .into_data();
-    };
-    eval_once(0);
-    let start = Instant::now();
-    (0..steps).for_each(|i| eval_once(i + 1));
+    let inner = device.clone().inner();
+    let warm_up = random_images(batch, image);
+    evaluate(&plain, &warm_up, batch, 1, 0, threads, &inner);
+    let eval_set = random_images(steps * batch, image);
+    let (start, cpu) = (Instant::now(), process_cpu_seconds());
+    evaluate(&plain, &eval_set, batch, 1, 0, threads, &inner);
     let eval_rate = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+    let eval_per_cpu_second = per_cpu_second(cpu);
     Measurement {
         preset: preset.name().into(),
         model: kind.name().into(),
         image: image.dims(),
         batch_size: batch,
+        threads,
         parameters: plain.num_params(),
         train_images_per_sec: train_rate,
         eval_images_per_sec: eval_rate,
+        train_images_per_cpu_second: train_per_cpu_second,
+        eval_images_per_cpu_second: eval_per_cpu_second,
+        peak_resident_mib_after_training: peak_mib,
+        first_step_seconds,
         reference_per_sec: reference,
         train_vs_reference: train_rate / reference,
         eval_vs_reference: eval_rate / reference,
@@ -157,7 +212,7 @@ fn measure(
 
 /// Measures each preset and prints a table and JSON.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let device = parse_device(&args.device)?;
+    let device = args.compute.device()?;
     let presets = args
         .preset
         .iter()
@@ -176,12 +231,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "measuring {} {} on {} ...",
                 preset.name(),
                 kind.name(),
-                args.device
+                args.compute.device
             );
             results.push(measure(
                 preset,
                 kind,
                 &device,
+                args.compute.threads(),
                 args.steps,
                 args.batch_size,
                 reference,
@@ -191,21 +247,25 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // Evaluation is timed with one posterior sample: a VAE's k-sample bound costs about k times
     // as much.
     println!(
-        "| preset | model | image | batch | parameters | train img/s | eval img/s (1 sample) | train / reference | eval / reference |"
+        "| preset | model | image | batch | threads | parameters | train img/s | eval img/s (1 sample) | train / reference | eval / reference | peak RSS MiB | first step s |"
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in &results {
         println!(
-            "| {} | {} | {:?} | {} | {} | {:.1} | {:.1} | {:.3} | {:.3} |",
+            "| {} | {} | {:?} | {} | {} | {} | {:.1} | {:.1} | {:.3} | {:.3} | {} | {:.2} |",
             m.preset,
             m.model,
             m.image,
             m.batch_size,
+            m.threads,
             m.parameters,
             m.train_images_per_sec,
             m.eval_images_per_sec,
             m.train_vs_reference,
-            m.eval_vs_reference
+            m.eval_vs_reference,
+            m.peak_resident_mib_after_training
+                .map_or("–".into(), |v| format!("{v:.0}")),
+            m.first_step_seconds
         );
     }
     println!("{}", serde_json::to_string_pretty(&results)?);

@@ -42,3 +42,33 @@ fn wgpu() -> Result<Device> {
         "this genood was built without the wgpu backend; rebuild with `cargo build --release --features wgpu`"
     )
 }
+
+/// Where the work runs: `--device` and `--threads`, shared by every command that computes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Compute {
+    /// cpu, cuda or wgpu.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Worker threads: each training batch is split into this many shards and evaluation
+    /// batches are spread over them (default: every core on the CPU, 1 on a GPU). Training
+    /// is bit-identical for a given count, which the run's config.json records; evaluation
+    /// scores do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+}
+
+impl Compute {
+    /// The device, or a clear error when this build lacks its backend.
+    pub fn device(&self) -> Result<Device> {
+        parse_device(&self.device)
+    }
+
+    /// The number of worker threads to use.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            Some(n) => n as usize,
+            None if self.device == "cpu" => genood_train::parallel::available_threads(),
+            None => 1,
+        }
+    }
+}

@@ -11,7 +11,7 @@ use genood_train::eval::{SetSummary, evaluate_with_progress, summarize, write_sc
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 
-use crate::device::parse_device;
+use crate::device::Compute;
 use crate::progress::WorkProgress;
 
 /// Importance samples of a VAE's bound at evaluation, unless told otherwise.
@@ -39,15 +39,15 @@ pub struct EvalArgs {
     /// Seed of dequantization noise, subsets and synthetic sets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// cpu, cuda or wgpu.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device and worker threads.
+    #[command(flatten)]
+    pub compute: Compute,
 }
 
 /// Scores every set, writes `scores/<set>.csv` and `summary.json` into the run folder, and
 /// prints a table.
 pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
-    let device = parse_device(&args.device)?;
+    let device = args.compute.device()?;
     let run = RunDir::new(&args.run);
     let (_, model) = run
         .load_model(&device)
@@ -64,6 +64,7 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
             args.batch_size,
             args.iw_samples,
             args.seed,
+            args.compute.threads(),
             &device,
             &mut |done, total| bar.update(done, total),
         );

@@ -9,7 +9,7 @@ use genood_models::DensityModel;
 use genood_train::regret::{RegretConfig, RegretSummary, likelihood_regret, write_regret_csv};
 use genood_train::run::RunDir;
 
-use crate::device::parse_device;
+use crate::device::Compute;
 use crate::eval::load_subset;
 use crate::progress::WorkProgress;
 
@@ -49,14 +49,14 @@ pub struct RegretArgs {
     /// Seed of subsets and posterior samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// cpu, cuda or wgpu.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device and worker threads.
+    #[command(flatten)]
+    pub compute: Compute,
 }
 
 /// Scores every set and writes `regret/<set>.csv` and `.json` into the run folder.
 pub fn run(args: RegretArgs, data_dir: &Path) -> Result<Vec<RegretSummary>> {
-    let device = parse_device(&args.device)?.autodiff();
+    let device = args.compute.device()?.autodiff();
     let run = RunDir::new(&args.run);
     let (config, model) = run
         .load_model(&device)

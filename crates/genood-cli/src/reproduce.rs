@@ -15,6 +15,7 @@ use genood_train::run::{RunConfig, RunDir, TrainState};
 use serde::Serialize;
 
 use crate::analyze::{AnalyzeArgs, EPSILONS, GRAY_LIMIT, GRAY_STEPS, PROBES};
+use crate::device::Compute;
 use crate::eval::{EvalArgs, IW_SAMPLES};
 use crate::fetch::fetch_all;
 use crate::pairs::{Pair, Reported, find_pair};
@@ -87,9 +88,9 @@ pub struct ReproduceArgs {
     /// Take data archives from this folder (e.g. ../shared/data) before trying the network.
     #[arg(long)]
     pub mirror: Option<PathBuf>,
-    /// cpu, cuda or wgpu.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device and worker threads.
+    #[command(flatten)]
+    pub compute: Compute,
 }
 
 /// How much of each set a reproduction scores for one model. Flows are cheap to score;
@@ -255,7 +256,7 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
                 .max()
                 .unwrap_or(IW_SAMPLES),
             seed: 0,
-            device: args.device.clone(),
+            compute: args.compute.clone(),
         },
         data_dir,
     )?;
@@ -280,7 +281,7 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     let results = Results {
         pair,
         preset: args.preset.clone(),
-        device: args.device.clone(),
+        device: args.compute.device.clone(),
         reported_glow_bpd: pair.reported,
         report,
         analysis: analysis_dir,
@@ -348,7 +349,7 @@ fn evaluate(
         batch_size: 500,
         iw_samples: budget.iw_samples,
         seed: 0,
-        device: args.device.clone(),
+        compute: args.compute.clone(),
     };
     crate::eval::run(eval, data_dir)
 }
@@ -376,13 +377,13 @@ fn run_model(
         monitor: Vec::new(),
         resume: true,
         print_config: false,
-        device: args.device.clone(),
+        compute: args.compute.clone(),
     };
     let mut config = run_config(&train_args)?;
     // The likelihood of the OOD sets over training, for `analyze`'s dynamics figure.
     config.monitor = pair.ood.iter().map(|s| s.to_string()).collect();
     let (train_seconds, train_images_per_sec) =
-        ensure_trained(&config, &run_dir, &args.device, data_dir)?;
+        ensure_trained(&config, &run_dir, &args.compute.device, data_dir)?;
     let eval_started = Instant::now();
     let budget = Budget::of(args, &config.model);
     let mut sets = evaluate(
@@ -414,7 +415,7 @@ fn run_model(
                 samples: regret::SAMPLES,
                 batch_size: 250,
                 seed: 0,
-                device: args.device.clone(),
+                compute: args.compute.clone(),
             },
             data_dir,
         )?;
@@ -446,7 +447,7 @@ fn run_model(
     }
     let mut extra_runs = Vec::new();
     for (config, dir) in &extra {
-        let (seconds, _) = ensure_trained(config, dir, &args.device, data_dir)?;
+        let (seconds, _) = ensure_trained(config, dir, &args.compute.device, data_dir)?;
         evaluate(
             args,
             &budget,

@@ -10,7 +10,7 @@ use genood_models::presets::{ModelKind, Preset};
 use genood_train::run::{RunConfig, RunDir};
 use genood_train::trainer::{TrainSummary, train};
 
-use crate::device::parse_device;
+use crate::device::{Compute, parse_device};
 use crate::progress::Progress;
 
 /// Arguments of `genood train`.
@@ -61,9 +61,9 @@ pub struct TrainArgs {
     /// Print the configuration as JSON and exit.
     #[arg(long)]
     pub print_config: bool,
-    /// cpu, cuda or wgpu.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device and worker threads.
+    #[command(flatten)]
+    pub compute: Compute,
 }
 
 /// A model kind by name, or an error listing them.
@@ -137,10 +137,12 @@ pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
                 train: preset.train(kind),
                 data: args.data.clone(),
                 monitor: Vec::new(),
+                threads: 1,
             }
         }
     };
     apply_overrides(&mut config.train, args);
+    config.threads = args.compute.threads();
     if !args.monitor.is_empty() {
         config.monitor = args.monitor.clone();
     }
@@ -158,7 +160,14 @@ pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(());
     }
-    train_config(&config, &args.run, args.resume, &args.device, data_dir).map(|_| ())
+    train_config(
+        &config,
+        &args.run,
+        args.resume,
+        &args.compute.device,
+        data_dir,
+    )
+    .map(|_| ())
 }
 
 /// Trains `config` into `run_dir`.

@@ -299,7 +299,7 @@ fn a_reloaded_checkpoint_gives_bit_identical_log_p_in_a_new_process() {
         .unwrap();
     let indices = set.sample_indices(300, &mut rand::rngs::StdRng::seed_from_u64(3));
     let set = set.select(&indices, "subset");
-    let scores = evaluate(&model, &set, 500, 100, 3, &device);
+    let scores = evaluate(&model, &set, 500, 100, 3, 2, &device);
     let csv = String::from_utf8(first).unwrap();
     for ((line, score), index) in csv.lines().skip(1).zip(&scores).zip(&indices) {
         let fields: Vec<&str> = line.split(',').collect();

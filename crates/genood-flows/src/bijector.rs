@@ -29,3 +29,10 @@ pub(crate) fn zeros_like_batch(x: &Tensor<4>) -> Tensor<1> {
 pub(crate) fn constant_log_det(value: Tensor<1>, batch: usize) -> Tensor<1> {
     value.expand([batch])
 }
+
+/// `x` cut along the channels into its first `⌊C/2⌋` channels and the rest: a coupling's
+/// passive and active halves, a split's kept and factored-out halves.
+pub(crate) fn channel_halves(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let c = x.dims()[1];
+    (x.clone().narrow(1, 0, c / 2), x.narrow(1, c / 2, c - c / 2))
+}

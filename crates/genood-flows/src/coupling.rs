@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::actnorm::ActNorm;
-use crate::bijector::{Bijector, zeros_like_batch};
+use crate::bijector::{Bijector, channel_halves, zeros_like_batch};
 use crate::host::{normal_vec, tensor_from_f64};
 
 /// Standard deviation of the initial weights of the hidden convolutions (as in Glow).
@@ -91,7 +91,12 @@ impl ZeroConv {
 
     /// Applies the convolution and its output scale.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(x) * self.logs.val().mul_scalar(LOG_SCALE_FACTOR).exp()
+        self.conv.forward(x) * self.output_log_scale().exp()
+    }
+
+    /// The log of the per-channel output scale, `3 · logs`, `[1, out, 1, 1]`.
+    pub fn output_log_scale(&self) -> Tensor<4> {
+        self.logs.val().mul_scalar(LOG_SCALE_FACTOR)
     }
 }
 
@@ -177,19 +182,10 @@ impl Coupling {
         }
     }
 
-    fn halves(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let c = x.dims()[1];
-        let passive = c / 2;
-        (
-            x.clone().narrow(1, 0, passive),
-            x.narrow(1, passive, c - passive),
-        )
-    }
-
-    /// The shift and, for affine couplings, the scale logits `h + 2`, from the passive half.
-    fn shift_and_logits(&self, passive: Tensor<4>) -> (Tensor<4>, Option<Tensor<4>>) {
-        let h = self.net.forward(passive);
-        match self.kind {
+    /// The shift and, for affine couplings, the scale logits `h + 2`, from the network's
+    /// output `h`.
+    fn shift_and_logits(kind: CouplingKind, h: Tensor<4>) -> (Tensor<4>, Option<Tensor<4>>) {
+        match kind {
             CouplingKind::Additive => (h, None),
             CouplingKind::Affine => {
                 let active = h.dims()[1] / 2;
@@ -200,9 +196,25 @@ impl Coupling {
         }
     }
 
+    /// The forward map of the active half given the network's output `h`, with the
+    /// per-example log-determinant (`None` for additive couplings, whose log-det is 0).
+    pub(crate) fn couple(
+        kind: CouplingKind,
+        active: Tensor<4>,
+        h: Tensor<4>,
+    ) -> (Tensor<4>, Option<Tensor<1>>) {
+        match Self::shift_and_logits(kind, h) {
+            (shift, None) => (active + shift, None),
+            (shift, Some(logits)) => (
+                (active + shift) * sigmoid(logits.clone()),
+                Some(per_example_sum(log_sigmoid(logits))),
+            ),
+        }
+    }
+
     /// Data-dependent initialisation of the network's actnorms; returns the layer's output.
     pub fn initialize(&mut self, x: Tensor<4>) -> Tensor<4> {
-        let (passive, _) = Self::halves(x.clone());
+        let (passive, _) = channel_halves(x.clone());
         self.net.initialize(passive);
         self.forward(x).0
     }
@@ -215,24 +227,19 @@ fn per_example_sum(t: Tensor<4>) -> Tensor<1> {
 
 impl Bijector for Coupling {
     fn forward(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<1>) {
-        let (passive, active) = Self::halves(x);
-        let (shift, logits) = self.shift_and_logits(passive.clone());
-        let (active, log_det) = match logits {
-            None => (active + shift, zeros_like_batch(&passive)),
-            Some(logits) => (
-                (active + shift) * sigmoid(logits.clone()),
-                per_example_sum(log_sigmoid(logits)),
-            ),
-        };
+        let (passive, active) = channel_halves(x);
+        let h = self.net.forward(passive.clone());
+        let (active, log_det) = Self::couple(self.kind, active, h);
+        let log_det = log_det.unwrap_or_else(|| zeros_like_batch(&passive));
         (Tensor::cat(vec![passive, active], 1), log_det)
     }
 
     fn inverse(&self, z: Tensor<4>) -> (Tensor<4>, Tensor<1>) {
-        let (passive, active) = Self::halves(z);
-        let (shift, logits) = self.shift_and_logits(passive.clone());
-        let (active, log_det) = match logits {
-            None => (active - shift, zeros_like_batch(&passive)),
-            Some(logits) => (
+        let (passive, active) = channel_halves(z);
+        let h = self.net.forward(passive.clone());
+        let (active, log_det) = match Self::shift_and_logits(self.kind, h) {
+            (shift, None) => (active - shift, zeros_like_batch(&passive)),
+            (shift, Some(logits)) => (
                 active / sigmoid(logits.clone()) - shift,
                 per_example_sum(log_sigmoid(logits)).neg(),
             ),

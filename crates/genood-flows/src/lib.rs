@@ -12,6 +12,7 @@ pub mod bijector;
 pub mod bpd;
 pub mod coupling;
 pub mod dequantize;
+pub mod fold;
 pub mod host;
 pub mod invconv;
 pub mod linalg;

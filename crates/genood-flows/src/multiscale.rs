@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::actnorm::ActNorm;
 use crate::bijector::{Bijector, zeros_like_batch};
 use crate::coupling::{Coupling, CouplingKind};
+use crate::fold::FoldedFlow;
 use crate::invconv::InvConv1x1;
 use crate::prior::{SplitPrior, TopPrior};
 use crate::squeeze::Squeeze;
@@ -169,33 +170,17 @@ impl MultiScaleFlow {
         }
     }
 
-    /// The normalising direction with the prior and volume terms kept apart.
+    /// The normalising direction with the prior and volume terms kept apart, computed on the
+    /// folded flow (see [`crate::fold`]); folding is differentiable, so this is also the
+    /// training path.
     pub fn forward(&self, x: Tensor<4>) -> FlowOutput {
-        let mut log_prior = zeros_like_batch(&x);
-        let mut log_det = zeros_like_batch(&x);
-        let mut latents = Vec::with_capacity(self.levels.len());
-        let mut h = x;
-        for level in &self.levels {
-            h = Squeeze.forward(h).0;
-            for step in &level.steps {
-                let (out, step_log_det) = step.forward(h);
-                h = out;
-                log_det = log_det + step_log_det;
-            }
-            if let Some(split) = &level.split {
-                let (kept, factored, log_p) = split.split(h);
-                log_prior = log_prior + log_p;
-                latents.push(factored);
-                h = kept;
-            }
-        }
-        log_prior = log_prior + self.top.log_prob(h.clone());
-        latents.push(h);
-        FlowOutput {
-            latents,
-            log_prior,
-            log_det,
-        }
+        self.fold().forward(x)
+    }
+
+    /// The flow with its actnorms folded into the neighbouring convolutions: build it once
+    /// and reuse it across batches when the parameters do not change (evaluation).
+    pub fn fold(&self) -> FoldedFlow {
+        FoldedFlow::new(self)
     }
 
     /// Per-example `log q(x)` of the continuous input: the prior and volume terms summed.

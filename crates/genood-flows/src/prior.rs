@@ -5,6 +5,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use rand::Rng;
 
+use crate::bijector::channel_halves;
 use crate::coupling::ZeroConv;
 use crate::host::{normal_vec, tensor_from_f64};
 
@@ -91,7 +92,11 @@ impl SplitPrior {
 
     /// Mean and log-std of the factored-out half given the kept half.
     pub fn conditional(&self, kept: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let h = self.conv.forward(kept);
+        Self::mean_and_log_std(self.conv.forward(kept))
+    }
+
+    /// The convolution's output `h` cut into the mean and the log-std.
+    pub(crate) fn mean_and_log_std(h: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let factored = h.dims()[1] / 2;
         (
             h.clone().narrow(1, 0, factored),
@@ -101,9 +106,7 @@ impl SplitPrior {
 
     /// Splits `z` into (kept, factored) and returns both with `log p(factored | kept)`.
     pub fn split(&self, z: Tensor<4>) -> (Tensor<4>, Tensor<4>, Tensor<1>) {
-        let c = z.dims()[1];
-        let kept = z.clone().narrow(1, 0, c / 2);
-        let factored = z.narrow(1, c / 2, c - c / 2);
+        let (kept, factored) = channel_halves(z);
         let (mean, log_std) = self.conditional(kept.clone());
         let log_p = gaussian_log_density(factored.clone(), mean, log_std);
         (kept, factored, log_p)

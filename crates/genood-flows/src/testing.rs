@@ -145,3 +145,36 @@ pub fn random_input(shape: [usize; 4], seed: u64, device: &Device) -> Tensor<4> 
     let values = crate::host::normal_vec(&mut crate::host::seeded_rng(seed), count, 1.0);
     tensor_from_f64(values, shape, device)
 }
+
+/// The normalising direction of `flow` layer by layer, every actnorm applied on its own (no
+/// folding): the reference that [`crate::fold`]'s folded flow is tested against.
+pub fn unfolded_forward(
+    flow: &crate::multiscale::MultiScaleFlow,
+    x: Tensor<4>,
+) -> crate::multiscale::FlowOutput {
+    let mut log_prior = crate::bijector::zeros_like_batch(&x);
+    let mut log_det = crate::bijector::zeros_like_batch(&x);
+    let mut latents = Vec::with_capacity(flow.levels.len());
+    let mut h = x;
+    for level in &flow.levels {
+        h = crate::squeeze::Squeeze.forward(h).0;
+        for step in &level.steps {
+            let (out, step_log_det) = step.forward(h);
+            h = out;
+            log_det = log_det + step_log_det;
+        }
+        if let Some(split) = &level.split {
+            let (kept, factored, log_p) = split.split(h);
+            log_prior = log_prior + log_p;
+            latents.push(factored);
+            h = kept;
+        }
+    }
+    log_prior = log_prior + flow.top.log_prob(h.clone());
+    latents.push(h);
+    crate::multiscale::FlowOutput {
+        latents,
+        log_prior,
+        log_det,
+    }
+}

@@ -220,3 +220,28 @@ fn constant_volume_flow_has_the_same_log_det_for_every_input() {
     assert_eq!(log_det[0], log_det[1]);
     assert!(!tiny_flow(CouplingKind::Affine, 34).is_constant_volume());
 }
+
+#[test]
+fn folded_flow_computes_what_the_layers_compute_one_by_one() {
+    for (coupling, seed) in [(CouplingKind::Affine, 35), (CouplingKind::Additive, 36)] {
+        // Every actnorm, scale and bias away from its initial value.
+        let flow = perturb_parameters(tiny_flow(coupling, seed), 0.2, seed);
+        let x = random_input([5, 2, 4, 4], seed + 300, &device());
+        let folded = flow.fold().forward(x.clone());
+        let layered = unfolded_forward(&flow, x);
+        let close = |a: Tensor<1>, b: Tensor<1>, what: &str| {
+            let (a, b) = (to_f64_vec(a), to_f64_vec(b));
+            let scale = b.iter().fold(1.0, |m, v| f64::max(m, v.abs()));
+            let error = max_abs_diff(&a, &b);
+            assert!(
+                error < 1e-12 * scale,
+                "{coupling:?} {what}: {error} at scale {scale}"
+            );
+        };
+        close(folded.log_det, layered.log_det, "log-det");
+        close(folded.log_prior, layered.log_prior, "log prior");
+        for (a, b) in folded.latents.into_iter().zip(layered.latents) {
+            close(a.reshape([-1]), b.reshape([-1]), "latent");
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use genood_flows::coupling::CouplingKind;
 use genood_flows::dequantize::{dequantize, quantize, uniform_noise};
+use genood_flows::fold::FoldedFlow;
 use genood_flows::multiscale::MultiScaleFlow;
 use rand::rngs::StdRng;
 
@@ -34,6 +35,23 @@ impl Glow {
         Self { flow, image }
     }
 
+    /// [`DensityModel::log_likelihood`] through `folded`, this model's flow folded once
+    /// ([`MultiScaleFlow::fold`]) and reused while the parameters stay fixed.
+    pub fn log_likelihood_folded(
+        &self,
+        folded: &FoldedFlow,
+        pixels: Tensor<4>,
+        rng: &mut StdRng,
+    ) -> LikelihoodTerms {
+        let (x, scaling_log_det) = self.dequantized(pixels, rng);
+        let out = folded.forward(x);
+        let log_det = out.log_det + scaling_log_det;
+        LikelihoodTerms {
+            log_p: out.log_prior.clone() + log_det.clone(),
+            parts: vec![(part::LOG_PRIOR, out.log_prior), (part::LOG_DET, log_det)],
+        }
+    }
+
     fn dequantized(&self, pixels: Tensor<4>, rng: &mut StdRng) -> (Tensor<4>, Tensor<1>) {
         let noise = uniform_noise(pixels.dims(), rng, &pixels.device());
         dequantize(pixels, noise)
@@ -56,13 +74,7 @@ impl DensityModel for Glow {
         _samples: usize,
         rng: &mut StdRng,
     ) -> LikelihoodTerms {
-        let (x, scaling_log_det) = self.dequantized(pixels, rng);
-        let out = self.flow.forward(x);
-        let log_det = out.log_det + scaling_log_det;
-        LikelihoodTerms {
-            log_p: out.log_prior.clone() + log_det.clone(),
-            parts: vec![(part::LOG_PRIOR, out.log_prior), (part::LOG_DET, log_det)],
-        }
+        self.log_likelihood_folded(&self.flow.fold(), pixels, rng)
     }
 
     fn bound(&self, _samples: usize) -> Bound {

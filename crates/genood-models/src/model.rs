@@ -1,6 +1,7 @@
 //! The one place a model is built from its configuration.
 
 use burn::prelude::*;
+use genood_flows::fold::FoldedFlow;
 use genood_flows::multiscale::MultiScaleFlow;
 use rand::rngs::StdRng;
 
@@ -66,6 +67,15 @@ impl Model {
         }
     }
 
+    /// This model prepared to score many batches with its parameters fixed (evaluation):
+    /// what depends only on the parameters is computed here, once.
+    pub fn scorer(&self) -> Scorer<'_> {
+        match self {
+            Model::Glow(glow) => Scorer::Folded(glow, glow.flow.fold()),
+            other => Scorer::AsIs(other),
+        }
+    }
+
     /// Whether every step's log-determinant is independent of the input (CV-Glow).
     pub fn is_constant_volume(&self) -> bool {
         self.flow().is_some_and(MultiScaleFlow::is_constant_volume)
@@ -102,5 +112,30 @@ impl DensityModel for Model {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Tensor<4> {
         self.inner().sample(count, temperature, rng, progress)
+    }
+}
+
+/// A model ready to score batches with fixed parameters; see [`Model::scorer`].
+#[derive(Debug)]
+pub enum Scorer<'a> {
+    /// A Glow with its flow folded once: W and the folded weights are built per model, not
+    /// per batch.
+    Folded(&'a Glow, FoldedFlow),
+    /// A model with nothing to prepare.
+    AsIs(&'a Model),
+}
+
+impl Scorer<'_> {
+    /// [`DensityModel::log_likelihood`] of the model, with the same numbers up to rounding.
+    pub fn log_likelihood(
+        &self,
+        pixels: Tensor<4>,
+        samples: usize,
+        rng: &mut StdRng,
+    ) -> LikelihoodTerms {
+        match self {
+            Scorer::Folded(glow, folded) => glow.log_likelihood_folded(folded, pixels, rng),
+            Scorer::AsIs(model) => model.log_likelihood(pixels, samples, rng),
+        }
     }
 }

@@ -8,10 +8,11 @@ use genood_data::ImageSet;
 use genood_data::atomic::write_atomically;
 use genood_flows::bits_per_dim;
 use genood_flows::host::{tensor_from_f32, to_f64_vec};
-use genood_models::DensityModel;
+use genood_models::{DensityModel, Model};
 use serde::{Deserialize, Serialize};
 
 use crate::csv::read_table;
+use crate::parallel::for_each_batch;
 use crate::run::{stream_rng, streams};
 
 /// The fixed leading columns of a scores CSV; the model's named parts follow.
@@ -71,13 +72,15 @@ pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tenso
 
 /// Scores every image of `set` in batches of `batch_size`, with `samples` importance samples
 /// for latent-variable models; batch `b` draws its noise (dequantization, posterior samples)
-/// from `(seed, b)`, so the same model, set and seed give bit-identical scores.
+/// from `(seed, b)`, so the same model, set and seed give bit-identical scores, whatever the
+/// number of worker `threads` the batches are spread over.
 pub fn evaluate(
-    model: &impl DensityModel,
+    model: &Model,
     set: &ImageSet,
     batch_size: usize,
     samples: usize,
     seed: u64,
+    threads: usize,
     device: &Device,
 ) -> Vec<ExampleScore> {
     evaluate_with_progress(
@@ -86,18 +89,21 @@ pub fn evaluate(
         batch_size,
         samples,
         seed,
+        threads,
         device,
         &mut |_, _| {},
     )
 }
 
 /// [`evaluate`], calling `progress(done, total)` after each batch.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_with_progress(
-    model: &impl DensityModel,
+    model: &Model,
     set: &ImageSet,
     batch_size: usize,
     samples: usize,
     seed: u64,
+    threads: usize,
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<ExampleScore> {
@@ -108,22 +114,29 @@ pub fn evaluate_with_progress(
         set.name
     );
     let dims = model.dims();
-    let mut scores = Vec::with_capacity(set.len());
+    let scorer = model.scorer();
     let indices: Vec<usize> = (0..set.len()).collect();
-    for (b, chunk) in indices.chunks(batch_size.max(1)).enumerate() {
-        let pixels = batch_tensor(set, chunk, device);
-        let terms = model.log_likelihood(
-            pixels,
+    let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
+    let score_batch = |b: usize| {
+        let terms = scorer.log_likelihood(
+            batch_tensor(set, chunks[b], device),
             samples,
             &mut stream_rng(seed, streams::EVAL_NOISE, b as u64),
         );
-        let log_p = to_f64_vec(terms.log_p);
         let parts: Vec<(&str, Vec<f64>)> = terms
             .parts
             .into_iter()
             .map(|(name, values)| (name, to_f64_vec(values)))
             .collect();
-        for (k, &i) in chunk.iter().enumerate() {
+        (to_f64_vec(terms.log_p), parts)
+    };
+    let mut scores = Vec::with_capacity(set.len());
+    for_each_batch(chunks.len(), threads, &score_batch, &mut |b,
+                                                              (
+        log_p,
+        parts,
+    )| {
+        for (k, &i) in chunks[b].iter().enumerate() {
             scores.push(ExampleScore {
                 index: i,
                 label: set.labels.as_ref().map(|l| l[i]),
@@ -133,7 +146,7 @@ pub fn evaluate_with_progress(
             });
         }
         progress(scores.len(), set.len());
-    }
+    });
     scores
 }
 

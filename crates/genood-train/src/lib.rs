@@ -10,6 +10,7 @@ pub mod csv;
 pub mod dynamics;
 pub mod eval;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod regret;
 pub mod run;

@@ -67,6 +67,17 @@ impl Optimizer {
     /// both the module and the state untouched.
     pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> (M, StepOutcome) {
         let found = gradients_by_path(&module, grads);
+        self.apply(module, found, lr)
+    }
+
+    /// [`Optimizer::step`] from gradients already gathered by parameter path, in module order
+    /// (as [`gradients_by_path`] lists them, or summed over data-parallel workers).
+    pub fn apply<M: Module>(
+        &mut self,
+        module: M,
+        found: Vec<(String, Tensor<1>)>,
+        lr: f64,
+    ) -> (M, StepOutcome) {
         // Summed in module order: a hash map's order changes from process to process, and so
         // would the norm's last bits, the clipping factor and, soon, the whole run.
         let Some(squared_norm) = found

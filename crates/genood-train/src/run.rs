@@ -25,6 +25,14 @@ pub struct RunConfig {
     /// the training and held-out images at every metrics row; empty: nothing is logged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub monitor: Vec<String>,
+    /// Worker threads each training batch is split across. Training is bit-identical for a
+    /// given count; runs saved before the option existed trained on one.
+    #[serde(default = "one_thread")]
+    pub threads: usize,
+}
+
+fn one_thread() -> usize {
+    1
 }
 
 /// Progress saved with each checkpoint as `state.json`. Every random draw of step `s` is seeded
@@ -177,6 +185,13 @@ fn file_name(label: &str, ext: &str) -> String {
 /// A generator for draw `index` of stream `stream` of a run seeded `seed`, independent of how
 /// many draws came before, so a resumed run draws exactly what an uninterrupted one would.
 pub fn stream_rng(seed: u64, stream: u64, index: u64) -> StdRng {
+    shard_rng(seed, stream, index, 0)
+}
+
+/// [`stream_rng`] for shard `shard` of a batch split across worker threads; shard 0 draws
+/// what the whole batch draws on one thread.
+pub fn shard_rng(seed: u64, stream: u64, index: u64, shard: usize) -> StdRng {
+    let stream = stream ^ ((shard as u64) << 32);
     // SplitMix64-style mixing keeps nearby (stream, index) pairs far apart.
     let mut z = seed
         ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)

@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::dynamics::{DynamicsRow, HELDOUT, TRAIN, read_dynamics_csv, write_dynamics_csv};
 use crate::eval::{SetSummary, batch_tensor, evaluate, summarize};
 use crate::optim::{Optimizer, StepOutcome};
-use crate::run::{RunConfig, RunDir, RunError, TrainState, stream_rng, streams};
+use crate::parallel::{Shard, batch_gradients, shard_ranges};
+use crate::run::{RunConfig, RunDir, RunError, TrainState, shard_rng, stream_rng, streams};
 use crate::weights::save_weights;
 
 /// Reloads of the last good checkpoint after which training gives up.
@@ -140,10 +141,12 @@ pub fn learning_rate(config: &genood_models::config::TrainConfig, step: usize) -
     }
 }
 
-/// A run may be resumed with a new total number of steps, and nothing else changed.
+/// A run may be resumed with a new total number of steps or threads, and nothing else
+/// changed (bit-identity with an uninterrupted run holds at an unchanged thread count).
 fn resumable_with(saved: &RunConfig, asked: &RunConfig) -> bool {
     let mut saved = saved.clone();
     saved.train.steps = asked.train.steps;
+    saved.threads = asked.threads;
     saved == *asked
 }
 
@@ -175,20 +178,26 @@ impl Loop<'_> {
         order[position * batch..(position + 1) * batch].to_vec()
     }
 
-    /// The training batch, perturbed pixel by pixel for a background model.
-    fn batch_pixels(&self, indices: &[usize], step: usize) -> Tensor<4> {
-        let Some(mu) = self.config.train.background_noise else {
-            return batch_tensor(&self.train, indices, &self.device);
-        };
-        let mut batch = self.train.select(indices, "perturbed batch");
-        let mut rng = stream_rng(
-            self.config.train.seed,
-            streams::BACKGROUND_NOISE,
-            step as u64,
-        );
-        perturb_pixels(&mut batch.pixels, mu, &mut rng);
-        let all: Vec<usize> = (0..batch.len()).collect();
-        batch_tensor(&batch, &all, &self.device)
+    /// The training batch cut into one shard per worker thread, perturbed pixel by pixel for
+    /// a background model (over the whole batch, so the perturbation ignores the split).
+    fn batch_shards(&self, indices: &[usize], step: usize) -> Vec<Shard> {
+        let mut batch = self.train.select(indices, "training batch");
+        if let Some(mu) = self.config.train.background_noise {
+            let mut rng = stream_rng(
+                self.config.train.seed,
+                streams::BACKGROUND_NOISE,
+                step as u64,
+            );
+            perturb_pixels(&mut batch.pixels, mu, &mut rng);
+        }
+        shard_ranges(batch.len(), self.config.threads)
+            .into_iter()
+            .enumerate()
+            .map(|(k, range)| Shard {
+                pixels: batch_tensor(&batch, &range.collect::<Vec<_>>(), &self.device),
+                rng: shard_rng(self.config.train.seed, streams::TRAIN_NOISE, step as u64, k),
+            })
+            .collect()
     }
 
     /// Scores `set` without autodiff.
@@ -201,6 +210,7 @@ impl Loop<'_> {
             HELDOUT_BATCH,
             1,
             self.config.train.seed,
+            self.config.threads,
             &plain,
         );
         summarize(&set.name, &model.bound(1).name(), &scores)
@@ -393,7 +403,6 @@ pub fn train(
         }
     }
 
-    let dims = model.dims();
     let per_epoch = state.train.len() / tc.batch_size;
     let started = Instant::now();
     let mut window = (Instant::now(), 0usize, 0.0f64);
@@ -403,30 +412,27 @@ pub fn train(
     while step < tc.steps {
         let step_started = Instant::now();
         let indices = state.batch_indices(step);
-        let pixels = state.batch_pixels(&indices, step);
-        let terms = model.log_likelihood(
-            pixels,
-            1,
-            &mut stream_rng(tc.seed, streams::TRAIN_NOISE, step as u64),
+        let shards = state.batch_shards(&indices, step);
+        let penalty = tc
+            .l2
+            .map(|lambda| move |m: &Model| l2_penalty(m).mul_scalar(lambda / 2.0));
+        let batch = batch_gradients(
+            &model,
+            shards,
+            indices.len(),
+            penalty
+                .as_ref()
+                .map(|p| p as &(dyn Fn(&Model) -> Tensor<1> + Sync)),
         );
-        let bpd_loss = terms
-            .log_p
-            .mean()
-            .neg()
-            .div_scalar(dims as f64 * std::f64::consts::LN_2);
-        let bpd = bpd_loss.clone().into_scalar::<f64>();
-        let loss = match tc.l2 {
-            Some(lambda) => bpd_loss + l2_penalty(&model).mul_scalar(lambda / 2.0),
-            None => bpd_loss,
-        };
+        let bpd = batch.bpd;
         let lr = learning_rate(tc, step);
-        let outcome = if bpd.is_finite() {
-            let grads = loss.backward();
-            let (updated, outcome) = optimizer.step(model, &grads, lr);
-            model = updated;
-            outcome
-        } else {
-            StepOutcome::SkippedNonFinite
+        let outcome = match batch.gradients {
+            Some(gradients) => {
+                let (updated, outcome) = optimizer.apply(model, gradients, lr);
+                model = updated;
+                outcome
+            }
+            None => StepOutcome::SkippedNonFinite,
         };
         if outcome == StepOutcome::SkippedNonFinite {
             skipped += 1;

@@ -49,6 +49,8 @@ fn tiny_config(kind: ModelKind, steps: usize) -> RunConfig {
         train,
         data: "blobs".into(),
         monitor: Vec::new(),
+        // Two shards per batch: the tests that compare runs bit for bit pin this count.
+        threads: 2,
     }
 }
 
@@ -303,10 +305,11 @@ fn evaluation_is_deterministic_for_a_seed() {
         &device,
     );
     let data = blobs(50, 5);
-    let a = evaluate(&model, &data, 16, 1, 7, &device);
-    let b = evaluate(&model, &data, 16, 1, 7, &device);
+    let a = evaluate(&model, &data, 16, 1, 7, 1, &device);
+    // Batches spread over worker threads draw the same noise: the same bits.
+    let b = evaluate(&model, &data, 16, 1, 7, 3, &device);
     assert_eq!(a, b);
-    let c = evaluate(&model, &data, 16, 1, 8, &device);
+    let c = evaluate(&model, &data, 16, 1, 8, 2, &device);
     assert_ne!(a, c, "another seed draws other dequantization noise");
     // The parts add up to log p (to f32 rounding: the model computes in f32).
     let term = |s: &genood_train::eval::ExampleScore, name| s.part(name).expect("a flow's term");
@@ -404,4 +407,103 @@ fn scores_csv_keeps_each_familys_named_parts() {
     assert!(err.contains("set.csv") && err.contains("line 2"), "{err}");
     std::fs::write(&path, "index,log_p\n").unwrap();
     assert!(read_scores_csv(&path).unwrap_err().contains("header"));
+}
+
+#[test]
+fn a_batch_split_across_threads_has_the_gradient_of_the_whole_batch() {
+    use genood_train::parallel::{Shard, batch_gradients};
+    use genood_train::params::gradients_by_path;
+    let device = Device::flex().autodiff();
+    let data = blobs(24, 11);
+    for kind in [ModelKind::Glow, ModelKind::VaeRealNvp] {
+        let config = Preset::Tiny.model(IMAGE, kind);
+        let mut model = Model::new(&config, &mut stream_rng(0, 1, 0), &device);
+        let all: Vec<usize> = (0..24).collect();
+        model.initialize(batch_tensor(&data, &all, &device), &mut stream_rng(0, 2, 0));
+        let ranges = [0..9, 9..17, 17..24];
+        let shards = || {
+            ranges
+                .iter()
+                .enumerate()
+                .map(|(k, r)| Shard {
+                    pixels: batch_tensor(&data, &r.clone().collect::<Vec<_>>(), &device),
+                    rng: stream_rng(5, 6, k as u64),
+                })
+                .collect::<Vec<_>>()
+        };
+        // The reference: the same shards and draws on one thread, one loss, one backward.
+        let scale = 1.0 / (24 * model.dims()) as f64 / std::f64::consts::LN_2;
+        let loss = shards()
+            .into_iter()
+            .map(|mut s| model.log_likelihood(s.pixels, 1, &mut s.rng).log_p.sum())
+            .reduce(|a, b| a + b)
+            .unwrap()
+            .neg()
+            .mul_scalar(scale);
+        let expected_bpd = loss.clone().into_scalar::<f64>();
+        let expected = gradients_by_path(&model, &loss.backward());
+        let split = batch_gradients(&model, shards(), 24, None);
+        assert!((split.bpd - expected_bpd).abs() < 1e-5, "{kind:?}");
+        let found = split.gradients.expect("finite");
+        assert_eq!(found.len(), expected.len(), "{kind:?}");
+        for ((path, a), (other, b)) in found.into_iter().zip(expected) {
+            assert_eq!(path, other);
+            let (a, b) = (to_f64_vec(a), to_f64_vec(b));
+            let scale = b.iter().fold(1e-3, |m, v| f64::max(m, v.abs()));
+            let diff = a
+                .iter()
+                .zip(&b)
+                .fold(0.0, |m, (x, y)| f64::max(m, (x - y).abs()));
+            assert!(
+                diff < 1e-4 * scale,
+                "{kind:?} {path}: {diff} vs scale {scale}"
+            );
+        }
+    }
+}
+
+#[test]
+fn folding_actnorm_leaves_log_p_of_a_saved_checkpoint_unchanged() {
+    let device = Device::flex();
+    let data = blobs(300, 12);
+    for kind in [ModelKind::Glow, ModelKind::CvGlow] {
+        let run = temp_run(&format!("fold-{kind:?}"));
+        let mut config = tiny_config(kind, 20);
+        config.train.learning_rate = 5e-3;
+        train(&run, &config, &data, &[], false, &device, &mut Silent).unwrap();
+        let (_, model) = run.load_model(&device).unwrap();
+        let Model::Glow(glow) = &model else {
+            panic!("a Glow config builds a Glow");
+        };
+        // Training moved every actnorm away from the identity, so folding has work to do.
+        let norm = &glow.flow.levels[0].steps[0].actnorm;
+        assert!(
+            to_f64_vec(norm.log_scale.val())
+                .iter()
+                .any(|v| v.abs() > 1e-3)
+        );
+        let scores = evaluate(&model, &data, 64, 1, 3, 1, &device);
+        // The same images and noise through the layers one by one.
+        let dims = model.dims();
+        for (b, chunk) in (0..data.len()).collect::<Vec<_>>().chunks(64).enumerate() {
+            let pixels = batch_tensor(&data, chunk, &device);
+            let noise = genood_flows::dequantize::uniform_noise(
+                pixels.dims(),
+                &mut stream_rng(3, genood_train::run::streams::EVAL_NOISE, b as u64),
+                &device,
+            );
+            let (x, scaling) = genood_flows::dequantize::dequantize(pixels, noise);
+            let out = genood_flows::testing::unfolded_forward(&glow.flow, x);
+            let log_p = to_f64_vec(out.log_prior + out.log_det + scaling);
+            for (k, &i) in chunk.iter().enumerate() {
+                let unfolded = genood_flows::bits_per_dim(log_p[k], dims);
+                assert!(
+                    (scores[i].bpd - unfolded).abs() < 1e-4,
+                    "{kind:?} image {i}: folded {} vs unfolded {unfolded} bpd",
+                    scores[i].bpd
+                );
+            }
+        }
+        std::fs::remove_dir_all(&run.path).unwrap();
+    }
 }
