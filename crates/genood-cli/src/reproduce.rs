@@ -374,6 +374,7 @@ fn run_model(
         seed: None,
         background: None,
         l2: None,
+        precision: None,
         monitor: Vec::new(),
         resume: true,
         print_config: false,

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use genood_data::SetSpec;
+use genood_flows::fold::Precision;
+use genood_models::ModelConfig;
 use genood_models::config::TrainConfig;
 use genood_models::presets::{ModelKind, Preset};
 use genood_train::run::{RunConfig, RunDir};
@@ -51,6 +53,10 @@ pub struct TrainArgs {
     /// L2 penalty λ/2·‖θ‖² (e.g. for a background model).
     #[arg(long, value_name = "LAMBDA")]
     pub l2: Option<f64>,
+    /// Number format of the coupling networks' convolutions in training: f32, or bf16 for
+    /// mixed precision on a GPU (Glow and CV-Glow; evaluation always computes in f32).
+    #[arg(long, value_parser = ["f32", "bf16"])]
+    pub precision: Option<String>,
     /// Log the mean log-likelihood of these sets (e.g. mnist:test), of training images and of
     /// the held-out images to dynamics.csv at every metrics row, for `genood analyze`.
     #[arg(long, num_args = 1.., value_name = "SET")]
@@ -143,6 +149,18 @@ pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     };
     apply_overrides(&mut config.train, args);
     config.threads = args.compute.threads();
+    if let Some(precision) = &args.precision {
+        let ModelConfig::Glow(glow) = &mut config.model else {
+            bail!(
+                "--precision applies to glow and cv-glow, not to {}",
+                config.model.label()
+            );
+        };
+        glow.flow.precision = match precision.as_str() {
+            "bf16" => Precision::Bf16,
+            _ => Precision::F32,
+        };
+    }
     if !args.monitor.is_empty() {
         config.monitor = args.monitor.clone();
     }

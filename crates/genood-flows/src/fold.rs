@@ -13,11 +13,36 @@
 //! for every batch. The unfolded layers stay the reference the tests compare against.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
 use crate::Bijector;
+use serde::{Deserialize, Serialize};
+
+/// The number format of the coupling networks' convolutions in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// The model's own float type throughout.
+    #[default]
+    F32,
+    /// Mixed precision: the coupling networks' convolutions take bf16 inputs and weights
+    /// (backends accumulate their products in f32) and hand f32 back; actnorm, the 1×1
+    /// convolutions, log-determinants, priors and log p stay in the model's float type.
+    Bf16,
+}
+
+impl Precision {
+    /// The float type of the coupling networks' convolutions, `None` for the model's own.
+    fn network_dtype(self) -> Option<FloatDType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(FloatDType::BF16),
+        }
+    }
+}
 use crate::actnorm::ActNorm;
 use crate::bijector::{channel_halves, zeros_like_batch};
 use crate::coupling::{Conv, Coupling, CouplingKind, ZeroConv};
@@ -83,6 +108,14 @@ impl AffineConv {
         let c = conv.logs.val().dims()[1];
         Self::scaled(&conv.conv, None, conv.output_log_scale().reshape([c]))
     }
+
+    /// The same convolution with weights and bias in `dtype`.
+    fn cast(self, dtype: FloatDType) -> Self {
+        Self {
+            weight: self.weight.cast(dtype),
+            bias: self.bias.cast(dtype),
+        }
+    }
 }
 
 /// One step of flow, folded: a 1×1 convolution with a bias, then the coupling.
@@ -92,6 +125,8 @@ pub struct FoldedStep {
     pub mix: AffineConv,
     /// The coupling network's three convolutions.
     pub net: [AffineConv; 3],
+    /// Their float type, when it is not the model's own (mixed precision).
+    pub net_dtype: Option<FloatDType>,
     /// Affine or additive.
     pub kind: CouplingKind,
     /// `log|det|` of actnorm and the 1×1 convolution at one pixel position, `[1]`.
@@ -99,8 +134,8 @@ pub struct FoldedStep {
 }
 
 impl FoldedStep {
-    /// Folds `step`'s actnorms into its convolutions.
-    pub fn new(step: &FlowStep) -> Self {
+    /// Folds `step`'s actnorms into its convolutions, the coupling network's in `precision`.
+    pub fn new(step: &FlowStep, precision: Precision) -> Self {
         let norm = &step.actnorm;
         let c = norm.bias.val().dims()[1];
         let scale = norm.log_scale.val().reshape([1, c]).exp();
@@ -119,7 +154,12 @@ impl FoldedStep {
                 AffineConv::with_actnorm(&net.conv_in, &net.norm_in),
                 AffineConv::with_actnorm(&net.conv_hidden, &net.norm_hidden),
                 AffineConv::zero_conv(&net.conv_out),
-            ],
+            ]
+            .map(|conv| match precision.network_dtype() {
+                Some(dtype) => conv.cast(dtype),
+                None => conv,
+            }),
+            net_dtype: precision.network_dtype(),
             kind: step.coupling.kind,
             log_det_per_pixel: norm.log_scale.val().sum() + step.invconv.log_s.val().sum(),
         }
@@ -131,9 +171,11 @@ impl FoldedStep {
         let h = self.mix.forward(x);
         let (passive, active) = channel_halves(h);
         let [conv_in, conv_hidden, conv_out] = &self.net;
-        let net = conv_out.forward(relu(
-            conv_hidden.forward(relu(conv_in.forward(passive.clone()))),
-        ));
+        let network = |x| conv_out.forward(relu(conv_hidden.forward(relu(conv_in.forward(x)))));
+        let net = match self.net_dtype {
+            Some(dtype) => network(passive.clone().cast(dtype)).cast(passive.dtype()),
+            None => network(passive.clone()),
+        };
         let (active, log_det) = Coupling::couple(self.kind, active, net);
         (Tensor::cat(vec![passive, active], 1), log_det)
     }
@@ -160,13 +202,17 @@ pub struct FoldedFlow {
 }
 
 impl FoldedFlow {
-    /// Folds every step and split of `flow`.
-    pub fn new(flow: &MultiScaleFlow) -> Self {
+    /// Folds every step and split of `flow`, the coupling networks in `precision`.
+    pub fn new(flow: &MultiScaleFlow, precision: Precision) -> Self {
         let levels = flow
             .levels
             .iter()
             .map(|level| {
-                let steps: Vec<FoldedStep> = level.steps.iter().map(FoldedStep::new).collect();
+                let steps: Vec<FoldedStep> = level
+                    .steps
+                    .iter()
+                    .map(|s| FoldedStep::new(s, precision))
+                    .collect();
                 let log_det_per_pixel = steps
                     .iter()
                     .map(|s| s.log_det_per_pixel.clone())

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::actnorm::ActNorm;
 use crate::bijector::{Bijector, zeros_like_batch};
 use crate::coupling::{Coupling, CouplingKind};
-use crate::fold::FoldedFlow;
+use crate::fold::{FoldedFlow, Precision};
 use crate::invconv::InvConv1x1;
 use crate::prior::{SplitPrior, TopPrior};
 use crate::squeeze::Squeeze;
@@ -25,6 +25,10 @@ pub struct MultiScaleConfig {
     pub hidden_channels: usize,
     /// Affine (Glow) or additive (constant-volume Glow) couplings.
     pub coupling: CouplingKind,
+    /// Number format of the coupling networks' convolutions in training (`bf16`: mixed
+    /// precision); evaluation always computes in f32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// One step of flow: actnorm, invertible 1×1 convolution, coupling.
@@ -116,6 +120,9 @@ pub struct MultiScaleFlow {
     pub levels: Vec<Level>,
     /// The learned prior of the top latent.
     pub top: TopPrior,
+    /// Number format of the coupling networks in [`MultiScaleFlow::forward`].
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl MultiScaleFlow {
@@ -148,6 +155,7 @@ impl MultiScaleFlow {
         Self {
             levels,
             top: TopPrior::new(shape[0], device),
+            precision: config.precision,
         }
     }
 
@@ -171,16 +179,17 @@ impl MultiScaleFlow {
     }
 
     /// The normalising direction with the prior and volume terms kept apart, computed on the
-    /// folded flow (see [`crate::fold`]); folding is differentiable, so this is also the
-    /// training path.
+    /// folded flow (see [`crate::fold`]) in the flow's training precision; folding is
+    /// differentiable, so this is the training path.
     pub fn forward(&self, x: Tensor<4>) -> FlowOutput {
-        self.fold().forward(x)
+        FoldedFlow::new(self, self.precision).forward(x)
     }
 
-    /// The flow with its actnorms folded into the neighbouring convolutions: build it once
-    /// and reuse it across batches when the parameters do not change (evaluation).
+    /// The flow with its actnorms folded into the neighbouring convolutions, in f32 whatever
+    /// the training precision: build it once and reuse it across batches while the
+    /// parameters do not change (evaluation).
     pub fn fold(&self) -> FoldedFlow {
-        FoldedFlow::new(self)
+        FoldedFlow::new(self, Precision::F32)
     }
 
     /// Per-example `log q(x)` of the continuous input: the prior and volume terms summed.

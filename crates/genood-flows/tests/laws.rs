@@ -138,6 +138,7 @@ fn flow_step_laws() {
         steps_per_level: 1,
         hidden_channels: 8,
         coupling: CouplingKind::Affine,
+        precision: Default::default(),
     };
     let flow = MultiScaleFlow::new(&config, [1, 4, 4], &mut seeded_rng(23), &device);
     let step: FlowStep = perturb_parameters(flow.levels[0].steps[0].clone(), 0.2, 23);
@@ -151,6 +152,7 @@ fn tiny_flow(coupling: CouplingKind, seed: u64) -> MultiScaleFlow {
         steps_per_level: 2,
         hidden_channels: 8,
         coupling,
+        precision: Default::default(),
     };
     let device = device();
     let mut flow = MultiScaleFlow::new(&config, [2, 4, 4], &mut seeded_rng(seed), &device);
@@ -244,4 +246,28 @@ fn folded_flow_computes_what_the_layers_compute_one_by_one() {
             close(a.reshape([-1]), b.reshape([-1]), "latent");
         }
     }
+}
+
+#[test]
+fn bf16_coupling_networks_leave_log_dets_and_priors_in_the_models_type() {
+    let mut flow = tiny_flow(CouplingKind::Affine, 37);
+    let x = random_input([4, 2, 4, 4], 38, &device());
+    let exact = flow.forward(x.clone());
+    flow.precision = genood_flows::fold::Precision::Bf16;
+    let folded = flow.fold();
+    assert!(
+        folded.levels[0].steps[0].net_dtype.is_none(),
+        "evaluation folds in full precision"
+    );
+    let mixed = flow.forward(x);
+    assert_eq!(mixed.log_det.dtype(), exact.log_det.dtype());
+    assert_eq!(mixed.log_prior.dtype(), exact.log_prior.dtype());
+    // bf16 keeps 8 bits of mantissa: the networks' outputs move, the terms barely.
+    let (a, b) = (to_f64_vec(mixed.log_det), to_f64_vec(exact.log_det));
+    let error = max_abs_diff(&a, &b);
+    assert!(error > 0.0, "the coupling networks did not run in bf16");
+    assert!(
+        error < 1e-2 * b.iter().fold(1.0, |m, v| f64::max(m, v.abs())),
+        "{error}"
+    );
 }

@@ -19,6 +19,7 @@ fn config(coupling: CouplingKind) -> MultiScaleConfig {
         steps_per_level: 2,
         hidden_channels: 4,
         coupling,
+        precision: Default::default(),
     }
 }
 

@@ -74,7 +74,9 @@ impl DensityModel for Glow {
         _samples: usize,
         rng: &mut StdRng,
     ) -> LikelihoodTerms {
-        self.log_likelihood_folded(&self.flow.fold(), pixels, rng)
+        // Folded afresh on every call, in the training precision: this is the training path.
+        let folded = FoldedFlow::new(&self.flow, self.flow.precision);
+        self.log_likelihood_folded(&folded, pixels, rng)
     }
 
     fn bound(&self, _samples: usize) -> Bound {

@@ -152,6 +152,7 @@ impl Preset {
                 steps_per_level,
                 hidden_channels,
                 coupling,
+                precision: Default::default(),
             },
         })
     }
