@@ -85,6 +85,7 @@ pub fn run(args: RegretArgs, data_dir: &Path) -> Result<Vec<RegretSummary>> {
             args.batch_size,
             refit,
             args.seed,
+            args.compute.threads(),
             &device,
             &mut |done, total| bar.update(done, total),
         );

@@ -9,7 +9,7 @@ use genood_models::{DensityModel, Model};
 use genood_ood::report::image_grid_png;
 use genood_train::run::{RunDir, stream_rng, streams};
 
-use crate::device::Compute;
+use crate::device::parse_device;
 use crate::figures::write_file;
 use crate::progress::WorkProgress;
 
@@ -32,9 +32,9 @@ pub struct SampleArgs {
     /// The PNG grid to write.
     #[arg(long, default_value = "samples.png")]
     pub out: PathBuf,
-    /// Device and worker threads.
-    #[command(flatten)]
-    pub compute: Compute,
+    /// cpu, cuda or wgpu.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// `count` samples of `model` as a PNG grid (six per row, small images enlarged), with a
@@ -65,7 +65,7 @@ pub fn sample_grid(
 
 /// Draws the samples and writes the grid.
 pub fn run(args: SampleArgs) -> Result<()> {
-    let device = args.compute.device()?;
+    let device = parse_device(&args.device)?;
     let (config, model) = RunDir::new(&args.run)
         .load_model(&device)
         .with_context(|| format!("loading the model from {}", args.run.display()))?;

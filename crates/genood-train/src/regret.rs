@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::csv::read_rows;
 use crate::eval::batch_tensor;
 use crate::optim::Optimizer;
+use crate::parallel::for_each_batch;
 use crate::run::{stream_rng, streams};
 
 /// Header of a regret CSV.
@@ -141,23 +142,30 @@ pub fn refit_batch(
     (before, after)
 }
 
-/// Likelihood regret of every image of `set`, in batches of `batch_size`, on an autodiff
-/// `device`; `progress(done, total)` after each batch.
+/// Likelihood regret of every image of `set`, in batches of `batch_size` spread over `threads`
+/// workers (the scores do not depend on how many), on an autodiff `device`;
+/// `progress(done, total)` after each batch.
+#[allow(clippy::too_many_arguments)]
 pub fn likelihood_regret(
     vae: &Vae,
     set: &ImageSet,
     batch_size: usize,
     config: RegretConfig,
     seed: u64,
+    threads: usize,
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<RegretScore> {
     let indices: Vec<usize> = (0..set.len()).collect();
+    let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
+    // Each batch refits its own posterior parameters: the workers share no autodiff graph.
+    let refit = |b: usize| {
+        let pixels = batch_tensor(set, chunks[b], device);
+        refit_batch(vae, pixels, config, seed, b as u64)
+    };
     let mut scores = Vec::with_capacity(set.len());
-    for (b, chunk) in indices.chunks(batch_size.max(1)).enumerate() {
-        let pixels = batch_tensor(set, chunk, device);
-        let (before, after) = refit_batch(vae, pixels, config, seed, b as u64);
-        for (k, &i) in chunk.iter().enumerate() {
+    for_each_batch(chunks.len(), threads, &refit, &mut |b, (before, after)| {
+        for (k, &i) in chunks[b].iter().enumerate() {
             scores.push(RegretScore {
                 index: i,
                 elbo: before[k],
@@ -166,7 +174,7 @@ pub fn likelihood_regret(
             });
         }
         progress(scores.len(), set.len());
-    }
+    });
     scores
 }
 

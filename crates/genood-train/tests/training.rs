@@ -350,7 +350,7 @@ fn likelihood_regret_refit_raises_the_elbo_of_each_image() {
         learning_rate: 0.01,
         samples: 128,
     };
-    let scores = likelihood_regret(vae, &data, 5, refit, 0, &device, &mut |_, _| {});
+    let scores = likelihood_regret(vae, &data, 5, refit, 0, 1, &device, &mut |_, _| {});
     assert_eq!(scores.len(), 12);
     // Refitting to one image can only help it, up to the noise of two 128-sample ELBOs.
     for s in &scores {
@@ -363,8 +363,8 @@ fn likelihood_regret_refit_raises_the_elbo_of_each_image() {
     }
     let mean = scores.iter().map(|s| s.regret).sum::<f64>() / 12.0;
     assert!(mean > 0.2, "mean regret {mean}");
-    // The same seed gives the same scores; the CSV keeps every bit.
-    let again = likelihood_regret(vae, &data, 5, refit, 0, &device, &mut |_, _| {});
+    // The same seed gives the same scores, also spread over 3 workers; the CSV keeps every bit.
+    let again = likelihood_regret(vae, &data, 5, refit, 0, 3, &device, &mut |_, _| {});
     assert_eq!(scores, again);
     let run = temp_run("regret");
     std::fs::create_dir_all(&run.path).unwrap();
