@@ -365,7 +365,8 @@ pub fn train(
     };
 
     let (mut model, mut optimizer, first_step) = if resume && run.has_checkpoint() {
-        if !resumable_with(&run.read_config()?, config) {
+        let saved = run.read_config()?;
+        if !resumable_with(&saved, config) {
             return Err(TrainError::ConfigChanged { path: run.config() });
         }
         run.write_json(&run.config(), config)?;
@@ -375,6 +376,12 @@ pub fn train(
             run.path.display(),
             restored.2
         ));
+        if saved.threads != config.threads {
+            observer.message(&format!(
+                "the run so far trained on {} threads, it goes on with {}: from here its last bits differ from an uninterrupted run's",
+                saved.threads, config.threads
+            ));
+        }
         restored
     } else {
         let mut model = Model::new(

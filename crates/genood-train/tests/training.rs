@@ -260,6 +260,25 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
     )
     .unwrap_err();
     assert!(matches!(err, TrainError::ConfigChanged { .. }), "{err}");
+    // Another thread count is allowed, and said.
+    let mut fewer_threads = tiny_config(ModelKind::Glow, 32);
+    fewer_threads.threads = 1;
+    let mut messages = Messages::default();
+    train(
+        &interrupted,
+        &fewer_threads,
+        &data,
+        &monitor,
+        true,
+        &device,
+        &mut messages,
+    )
+    .unwrap();
+    let said = messages.0.join("\n");
+    assert!(
+        said.contains("trained on 2 threads, it goes on with 1"),
+        "{said}"
+    );
     for run in [straight, interrupted] {
         std::fs::remove_dir_all(&run.path).unwrap();
     }
