@@ -353,6 +353,30 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
         real_data(),
     ));
     assert!(err.contains("name a split"), "{err}");
+    // Mixed precision is for the flows; zero worker threads is no count.
+    let run = dir.join("r");
+    let err = failure(genood(
+        &[
+            "train",
+            "--run",
+            run.to_str().unwrap(),
+            "--model",
+            "pixelcnnpp",
+            "--precision",
+            "bf16",
+        ],
+        real_data(),
+    ));
+    assert!(
+        err.contains("--precision applies to glow and cv-glow"),
+        "{err}"
+    );
+    let err = failure(genood(
+        &["train", "--run", run.to_str().unwrap(), "--threads", "0"],
+        real_data(),
+    ));
+    assert!(err.contains("--threads"), "{err}");
+    assert!(!run.exists(), "a refused command writes nothing");
 
     // A set without a public download says where its files go.
     let err = failure(genood(&["fetch", "celeba"], &dir.join("empty-cache")));
