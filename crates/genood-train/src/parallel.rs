@@ -1,12 +1,16 @@
 //! One worker thread per core: a training batch split into shards whose gradients are summed
-//! in a fixed order, and evaluation batches handed out round-robin.
+//! in a fixed order, and evaluation batches taken by whichever worker is free, results kept in
+//! batch order.
 //!
 //! The CPU backend is fastest here running each operation on one thread: genood's small
 //! convolutions are bound by per-operation overhead, which intra-operation threads do not
 //! share out, while whole shards on separate cores do. Each worker computes alone and the
 //! results are combined in shard order, so a run is bit-identical for a given thread count.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
@@ -133,34 +137,47 @@ pub fn batch_gradients(
     BatchGradients { bpd, gradients }
 }
 
-/// `f(0) … f(count − 1)` computed by up to `threads` workers, batch `i` on worker
-/// `i mod threads`, returned in order as each round finishes (`done(i, result)`).
+/// `f(0) … f(count − 1)` computed by up to `threads` workers, each taking the next index as it
+/// becomes free (a core slowed by other work then holds up only its own batch), and handed to
+/// `done(i, result)` in index order.
 pub fn for_each_batch<T: Send>(
     count: usize,
     threads: usize,
     f: &(dyn Fn(usize) -> T + Sync),
     done: &mut dyn FnMut(usize, T),
 ) {
-    let threads = threads.max(1);
-    let mut next = 0;
-    while next < count {
-        let round = next..(next + threads).min(count);
-        if round.len() == 1 {
-            done(next, f(next));
-        } else {
-            let results: Vec<T> = std::thread::scope(|scope| {
-                let workers: Vec<_> = round.clone().map(|i| scope.spawn(move || f(i))).collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().expect("an evaluation worker panicked"))
-                    .collect()
+    let threads = threads.clamp(1, count.max(1));
+    if threads == 1 {
+        (0..count).for_each(|i| done(i, f(i)));
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (next, sender) = (&next, sender.clone());
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || sender.send((i, f(i))).is_err() {
+                        break;
+                    }
+                }
             });
-            for (i, result) in round.clone().zip(results) {
-                done(i, result);
+        }
+        drop(sender);
+        // Results arrive in any order; hand them on in index order.
+        let mut waiting = BTreeMap::new();
+        let mut expected = 0;
+        for (i, result) in receiver {
+            waiting.insert(i, result);
+            while let Some(result) = waiting.remove(&expected) {
+                done(expected, result);
+                expected += 1;
             }
         }
-        next = round.end;
-    }
+        assert_eq!(expected, count, "an evaluation worker panicked");
+    });
 }
 
 #[cfg(test)]
@@ -178,7 +195,12 @@ mod tests {
     #[test]
     fn batches_come_back_in_order() {
         let mut seen = Vec::new();
-        for_each_batch(7, 3, &|i| i * 10, &mut |i, v| seen.push((i, v)));
+        // Early batches take longest, so results arrive out of order.
+        let slow_first = |i: usize| {
+            std::thread::sleep(std::time::Duration::from_millis(5 * (7 - i as u64)));
+            i * 10
+        };
+        for_each_batch(7, 3, &slow_first, &mut |i, v| seen.push((i, v)));
         assert_eq!(seen, (0..7).map(|i| (i, i * 10)).collect::<Vec<_>>());
     }
 }
