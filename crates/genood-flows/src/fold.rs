@@ -17,9 +17,15 @@ use burn::tensor::FloatDType;
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+use serde::{Deserialize, Serialize};
 
 use crate::Bijector;
-use serde::{Deserialize, Serialize};
+use crate::actnorm::ActNorm;
+use crate::bijector::{channel_halves, zeros_like_batch};
+use crate::coupling::{Conv, Coupling, CouplingKind, ZeroConv};
+use crate::multiscale::{FlowOutput, FlowStep, MultiScaleFlow};
+use crate::prior::{SplitPrior, TopPrior, gaussian_log_density};
+use crate::squeeze::Squeeze;
 
 /// The number format of the coupling networks' convolutions in training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -43,12 +49,6 @@ impl Precision {
         }
     }
 }
-use crate::actnorm::ActNorm;
-use crate::bijector::{channel_halves, zeros_like_batch};
-use crate::coupling::{Conv, Coupling, CouplingKind, ZeroConv};
-use crate::multiscale::{FlowOutput, FlowStep, MultiScaleFlow};
-use crate::prior::{SplitPrior, TopPrior, gaussian_log_density};
-use crate::squeeze::Squeeze;
 
 /// A `k × k` convolution with `same` padding and a bias, as plain tensors.
 #[derive(Debug, Clone)]

@@ -2,10 +2,10 @@
 //! in a fixed order, and evaluation batches taken by whichever worker is free, results kept in
 //! batch order.
 //!
-//! The CPU backend is fastest here running each operation on one thread: genood's small
-//! convolutions are bound by per-operation overhead, which intra-operation threads do not
-//! share out, while whole shards on separate cores do. Each worker computes alone and the
-//! results are combined in shard order, so a run is bit-identical for a given thread count.
+//! Each worker runs every operation of its shard on one thread: genood's convolutions are too
+//! small (2–16 channels) for the backend's intra-operation threads to share out well, while
+//! whole shards on separate cores run side by side. Each worker computes alone and the results
+//! are combined in shard order, so a run is bit-identical for a given thread count.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
