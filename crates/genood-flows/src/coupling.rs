@@ -4,13 +4,12 @@
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, relu, sigmoid};
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::actnorm::ActNorm;
 use crate::bijector::{Bijector, channel_halves, zeros_like_batch};
+use crate::conv::conv2d_same;
 use crate::host::{normal_vec, tensor_from_f64};
 
 /// Standard deviation of the initial weights of the hidden convolutions (as in Glow).
@@ -64,9 +63,7 @@ impl Conv {
 
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let k = self.weight.val().dims()[2];
-        let options = ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
-        conv2d(x, self.weight.val(), Some(self.bias.val()), options)
+        conv2d_same(x, self.weight.val(), self.bias.val())
     }
 }
 

@@ -15,13 +15,12 @@
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::relu;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::Bijector;
 use crate::actnorm::ActNorm;
 use crate::bijector::{channel_halves, zeros_like_batch};
+use crate::conv::conv2d_same;
 use crate::coupling::{Conv, Coupling, CouplingKind, ZeroConv};
 use crate::multiscale::{FlowOutput, FlowStep, MultiScaleFlow};
 use crate::prior::{SplitPrior, TopPrior, gaussian_log_density};
@@ -62,20 +61,7 @@ pub struct AffineConv {
 impl AffineConv {
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [out, inputs, k, _] = self.weight.dims();
-        if k == 1 && self.weight.is_require_grad() {
-            // A 1×1 convolution is a matrix product per image. When its weight gradient will
-            // be taken, a batched `matmul` gives it as one product per image over the H·W
-            // pixels, where the CPU backend would correlate with an H×W kernel (measured:
-            // about 9% more training images per CPU second on the quick Glow). Without a
-            // gradient the backend's own 1×1 convolution is the faster of the two.
-            let [n, _, h, w] = x.dims();
-            let weight = self.weight.clone().reshape([1, out, inputs]);
-            let y = weight.matmul(x.reshape([n, inputs, h * w]));
-            return y.reshape([n, out, h, w]) + self.bias.clone().reshape([1, out, 1, 1]);
-        }
-        let options = ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
-        conv2d(x, self.weight.clone(), Some(self.bias.clone()), options)
+        conv2d_same(x, self.weight.clone(), self.bias.clone())
     }
 
     /// `conv` followed by a per-output-channel scale `exp(log_scale)` after adding `shift`:

@@ -10,6 +10,7 @@
 pub mod actnorm;
 pub mod bijector;
 pub mod bpd;
+pub mod conv;
 pub mod coupling;
 pub mod dequantize;
 pub mod fold;
