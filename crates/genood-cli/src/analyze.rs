@@ -24,6 +24,7 @@ use genood_models::{DensityModel, Model};
 use genood_ood::report::render_html;
 use genood_train::dynamics::{DynamicsRow, read_dynamics_csv};
 use genood_train::eval::{ExampleScore, evaluate, read_scores_csv, summarize};
+use genood_train::parallel::for_each_batch;
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -431,37 +432,60 @@ fn second_order(
     }
 }
 
-/// Mean likelihood of (a seeded subset of) `set` blended toward gray at each level.
-fn gray_curve(args: &AnalyzeArgs, model: &Model, set: &ImageSet, device: &Device) -> GrayCurve {
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let subset = set.select(&set.sample_indices(args.gray_limit, &mut rng), &set.name);
+/// Mean likelihood of (a seeded subset of) each of `sets` blended toward gray at each level.
+/// Every (set, level) is one batch, handed to whichever worker is free; a batch's scores do
+/// not depend on the worker, so the curves do not depend on the thread count.
+fn gray_curves(
+    args: &AnalyzeArgs,
+    model: &Model,
+    sets: &[ImageSet],
+    device: &Device,
+) -> Vec<GrayCurve> {
     let steps = args.gray_steps.max(2);
-    let points = (0..steps)
-        .map(|i| {
-            let alpha = i as f64 / (steps - 1) as f64;
-            let grayed = Synthetic::Gray(alpha).apply(&subset, &mut rng);
+    let alpha = |level: usize| level as f64 / (steps - 1) as f64;
+    let grayed: Vec<ImageSet> = sets
+        .iter()
+        .flat_map(|set| {
+            let mut rng = StdRng::seed_from_u64(args.seed);
+            let subset = set.select(&set.sample_indices(args.gray_limit, &mut rng), &set.name);
+            (0..steps)
+                .map(|level| Synthetic::Gray(alpha(level)).apply(&subset, &mut rng))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let bound = model.bound(args.iw_samples).name();
+    let mut points = Vec::with_capacity(grayed.len());
+    for_each_batch(
+        grayed.len(),
+        args.compute.threads(),
+        &|i| {
             let scores = evaluate(
                 model,
-                &grayed,
+                &grayed[i],
                 BATCH,
                 args.iw_samples,
                 args.seed,
-                args.compute.threads(),
+                1,
                 device,
             );
-            let summary = summarize(&grayed.name, &model.bound(args.iw_samples).name(), &scores);
-            GrayPoint {
-                alpha,
+            summarize(&grayed[i].name, &bound, &scores)
+        },
+        &mut |i, summary| {
+            points.push(GrayPoint {
+                alpha: alpha(i % steps),
                 images: summary.count,
                 mean_log_p: summary.mean_log_p,
                 mean_bpd: summary.mean_bpd,
-            }
+            })
+        },
+    );
+    let mut points = points.into_iter();
+    sets.iter()
+        .map(|set| GrayCurve {
+            set: set.name.clone(),
+            points: points.by_ref().take(steps).collect(),
         })
-        .collect();
-    GrayCurve {
-        set: set.name.clone(),
-        points,
-    }
+        .collect()
 }
 
 fn mean_log_p(scores: &[ExampleScore]) -> f64 {
@@ -563,10 +587,7 @@ pub fn run(args: AnalyzeArgs, data_dir: &Path) -> Result<Analysis> {
             None => Vec::new(),
         };
         eprintln!("{label} ({}): graying", run_path.display());
-        let graying = sets[1..]
-            .iter()
-            .map(|set| gray_curve(&args, &model, set, &device))
-            .collect();
+        let graying = gray_curves(&args, &model, &sets[1..], &device);
         let dynamics = if run.dynamics().exists() {
             read_dynamics_csv(&run.dynamics()).map_err(anyhow::Error::msg)?
         } else {

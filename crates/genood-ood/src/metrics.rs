@@ -12,68 +12,107 @@ pub fn auroc(in_dist: &[f64], ood: &[f64]) -> f64 {
         !in_dist.is_empty() && !ood.is_empty(),
         "AUROC needs both classes"
     );
+    auroc_of(&tied_groups(in_dist, ood))
+}
+
+fn auroc_of(groups: &[(usize, usize)]) -> f64 {
     // Average ranks (1-based) over runs of tied scores.
     let mut rank_sum_ood = 0.0;
     let mut below = 0;
-    for (negatives, positives) in tied_groups(in_dist, ood) {
+    for &(negatives, positives) in groups {
         let size = negatives + positives;
         let average_rank = below as f64 + (size + 1) as f64 / 2.0;
         rank_sum_ood += average_rank * positives as f64;
         below += size;
     }
-    let (n_pos, n_neg) = (ood.len() as f64, in_dist.len() as f64);
+    let (n_neg, n_pos) = class_sizes(groups);
+    let (n_pos, n_neg) = (n_pos as f64, n_neg as f64);
     (rank_sum_ood - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// (negatives, positives) over all groups.
+fn class_sizes(groups: &[(usize, usize)]) -> (usize, usize) {
+    groups
+        .iter()
+        .fold((0, 0), |(n, p), &(gn, gp)| (n + gn, p + gp))
 }
 
 /// The operating points of every distinct threshold, from the highest score down: after
 /// including all inputs with score ≥ t, the counts of (true positives, false positives).
-fn operating_points(negatives: &[f64], positives: &[f64]) -> Vec<(usize, usize)> {
+fn operating_points(groups: &[(usize, usize)]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let (mut tp, mut fp) = (0, 0);
-    tied_groups(negatives, positives)
-        .into_iter()
-        .rev()
-        .map(|(n, p)| {
-            tp += p;
-            fp += n;
-            (tp, fp)
-        })
-        .collect()
+    groups.iter().rev().map(move |&(n, p)| {
+        tp += p;
+        fp += n;
+        (tp, fp)
+    })
+}
+
+/// Both classes' scores sorted once: for each input, the index of its score among the
+/// distinct scores in increasing order. Resamples of the inputs then group their ties by
+/// counting, without sorting again.
+struct Ranking {
+    negatives: Vec<usize>,
+    positives: Vec<usize>,
+    distinct: usize,
+}
+
+impl Ranking {
+    fn new(negatives: &[f64], positives: &[f64]) -> Self {
+        let mut all: Vec<(f64, bool, usize)> = negatives
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (s, false, i))
+            .chain(positives.iter().enumerate().map(|(i, &s)| (s, true, i)))
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut ranking = Self {
+            negatives: vec![0; negatives.len()],
+            positives: vec![0; positives.len()],
+            distinct: 0,
+        };
+        for (k, &(score, positive, i)) in all.iter().enumerate() {
+            if k == 0 || all[k - 1].0 != score {
+                ranking.distinct += 1;
+            }
+            let class = if positive {
+                &mut ranking.positives
+            } else {
+                &mut ranking.negatives
+            };
+            class[i] = ranking.distinct - 1;
+        }
+        ranking
+    }
+
+    /// Runs of equal scores in increasing order, each as (negatives, positives) in the run,
+    /// over the inputs picked by index (with repetition); scores no pick has drop out.
+    fn groups(
+        &self,
+        negatives: impl Iterator<Item = usize>,
+        positives: impl Iterator<Item = usize>,
+    ) -> Vec<(usize, usize)> {
+        let mut groups = vec![(0, 0); self.distinct];
+        negatives.for_each(|i| groups[self.negatives[i]].0 += 1);
+        positives.for_each(|i| groups[self.positives[i]].1 += 1);
+        groups.retain(|&(n, p)| n + p > 0);
+        groups
+    }
 }
 
 /// Runs of equal scores in increasing order, each as (negatives, positives) in the run: the
 /// one place ties are grouped, for every metric.
 fn tied_groups(negatives: &[f64], positives: &[f64]) -> Vec<(usize, usize)> {
-    let mut all: Vec<(f64, bool)> = negatives
-        .iter()
-        .map(|&s| (s, false))
-        .chain(positives.iter().map(|&s| (s, true)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    for (k, &(score, positive)) in all.iter().enumerate() {
-        if k == 0 || all[k - 1].0 != score {
-            groups.push((0, 0));
-        }
-        let group = groups.last_mut().expect("a group was opened");
-        if positive {
-            group.1 += 1;
-        } else {
-            group.0 += 1;
-        }
-    }
-    groups
+    Ranking::new(negatives, positives).groups(0..negatives.len(), 0..positives.len())
 }
 
 /// The ROC curve as `(false-positive rate, true-positive rate)` points from `(0, 0)` to
 /// `(1, 1)`, one per distinct threshold.
 pub fn roc_curve(in_dist: &[f64], ood: &[f64]) -> Vec<(f64, f64)> {
     let (p, n) = (ood.len() as f64, in_dist.len() as f64);
+    let groups = tied_groups(in_dist, ood);
     std::iter::once((0.0, 0.0))
-        .chain(
-            operating_points(in_dist, ood)
-                .into_iter()
-                .map(|(tp, fp)| (fp as f64 / n, tp as f64 / p)),
-        )
+        .chain(operating_points(&groups).map(|(tp, fp)| (fp as f64 / n, tp as f64 / p)))
         .collect()
 }
 
@@ -81,10 +120,15 @@ pub fn roc_curve(in_dist: &[f64], ood: &[f64]) -> Vec<(f64, f64)> {
 /// Σ_k (R_k − R_{k−1})·P_k over distinct thresholds, tied scores entering together.
 pub fn average_precision(negatives: &[f64], positives: &[f64]) -> f64 {
     assert!(!positives.is_empty(), "average precision needs positives");
+    average_precision_of(&tied_groups(negatives, positives))
+}
+
+fn average_precision_of(groups: &[(usize, usize)]) -> f64 {
+    let positives = class_sizes(groups).1 as f64;
     let mut previous_recall = 0.0;
     let mut ap = 0.0;
-    for (tp, fp) in operating_points(negatives, positives) {
-        let recall = tp as f64 / positives.len() as f64;
+    for (tp, fp) in operating_points(groups) {
+        let recall = tp as f64 / positives;
         let precision = tp as f64 / (tp + fp) as f64;
         ap += (recall - previous_recall) * precision;
         previous_recall = recall;
@@ -95,20 +139,26 @@ pub fn average_precision(negatives: &[f64], positives: &[f64]) -> f64 {
 /// False-positive rate at the first threshold (from the top) whose true-positive rate reaches
 /// `tpr` (e.g. 0.95).
 pub fn fpr_at_tpr(in_dist: &[f64], ood: &[f64], tpr: f64) -> f64 {
-    for (tp, fp) in operating_points(in_dist, ood) {
-        if tp as f64 / ood.len() as f64 >= tpr {
-            return fp as f64 / in_dist.len() as f64;
-        }
-    }
-    1.0
+    fpr_at_tpr_of(&tied_groups(in_dist, ood), tpr)
+}
+
+fn fpr_at_tpr_of(groups: &[(usize, usize)], tpr: f64) -> f64 {
+    let (n, p) = class_sizes(groups);
+    operating_points(groups)
+        .find(|&(tp, _)| tp as f64 / p as f64 >= tpr)
+        .map_or(1.0, |(_, fp)| fp as f64 / n as f64)
 }
 
 /// Best accuracy of a single threshold on balanced classes: `max_t ½(TPR + TNR)`, including
 /// the thresholds that call everything in-distribution or everything OOD.
 pub fn detection_accuracy(in_dist: &[f64], ood: &[f64]) -> f64 {
-    let (p, n) = (ood.len() as f64, in_dist.len() as f64);
-    operating_points(in_dist, ood)
-        .into_iter()
+    detection_accuracy_of(&tied_groups(in_dist, ood))
+}
+
+fn detection_accuracy_of(groups: &[(usize, usize)]) -> f64 {
+    let (n, p) = class_sizes(groups);
+    let (n, p) = (n as f64, p as f64);
+    operating_points(groups)
         .map(|(tp, fp)| 0.5 * (tp as f64 / p + 1.0 - fp as f64 / n))
         .fold(0.5, f64::max)
 }
@@ -139,21 +189,22 @@ pub struct Detection {
     pub detection_accuracy: Estimate,
 }
 
-fn all_metrics(in_dist: &[f64], ood: &[f64]) -> [f64; 5] {
-    let negated = |v: &[f64]| v.iter().map(|s| -s).collect::<Vec<_>>();
+/// Every metric from the tied groups of (in-distribution, OOD) scores.
+fn all_metrics(groups: &[(usize, usize)]) -> [f64; 5] {
+    // With the scores negated and the classes swapped, the runs come in reverse order.
+    let swapped: Vec<(usize, usize)> = groups.iter().rev().map(|&(n, p)| (p, n)).collect();
     [
-        auroc(in_dist, ood),
-        average_precision(in_dist, ood),
-        average_precision(&negated(ood), &negated(in_dist)),
-        fpr_at_tpr(in_dist, ood, 0.95),
-        detection_accuracy(in_dist, ood),
+        auroc_of(groups),
+        average_precision_of(groups),
+        average_precision_of(&swapped),
+        fpr_at_tpr_of(groups, 0.95),
+        detection_accuracy_of(groups),
     ]
 }
 
-fn resample(values: &[f64], rng: &mut impl Rng) -> Vec<f64> {
-    (0..values.len())
-        .map(|_| values[rng.random_range(0..values.len())])
-        .collect()
+/// `count` indices drawn uniformly from `0..count`, with replacement.
+fn resample(count: usize, rng: &mut impl Rng) -> Vec<usize> {
+    (0..count).map(|_| rng.random_range(0..count)).collect()
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -165,10 +216,19 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// All metrics with 95% percentile-bootstrap intervals from `resamples` resamples of each
 /// class (with replacement), seeded by `seed`.
 pub fn detection(in_dist: &[f64], ood: &[f64], resamples: usize, seed: u64) -> Detection {
-    let values = all_metrics(in_dist, ood);
+    assert!(
+        !in_dist.is_empty() && !ood.is_empty(),
+        "detection metrics need both classes"
+    );
+    let ranking = Ranking::new(in_dist, ood);
+    let values = all_metrics(&ranking.groups(0..in_dist.len(), 0..ood.len()));
     let mut rng = StdRng::seed_from_u64(seed);
     let mut samples: Vec<[f64; 5]> = (0..resamples)
-        .map(|_| all_metrics(&resample(in_dist, &mut rng), &resample(ood, &mut rng)))
+        .map(|_| {
+            let picked_in = resample(in_dist.len(), &mut rng);
+            let picked_ood = resample(ood.len(), &mut rng);
+            all_metrics(&ranking.groups(picked_in.into_iter(), picked_ood.into_iter()))
+        })
         .collect();
     let estimate = |k: usize, samples: &mut Vec<[f64; 5]>| {
         let mut column: Vec<f64> = samples.iter().map(|s| s[k]).collect();
