@@ -37,6 +37,31 @@ struct Moments {
     second: Tensor<1>,
 }
 
+/// The moments of every parameter one step updated, concatenated in module order, so that a
+/// step is a few operations on two long vectors instead of a dozen per parameter tensor.
+#[derive(Debug, Clone)]
+struct FlatMoments {
+    /// Each parameter's path and length, in order.
+    layout: Vec<(String, usize)>,
+    moments: Moments,
+}
+
+impl FlatMoments {
+    /// The moments cut back into one pair per parameter path.
+    fn split(self) -> impl Iterator<Item = (String, Moments)> {
+        let mut offset = 0;
+        let Moments { first, second } = self.moments;
+        self.layout.into_iter().map(move |(path, len)| {
+            let moments = Moments {
+                first: first.clone().narrow(0, offset, len),
+                second: second.clone().narrow(0, offset, len),
+            };
+            offset += len;
+            (path, moments)
+        })
+    }
+}
+
 /// Adam or Adamax with bias correction, keyed by parameter path.
 #[derive(Debug, Clone)]
 pub struct Optimizer {
@@ -44,6 +69,9 @@ pub struct Optimizer {
     max_grad_norm: Option<f64>,
     /// Number of updates applied so far.
     time: u64,
+    /// The moments of the parameters the last step updated.
+    flat: Option<FlatMoments>,
+    /// Moments of other parameters (all of them after a load), by path.
     moments: HashMap<String, Moments>,
 }
 
@@ -54,6 +82,7 @@ impl Optimizer {
             kind,
             max_grad_norm,
             time: 0,
+            flat: None,
             moments: HashMap::new(),
         }
     }
@@ -78,17 +107,17 @@ impl Optimizer {
         found: Vec<(String, Tensor<1>)>,
         lr: f64,
     ) -> (M, StepOutcome) {
-        // Summed in module order: a hash map's order changes from process to process, and so
-        // would the norm's last bits, the clipping factor and, soon, the whole run.
-        let Some(squared_norm) = found
-            .iter()
-            .map(|(_, g)| g.clone().square().sum())
-            .reduce(|a, b| a + b)
-        else {
+        if found.is_empty() {
             return (module, StepOutcome::Applied { grad_norm: 0.0 });
-        };
-        let mut gradients: HashMap<String, Tensor<1>> = found.into_iter().collect();
-        let grad_norm = squared_norm.into_scalar::<f64>().sqrt();
+        }
+        let layout: Vec<(String, usize)> = found
+            .iter()
+            .map(|(path, g)| (path.clone(), g.dims()[0]))
+            .collect();
+        // One vector in module order: its norm's last bits (and so the clipping factor and
+        // the run) must not depend on a hash map's order.
+        let grad = Tensor::cat(found.into_iter().map(|(_, g)| g).collect(), 0);
+        let grad_norm = grad.clone().square().sum().into_scalar::<f64>().sqrt();
         if !grad_norm.is_finite() {
             return (module, StepOutcome::SkippedNonFinite);
         }
@@ -98,44 +127,73 @@ impl Optimizer {
         };
         self.time += 1;
         let t = self.time as i32;
-        let kind = self.kind;
-        let moments = &mut self.moments;
-        let module = map_parameters(module, |path, value, _| {
-            let Some(grad) = gradients.remove(path) else {
-                return value;
-            };
-            let grad = grad.mul_scalar(clip);
-            let previous = moments.remove(path);
-            let (first, second) = match previous {
-                Some(m) => (m.first.mul_scalar(BETA_1), m.second.mul_scalar(BETA_2)),
-                None => (grad.zeros_like(), grad.zeros_like()),
-            };
-            let first = first + grad.clone().mul_scalar(1.0 - BETA_1);
-            let bias_1 = 1.0 - BETA_1.powi(t);
-            let (second, update) = match kind {
-                OptimizerKind::Adam => {
-                    let second = second + grad.square().mul_scalar(1.0 - BETA_2);
-                    let bias_2 = 1.0 - BETA_2.powi(t);
-                    let denominator = second.clone().div_scalar(bias_2).sqrt().add_scalar(EPSILON);
-                    (second, first.clone().div_scalar(bias_1) / denominator)
-                }
-                OptimizerKind::Adamax => {
-                    let second = second.max_pair(grad.abs());
-                    let denominator = second.clone().add_scalar(EPSILON);
-                    (second, first.clone().div_scalar(bias_1) / denominator)
-                }
-            };
-            let updated = value.detach() - update.mul_scalar(lr);
-            moments.insert(path.to_string(), Moments { first, second });
-            updated
+        let grad = grad.mul_scalar(clip);
+        let Moments { first, second } = self.moments_laid_out(&layout, &grad);
+        let first = first.mul_scalar(BETA_1) + grad.clone().mul_scalar(1.0 - BETA_1);
+        let bias_1 = 1.0 - BETA_1.powi(t);
+        let (second, update) = match self.kind {
+            OptimizerKind::Adam => {
+                let second = second.mul_scalar(BETA_2) + grad.square().mul_scalar(1.0 - BETA_2);
+                let bias_2 = 1.0 - BETA_2.powi(t);
+                let denominator = second.clone().div_scalar(bias_2).sqrt().add_scalar(EPSILON);
+                (second, first.clone().div_scalar(bias_1) / denominator)
+            }
+            OptimizerKind::Adamax => {
+                let second = second.mul_scalar(BETA_2).max_pair(grad.abs());
+                let denominator = second.clone().add_scalar(EPSILON);
+                (second, first.clone().div_scalar(bias_1) / denominator)
+            }
+        };
+        let step = update.mul_scalar(lr);
+        let mut offsets = HashMap::with_capacity(layout.len());
+        let mut offset = 0;
+        for (path, len) in &layout {
+            offsets.insert(path.as_str(), (offset, *len));
+            offset += len;
+        }
+        let module = map_parameters(module, |path, value, _| match offsets.get(path) {
+            Some(&(offset, len)) => value.detach() - step.clone().narrow(0, offset, len),
+            None => value,
+        });
+        self.flat = Some(FlatMoments {
+            layout,
+            moments: Moments { first, second },
         });
         (module, StepOutcome::Applied { grad_norm })
+    }
+
+    /// The moments for the parameters of `layout`, concatenated in its order: the last step's
+    /// when it updated the same parameters, else gathered by path (zeros for a parameter never
+    /// updated), the moments of parameters outside `layout` kept aside by path.
+    fn moments_laid_out(&mut self, layout: &[(String, usize)], like: &Tensor<1>) -> Moments {
+        if let Some(flat) = self.flat.take() {
+            if flat.layout == layout {
+                return flat.moments;
+            }
+            self.moments.extend(flat.split());
+        }
+        let (firsts, seconds): (Vec<_>, Vec<_>) = layout
+            .iter()
+            .map(|(path, len)| match self.moments.remove(path) {
+                Some(m) => (m.first, m.second),
+                None => {
+                    let zeros = Tensor::zeros([*len], &like.device());
+                    (zeros.clone(), zeros)
+                }
+            })
+            .unzip();
+        Moments {
+            first: Tensor::cat(firsts, 0),
+            second: Tensor::cat(seconds, 0),
+        }
     }
 
     /// Saves the moments (`first.<path>`, `second.<path>`) and the update count, atomically.
     pub fn save(&self, path: &Path) -> Result<(), WeightsError> {
         let mut tensors = NamedTensors::new();
-        for (name, m) in &self.moments {
+        let laid_out = self.flat.clone().into_iter().flat_map(FlatMoments::split);
+        let aside = self.moments.iter().map(|(p, m)| (p.clone(), m.clone()));
+        for (name, m) in laid_out.chain(aside) {
             for (prefix, t) in [("first", &m.first), ("second", &m.second)] {
                 let values = to_f32_vec(t.clone());
                 tensors.insert(format!("{prefix}.{name}"), (vec![values.len()], values));
@@ -192,7 +250,92 @@ impl Optimizer {
             kind,
             max_grad_norm,
             time,
+            flat: None,
             moments,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use genood_flows::actnorm::ActNorm;
+
+    fn values(layer: &ActNorm) -> [Vec<f32>; 2] {
+        [
+            to_f32_vec(layer.bias.val().reshape([-1])),
+            to_f32_vec(layer.log_scale.val().reshape([-1])),
+        ]
+    }
+
+    fn gradient(values: [f32; 2], device: &Device) -> Tensor<1> {
+        tensor_from_f32(values.to_vec(), [2], device)
+    }
+
+    /// Adam by hand, in f64, for one element: `(value, first, second)` after a step.
+    fn adam(value: f64, first: f64, second: f64, g: f64, t: i32, lr: f64) -> [f64; 3] {
+        let first = BETA_1 * first + (1.0 - BETA_1) * g;
+        let second = BETA_2 * second + (1.0 - BETA_2) * g * g;
+        let update =
+            first / (1.0 - BETA_1.powi(t)) / ((second / (1.0 - BETA_2.powi(t))).sqrt() + EPSILON);
+        [value - lr * update, first, second]
+    }
+
+    /// Three steps: both parameters, then only the bias, then both; the log-scale's moments
+    /// wait unchanged through the step that skips it, also across a save and a load.
+    #[test]
+    fn moments_follow_each_parameter_across_steps_it_skips_and_a_reload() {
+        let device = Device::flex();
+        let lr = 0.01;
+        let (g_bias, g_scale) = ([0.5, -2.0], [1.5, 0.25]);
+        let steps: [Vec<(&str, [f32; 2])>; 3] = [
+            vec![("bias", g_bias), ("log_scale", g_scale)],
+            vec![("bias", g_scale)],
+            vec![("bias", g_bias), ("log_scale", g_bias)],
+        ];
+        let run = |reload: bool| {
+            let mut layer = ActNorm::new(2, &device);
+            let mut optimizer = Optimizer::new(OptimizerKind::Adam, None);
+            for (k, step) in steps.iter().enumerate() {
+                if reload && k == 1 {
+                    let dir =
+                        std::env::temp_dir().join(format!("genood-optim-{}", std::process::id()));
+                    std::fs::create_dir_all(&dir).expect("temp dir");
+                    let file = dir.join("optimizer.safetensors");
+                    optimizer.save(&file).expect("save");
+                    optimizer =
+                        Optimizer::load(OptimizerKind::Adam, None, &file, &device).expect("load");
+                    std::fs::remove_dir_all(&dir).expect("clean up");
+                }
+                let found = step
+                    .iter()
+                    .map(|(path, g)| (path.to_string(), gradient(*g, &device)))
+                    .collect();
+                layer = optimizer.apply(layer, found, lr).0;
+            }
+            (values(&layer), optimizer.time())
+        };
+        // By hand: the bias steps at t = 1, 2, 3; the log-scale at t = 1 and 3.
+        let mut expected = [vec![], vec![]];
+        for i in 0..2 {
+            let [v, m, s] = adam(0.0, 0.0, 0.0, g_bias[i].into(), 1, lr);
+            let [v, m, s] = adam(v, m, s, g_scale[i].into(), 2, lr);
+            expected[0].push(adam(v, m, s, g_bias[i].into(), 3, lr)[0]);
+            let [v, m, s] = adam(0.0, 0.0, 0.0, g_scale[i].into(), 1, lr);
+            expected[1].push(adam(v, m, s, g_bias[i].into(), 3, lr)[0]);
+        }
+        for reload in [false, true] {
+            let (got, time) = run(reload);
+            assert_eq!(time, 3);
+            for (got, expected) in got.iter().zip(&expected) {
+                for (g, e) in got.iter().zip(expected) {
+                    assert!(
+                        (f64::from(*g) - e).abs() < 1e-6,
+                        "{g} vs {e} (reload {reload})"
+                    );
+                }
+            }
+        }
+        assert_eq!(run(false).0, run(true).0, "a reload changes nothing");
     }
 }
