@@ -20,9 +20,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DType, Flex, backend_extension};
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Element, TensorData};
+use bytemuck::Pod;
 
 use kernel::Geometry;
 
@@ -51,6 +52,7 @@ fn runs_on_flex(device: &Device) -> bool {
     }
 }
 
+/// Stride 1, `same` padding for an odd `kernel`.
 fn options(kernel: usize) -> ConvOptions<2> {
     ConvOptions::new([1, 1], [kernel / 2, kernel / 2], [1, 1], 1)
 }
@@ -71,27 +73,37 @@ impl SameConvBackend for Flex {
         let [x, weight, bias] = contiguous([x, weight, bias]);
         let g = geometry(&x, &weight);
         match x.dtype() {
-            DType::F32 => {
-                let out = kernel::forward(
-                    &g,
-                    values::<f32>(&x),
-                    values::<f32>(&weight),
-                    values::<f32>(&bias),
-                );
-                from_vec(out, [g.batch, g.outputs, g.height, g.width])
-            }
-            DType::F64 => {
-                let out = kernel::forward(
-                    &g,
-                    values::<f64>(&x),
-                    values::<f64>(&weight),
-                    values::<f64>(&bias),
-                );
-                from_vec(out, [g.batch, g.outputs, g.height, g.width])
-            }
+            DType::F32 => forward_in::<f32>(&g, &x, &weight, &bias),
+            DType::F64 => forward_in::<f64>(&g, &x, &weight, &bias),
             _ => Flex::conv2d(x, weight, Some(bias), options(g.kernel)),
         }
     }
+}
+
+/// [`kernel::forward`] on tensors of element type `T`.
+fn forward_in<T: kernel::Real + Element + Pod>(
+    g: &Geometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+) -> FlexTensor {
+    let out = kernel::forward(g, values::<T>(x), values::<T>(weight), values::<T>(bias));
+    from_vec(out, [g.batch, g.outputs, g.height, g.width])
+}
+
+/// [`kernel::backward`] on tensors of element type `T`.
+fn backward_in<T: kernel::Real + Element + Pod>(
+    g: &Geometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let (dx, dw, db) = kernel::backward(g, values::<T>(x), values::<T>(weight), values::<T>(grad));
+    (
+        from_vec(dx, [g.batch, g.inputs, g.height, g.width]),
+        from_vec(dw, [g.outputs, g.inputs, g.kernel, g.kernel]),
+        from_vec(db, [g.outputs]),
+    )
 }
 
 /// `(∂x, ∂weight, ∂bias)` of [`SameConvBackend::same_conv`] on the CPU backend.
@@ -102,37 +114,9 @@ fn same_conv_backward(
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let [x, weight, grad] = contiguous([x, weight, grad]);
     let g = geometry(&x, &weight);
-    let (x_shape, w_shape) = (
-        [g.batch, g.inputs, g.height, g.width],
-        [g.outputs, g.inputs, g.kernel, g.kernel],
-    );
     match x.dtype() {
-        DType::F32 => {
-            let (dx, dw, db) = kernel::backward(
-                &g,
-                values::<f32>(&x),
-                values::<f32>(&weight),
-                values::<f32>(&grad),
-            );
-            (
-                from_vec(dx, x_shape),
-                from_vec(dw, w_shape),
-                from_vec(db, [g.outputs]),
-            )
-        }
-        DType::F64 => {
-            let (dx, dw, db) = kernel::backward(
-                &g,
-                values::<f64>(&x),
-                values::<f64>(&weight),
-                values::<f64>(&grad),
-            );
-            (
-                from_vec(dx, x_shape),
-                from_vec(dw, w_shape),
-                from_vec(db, [g.outputs]),
-            )
-        }
+        DType::F32 => backward_in::<f32>(&g, &x, &weight, &grad),
+        DType::F64 => backward_in::<f64>(&g, &x, &weight, &grad),
         _ => {
             let opts = options(g.kernel);
             let bias = FlexTensor::zeros([g.outputs].into(), x.dtype());
@@ -201,6 +185,7 @@ impl<C: CheckpointStrategy> SameConvBackend for Autodiff<Flex, C> {
     }
 }
 
+/// The shapes of `x` convolved with `weight`.
 fn geometry(x: &FlexTensor, weight: &FlexTensor) -> Geometry {
     let dims = |t: &FlexTensor| -> [usize; 4] {
         t.layout()
@@ -213,7 +198,7 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor) -> Geometry {
 }
 
 /// The elements of a tensor made contiguous by [`contiguous`].
-fn values<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> &[T] {
+fn values<T: Element + Pod>(t: &FlexTensor) -> &[T] {
     t.as_slice()
         .expect("the tensor was made contiguous, in the matching dtype")
 }
@@ -223,9 +208,7 @@ fn contiguous<const N: usize>(tensors: [FlexTensor; N]) -> [FlexTensor; N] {
     tensors.map(|t| t.to_contiguous())
 }
 
-fn from_vec<T: burn::tensor::Element, const D: usize>(
-    values: Vec<T>,
-    shape: [usize; D],
-) -> FlexTensor {
+/// A contiguous tensor of `shape` holding `values`.
+fn from_vec<T: Element, const D: usize>(values: Vec<T>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
