@@ -66,23 +66,23 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "analysis")]
     pub out: PathBuf,
     /// Images per set scored at each graying level (a seeded subset).
-    #[arg(long, default_value_t = GRAY_LIMIT)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = GRAY_LIMIT)]
     pub gray_limit: usize,
     /// Graying levels α, evenly spaced from 0 to 1.
-    #[arg(long, default_value_t = GRAY_STEPS)]
+    #[arg(long, value_parser = crate::numbers::at_least_two, default_value_t = GRAY_STEPS)]
     pub gray_steps: usize,
     /// Rademacher probes of Hutchinson's estimator.
-    #[arg(long, default_value_t = PROBES)]
+    #[arg(long, value_parser = crate::numbers::at_least_two, default_value_t = PROBES)]
     pub probes: usize,
     /// Finite-difference steps along each probe direction (scaled by √|Δσ²| per pixel), one
     /// estimate each: the ReLU coupling networks make the second difference depend on the step.
-    #[arg(long, value_delimiter = ',', default_values_t = EPSILONS)]
+    #[arg(long, value_delimiter = ',', value_parser = crate::numbers::positive_finite, default_values_t = EPSILONS)]
     pub epsilon: Vec<f64>,
     /// Images per set scored when a run has no scores CSV for a set yet.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = 10_000)]
     pub eval_limit: usize,
     /// Importance samples of a VAE's bound (graying, and sets scored here).
-    #[arg(long, default_value_t = IW_SAMPLES)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = IW_SAMPLES)]
     pub iw_samples: usize,
     /// Seed of subsets, dequantization noise and probes.
     #[arg(long, default_value_t = 0)]

@@ -34,10 +34,10 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub compute: Compute,
     /// Timed steps (after one untimed warm-up step).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = 5)]
     pub steps: usize,
     /// Override the preset's batch size.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub batch_size: Option<usize>,
 }
 

@@ -27,14 +27,14 @@ pub struct EvalArgs {
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<String>,
     /// Score at most this many images per set (a seeded random subset).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub limit: Option<usize>,
     /// Images per batch.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = 500)]
     pub batch_size: usize,
     /// Importance samples k of a VAE's bound: 1 gives the ELBO, more the tighter IW bound
     /// (batched: memory does not grow with k). Exact models and flows ignore it.
-    #[arg(long, default_value_t = IW_SAMPLES)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = IW_SAMPLES)]
     pub iw_samples: usize,
     /// Seed of dequantization noise, subsets and synthetic sets.
     #[arg(long, default_value_t = 0)]
@@ -52,12 +52,17 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
     let (_, model) = run
         .load_model(&device)
         .with_context(|| format!("loading the model from {}", args.run.display()))?;
-    let mut summaries = Vec::new();
-    for name in &args.data {
-        let (spec, set, indices) =
-            load_subset(name, data_dir, args.seed, args.limit, model.image_dims())?;
+    // Every set is read and scored before anything is written, so that a bad set (missing,
+    // corrupt, the wrong shape, empty) leaves the run's earlier scores and summary as they were.
+    let sets = args
+        .data
+        .iter()
+        .map(|name| load_subset(name, data_dir, args.seed, args.limit, model.image_dims()))
+        .collect::<Result<Vec<_>>>()?;
+    let mut scored = Vec::with_capacity(sets.len());
+    for (spec, set, indices) in sets {
         let started = std::time::Instant::now();
-        let mut bar = WorkProgress::new(&format!("eval {name}"));
+        let mut bar = WorkProgress::new(&format!("eval {}", spec.label()));
         let mut scores = evaluate_with_progress(
             &model,
             &set,
@@ -73,17 +78,24 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
         for score in &mut scores {
             score.index = indices[score.index];
         }
-        let path = run.scores(&spec.label());
-        write_scores_csv(&path, &scores).with_context(|| format!("writing {}", path.display()))?;
         let summary = summarize(&spec.label(), &model.bound(args.iw_samples).name(), &scores);
         eprintln!(
-            "{}: {} images in {:.1} s ({:.0} img/s) → {}",
+            "{}: {} images in {:.1} s ({:.0} img/s)",
             summary.set,
             summary.count,
             started.elapsed().as_secs_f64(),
             summary.count as f64 / started.elapsed().as_secs_f64(),
-            path.display()
         );
+        scored.push((spec, scores, summary));
+    }
+    let scores_dir = run.scores_dir();
+    genood_data::atomic::remove_stale_temporaries(&scores_dir)
+        .with_context(|| format!("cleaning {}", scores_dir.display()))?;
+    let mut summaries = Vec::with_capacity(scored.len());
+    for (spec, scores, summary) in scored {
+        let path = run.scores(&spec.label());
+        write_scores_csv(&path, &scores).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("{} → {}", summary.set, path.display());
         summaries.push(summary);
     }
     write_summary(&run, &summaries)?;
@@ -102,6 +114,9 @@ pub fn load_subset(
 ) -> Result<(SetSpec, ImageSet, Vec<usize>)> {
     let spec = SetSpec::parse(name)?;
     let full = spec.load(data_dir, seed)?;
+    if full.is_empty() {
+        bail!("{name}: the set has no images; nothing to score");
+    }
     if full.shape != shape {
         bail!(
             "{name}: images are {:?}, the model expects {shape:?}",
@@ -116,7 +131,7 @@ pub fn load_subset(
 
 /// Merges summaries into the run's `summary.json`, keyed by set.
 fn write_summary(run: &RunDir, summaries: &[SetSummary]) -> Result<()> {
-    let path = run.path.join("summary.json");
+    let path = run.summary();
     let mut all: BTreeMap<String, SetSummary> = if path.exists() {
         run.read_json(&path)?
     } else {

@@ -9,6 +9,7 @@ mod device;
 mod eval;
 mod fetch;
 mod figures;
+mod numbers;
 mod pairs;
 mod progress;
 mod regret;
@@ -76,7 +77,20 @@ fn main() {
         Command::Bench(args) => bench::run(args),
     };
     if let Err(error) = result {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", describe(&error));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, joined by `: `, leaving out a cause whose text the message
+/// already holds (the data and run errors print their underlying I/O error themselves).
+fn describe(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+    }
+    message
 }

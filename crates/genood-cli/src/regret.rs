@@ -32,19 +32,19 @@ pub struct RegretArgs {
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<String>,
     /// Score at most this many images per set (the same seeded subset `eval --limit` takes).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub limit: Option<usize>,
     /// Adam steps of each input's posterior refit.
-    #[arg(long, default_value_t = STEPS)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = STEPS)]
     pub steps: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = LEARNING_RATE)]
+    #[arg(long, value_parser = crate::numbers::positive_finite, default_value_t = LEARNING_RATE)]
     pub lr: f64,
     /// Posterior samples of the ELBO before and after (the same draws for both).
-    #[arg(long, default_value_t = SAMPLES)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = SAMPLES)]
     pub samples: usize,
     /// Images refit together.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = 250)]
     pub batch_size: usize,
     /// Seed of subsets and posterior samples.
     #[arg(long, default_value_t = 0)]

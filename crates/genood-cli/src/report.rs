@@ -43,7 +43,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub analysis: Option<PathBuf>,
     /// Images drawn from each model for the page (PixelCNN++ takes one pass per pixel).
-    #[arg(long, default_value_t = SAMPLES)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = SAMPLES)]
     pub samples: usize,
 }
 
@@ -107,7 +107,7 @@ pub fn likelihood_histograms(
 
 /// What a run's `log p` is, as its `eval` recorded it for `set` (empty if not recorded).
 pub fn recorded_bound(run: &RunDir, set: &str) -> String {
-    let path = run.path.join("summary.json");
+    let path = run.summary();
     run.read_json::<BTreeMap<String, SetSummary>>(&path)
         .ok()
         .and_then(|all| all.get(set).map(|s| s.bound.clone()))

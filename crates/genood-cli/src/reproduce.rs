@@ -61,7 +61,7 @@ pub struct ReproduceArgs {
     #[arg(long, default_value = "runs/reproduce")]
     pub out: PathBuf,
     /// Override the preset's number of optimiser steps.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub steps: Option<usize>,
     /// Images of the training split to score (a seeded subset; 0 = all; at most 1,000 for
     /// PixelCNN++ and the VAEs on the CPU presets).
@@ -69,21 +69,21 @@ pub struct ReproduceArgs {
     pub train_eval_limit: usize,
     /// Images of the test and each OOD set to score (a seeded subset; default: all, except
     /// 1,000 for PixelCNN++ and the VAEs on the CPU presets).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub eval_limit: Option<usize>,
     /// μ of the first model's likelihood-ratio background (0: no background model).
     #[arg(long, default_value_t = 0.2)]
     pub background_mu: f64,
     /// Members of the first model's WAIC ensemble, counting it (1: no ensemble).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = 2)]
     pub ensemble: usize,
     /// Importance samples of a VAE's bound (default: 100 for the paper preset, 10 for the
     /// CPU presets, where 100 would take most of the time budget).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub iw_samples: Option<usize>,
     /// Images of the test and each OOD set whose likelihood regret is computed (VAEs only; a
     /// seeded subset; default: all for the paper preset, 300 for the CPU presets).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub regret_limit: Option<usize>,
     /// Take data archives from this folder (e.g. ../shared/data) before trying the network.
     #[arg(long)]
@@ -377,6 +377,7 @@ fn run_model(
         precision: None,
         monitor: Vec::new(),
         resume: true,
+        overwrite: false,
         print_config: false,
         compute: args.compute.clone(),
     };

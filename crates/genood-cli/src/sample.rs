@@ -20,11 +20,11 @@ pub struct SampleArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// Images to draw (PixelCNN++ needs one network pass per pixel for all of them together).
-    #[arg(long, default_value_t = 36)]
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = 36)]
     pub count: usize,
     /// Temperature: the latent's standard deviation (flows, VAEs) or the logistics' scale
     /// factor (PixelCNN++).
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, value_parser = crate::numbers::non_negative_finite, default_value_t = 0.7)]
     pub temperature: f64,
     /// Seed of the draws.
     #[arg(long, default_value_t = 0)]

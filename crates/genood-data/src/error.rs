@@ -14,12 +14,12 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// The file's content does not follow its format.
-    #[error("{path}: {reason} (at byte {offset})")]
+    #[error("{path}: {reason}{}", at_byte(*.offset))]
     Format {
         /// The file.
         path: PathBuf,
-        /// Byte offset where the problem was found.
-        offset: u64,
+        /// Byte offset where the problem was found, where one position explains it.
+        offset: Option<u64>,
         /// What is wrong.
         reason: String,
     },
@@ -84,8 +84,22 @@ impl DataError {
     pub fn format(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> DataError {
         DataError::Format {
             path: path.into(),
-            offset,
+            offset: Some(offset),
             reason: reason.into(),
         }
     }
+
+    /// A content error that no single byte position explains (a shape, a count, a label).
+    pub fn content(path: impl Into<PathBuf>, reason: impl Into<String>) -> DataError {
+        DataError::Format {
+            path: path.into(),
+            offset: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// ` (at byte N)`, or nothing when no position applies.
+fn at_byte(offset: Option<u64>) -> String {
+    offset.map_or_else(String::new, |o| format!(" (at byte {o})"))
 }

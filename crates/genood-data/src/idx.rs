@@ -69,8 +69,25 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray, DataError> {
             u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
         })
         .collect();
-    let size: usize = dims.iter().product();
-    let expected = header + size;
+    if let Some(axis) = dims.iter().position(|&d| d == 0) {
+        return Err(DataError::format(
+            path,
+            (4 + 4 * axis) as u64,
+            format!("IDX dimension {axis} is 0: the file holds no items"),
+        ));
+    }
+    // Checked: a product that wrapped around would pass the size check below.
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|size| size.checked_add(header))
+        .ok_or_else(|| {
+            DataError::format(
+                path,
+                4,
+                format!("IDX dimensions {dims:?} multiply past this machine's address space"),
+            )
+        })?;
     if bytes.len() < expected {
         return Err(DataError::Truncated {
             path: path.into(),

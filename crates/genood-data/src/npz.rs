@@ -138,11 +138,10 @@ pub fn read_imagenet32(paths: &[&Path], name: &str) -> Result<ImageSet, DataErro
         let data = read_npz_member(path, "data")?;
         let bytes = data
             .bytes
-            .ok_or_else(|| DataError::format(path, 0, "data.npy is not uint8"))?;
+            .ok_or_else(|| DataError::content(path, "data.npy is not uint8"))?;
         if data.shape.len() != 2 || data.shape[1] != 3072 {
-            return Err(DataError::format(
+            return Err(DataError::content(
                 path,
-                0,
                 format!("data.npy has shape {:?}, expected (N, 3072)", data.shape),
             ));
         }
@@ -156,19 +155,14 @@ pub fn read_imagenet32(paths: &[&Path], name: &str) -> Result<ImageSet, DataErro
                 .collect()
         });
         if values.len() != data.shape[0] {
-            return Err(DataError::format(
+            return Err(DataError::content(
                 path,
-                0,
                 format!("{} labels for {} images", values.len(), data.shape[0]),
             ));
         }
         for v in values {
             if !(1.0..=1000.0).contains(&v) {
-                return Err(DataError::format(
-                    path,
-                    0,
-                    format!("label {v} is not 1–1000"),
-                ));
+                return Err(DataError::content(path, format!("label {v} is not 1–1000")));
             }
             labels.push(v as u32 - 1);
         }

@@ -118,6 +118,7 @@ mod tests {
             "svhn:valid",
             "blurred/mnist:test",
             "gray=2/mnist:test",
+            "gray=-0/mnist:test",
         ] {
             assert!(SetSpec::parse(text).is_err(), "{text}");
         }

@@ -36,7 +36,8 @@ impl Synthetic {
             _ => text
                 .strip_prefix("gray=")
                 .and_then(|a| a.parse::<f64>().ok())
-                .filter(|a| (0.0..=1.0).contains(a))
+                // −0 would name the same set as 0 under another label (and another scores file).
+                .filter(|a| (0.0..=1.0).contains(a) && a.is_sign_positive())
                 .map(Synthetic::Gray),
         }
     }

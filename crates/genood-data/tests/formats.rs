@@ -104,13 +104,39 @@ fn idx_pair_loads_as_a_set_and_rejects_bad_files() {
     let wrong = dir.write("w-ubyte", &wrong);
     assert!(matches!(
         read_idx(&wrong),
-        Err(DataError::Format { offset: 2, .. })
+        Err(DataError::Format {
+            offset: Some(2),
+            ..
+        })
     ));
     let mut corrupt = gzip(&encode_idx(&[3, 28, 28], &images));
     let len = corrupt.len();
     corrupt.truncate(len / 2);
     let corrupt = dir.write("c-ubyte.gz", &corrupt);
     names_file(&read_idx(&corrupt).unwrap_err(), &corrupt);
+    // A dimension of 0, and dimensions whose product wraps around to a small size: errors
+    // naming the file, not a panic or an empty set.
+    let empty = dir.write("e-ubyte", &encode_idx(&[0, 28, 28], &[]));
+    let err = read_idx(&empty).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::Format {
+                offset: Some(4),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("dimension 0 is 0"), "{err}");
+    names_file(&err, &empty);
+    // (2³² − 1)³ does not fit in 64 bits (unchecked, it wraps to a size that may pass).
+    let mut huge = encode_idx(&[1, 1, 1], &[7]);
+    huge[4..16].copy_from_slice(&[0xff; 12]);
+    let huge = dir.write("h-ubyte", &huge);
+    let err = read_idx(&huge).unwrap_err();
+    assert!(err.to_string().contains("multiply past"), "{err}");
+    names_file(&err, &huge);
 }
 
 fn cifar_record(label_bytes: &[u8], seed: u8) -> Vec<u8> {
@@ -320,28 +346,34 @@ fn a_corrupt_archive_is_refused_and_nothing_is_left_behind() {
     std::fs::create_dir_all(&mirror).unwrap();
     let fake = mirror.join("dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb");
     std::fs::write(&fake, b"!<arch>\nnot the real package").unwrap();
-    let options = FetchOptions {
-        mirror: Some(mirror),
-        offline: true,
-    };
-    let err = fetch(Dataset::FashionMnist, &cache, &options, &mut |_| {}).unwrap_err();
-    match &err {
-        DataError::Checksum {
-            path,
-            algorithm,
-            expected,
-            ..
-        } => {
-            assert_eq!(path, &fake);
-            assert_eq!(*algorithm, "sha256");
-            assert!(expected.starts_with("39e172fe"));
+    // With or without --offline: a mirror's archive with the wrong checksum is an error
+    // naming both digests, never a reason to fall back to the registry.
+    for offline in [true, false] {
+        let options = FetchOptions {
+            mirror: Some(mirror.clone()),
+            offline,
+        };
+        let err = fetch(Dataset::FashionMnist, &cache, &options, &mut |_| {}).unwrap_err();
+        match &err {
+            DataError::Checksum {
+                path,
+                algorithm,
+                expected,
+                actual,
+            } => {
+                assert_eq!(path, &fake);
+                assert_eq!(*algorithm, "sha256");
+                assert!(expected.starts_with("39e172fe"));
+                assert!(err.to_string().contains(expected.as_str()));
+                assert!(err.to_string().contains(actual.as_str()));
+            }
+            other => panic!("expected a checksum error (offline {offline}), got {other}"),
         }
-        other => panic!("expected a checksum error, got {other}"),
+        let left: Vec<_> = std::fs::read_dir(cache.join("fashion-mnist"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "files left in the cache: {left:?}");
     }
-    let left: Vec<_> = std::fs::read_dir(cache.join("fashion-mnist"))
-        .unwrap()
-        .collect();
-    assert!(left.is_empty(), "files left in the cache: {left:?}");
     // The mirror's own file is the user's and stays.
     assert!(fake.exists());
     assert_eq!(

@@ -132,6 +132,41 @@ impl ModelConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks every numeric field, naming the first one out of range: sizes and intervals
+    /// of 0, and rates that are not finite and positive, would fail (or panic) mid-run.
+    pub fn validate(&self) -> Result<(), String> {
+        let counts = [
+            ("batch_size", self.batch_size),
+            ("steps", self.steps),
+            ("init_batch_size", self.init_batch_size),
+            ("log_every", self.log_every),
+            ("checkpoint_every", self.checkpoint_every),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("train.{name} must be at least 1, got 0"));
+        }
+        let rates = [
+            ("learning_rate", Some(self.learning_rate)),
+            ("max_grad_norm", self.max_grad_norm),
+        ];
+        for (name, value) in rates {
+            if let Some(value) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(format!(
+                    "train.{name} must be finite and greater than 0, got {value}"
+                ));
+            }
+        }
+        if let Some(mu) = self.background_noise.filter(|mu| !(0.0..=1.0).contains(mu)) {
+            return Err(format!("train.background_noise is a probability, got {mu}"));
+        }
+        if let Some(l2) = self.l2.filter(|l2| !(l2.is_finite() && *l2 >= 0.0)) {
+            return Err(format!("train.l2 must be finite and at least 0, got {l2}"));
+        }
+        Ok(())
+    }
+}
+
 /// The update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use genood_data::atomic::write_atomically;
+use genood_data::checksum::Checksum;
 use genood_models::config::TrainConfig;
 use genood_models::{Model, ModelConfig};
 use rand::SeedableRng;
@@ -33,6 +34,18 @@ pub struct RunConfig {
 
 fn one_thread() -> usize {
     1
+}
+
+impl RunConfig {
+    /// Checks that the model can be built and that the schedule's numbers are in range.
+    pub fn validate(&self) -> Result<(), String> {
+        self.model.validate()?;
+        self.train.validate()?;
+        if self.threads == 0 {
+            return Err("threads must be at least 1, got 0".into());
+        }
+        Ok(())
+    }
 }
 
 /// Progress saved with each checkpoint as `state.json`. Every random draw of step `s` is seeded
@@ -65,6 +78,14 @@ pub enum RunError {
     /// The weights or optimiser state.
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// A file a checkpoint needs is not there.
+    #[error("{path} is missing: {reason}")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// Why the run cannot go on without it.
+        reason: String,
+    },
 }
 
 /// The files of a run folder.
@@ -112,12 +133,62 @@ impl RunDir {
 
     /// The per-example scores of set `label`, e.g. `scores/fashion-mnist_test.csv`.
     pub fn scores(&self, label: &str) -> PathBuf {
-        self.path.join("scores").join(file_name(label, "csv"))
+        self.scores_dir().join(file_name(label, "csv"))
+    }
+
+    /// `scores/`: every set's per-example scores.
+    pub fn scores_dir(&self) -> PathBuf {
+        self.path.join("scores")
     }
 
     /// The likelihood regret of set `label`'s images, e.g. `regret/mnist_test.csv`.
     pub fn regret(&self, label: &str) -> PathBuf {
         self.path.join("regret").join(file_name(label, "csv"))
+    }
+
+    /// `summary.json`: each scored set's mean bpd and image count.
+    pub fn summary(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+
+    /// Every file and folder genood writes into a run folder; anything else there is the
+    /// user's.
+    pub fn derived(&self) -> Vec<PathBuf> {
+        vec![
+            self.config(),
+            self.weights(),
+            self.optimizer(),
+            self.state(),
+            self.metrics(),
+            self.dynamics(),
+            self.summary(),
+            self.scores_dir(),
+            self.path.join("regret"),
+        ]
+    }
+
+    /// True when the folder already holds (part of) a run.
+    pub fn is_occupied(&self) -> bool {
+        self.derived().iter().any(|p| p.exists())
+    }
+
+    /// Removes every file and folder of [`RunDir::derived`], so that nothing of an earlier run
+    /// (scores above all) is taken for the new one's.
+    pub fn clear(&self) -> Result<(), RunError> {
+        for path in self.derived() {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RunError::Io { path, source: e });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// True when a checkpoint (weights and state) exists.
@@ -146,10 +217,10 @@ impl RunDir {
         })
     }
 
-    /// Reads `config.json` and checks the model can be built.
+    /// Reads `config.json` and checks it ([`RunConfig::validate`]).
     pub fn read_config(&self) -> Result<RunConfig, RunError> {
         let config: RunConfig = self.read_json(&self.config())?;
-        config.model.validate().map_err(|reason| RunError::Config {
+        config.validate().map_err(|reason| RunError::Config {
             path: self.config(),
             reason,
         })?;
@@ -179,7 +250,15 @@ fn file_name(label: &str, ext: &str) -> String {
             }
         })
         .collect();
-    format!("{safe}.{ext}")
+    // A folder's path may hold any character, so two folders (`x_y` and `x/y`) can map to
+    // one name: their files also carry a digest of the whole label. Data-set and synthetic
+    // labels use only characters that cannot collide this way, and keep their plain names.
+    if label.contains("folder:") {
+        let digest = Checksum::Sha256("").digest(label.as_bytes());
+        format!("{safe}-{}.{ext}", &digest[..12])
+    } else {
+        format!("{safe}.{ext}")
+    }
 }
 
 /// A generator for draw `index` of stream `stream` of a run seeded `seed`, independent of how
@@ -222,4 +301,28 @@ pub mod streams {
     pub const REGRET_REFIT: u64 = 8;
     /// Images drawn from a model (`genood sample`, the report's grid).
     pub const SAMPLES: u64 = 9;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_set_gets_its_own_scores_file() {
+        let run = RunDir::new("r");
+        assert_eq!(
+            run.scores("mnist:test"),
+            Path::new("r/scores/mnist_test.csv")
+        );
+        assert_eq!(
+            run.scores("gray=0.5/mnist:test"),
+            Path::new("r/scores/gray=0.5_mnist_test.csv")
+        );
+        let (a, b) = (run.scores("folder:/d/x_y"), run.scores("folder:/d/x/y"));
+        assert_ne!(a, b);
+        assert!(
+            a.to_string_lossy().starts_with("r/scores/folder__d_x_y-"),
+            "{a:?}"
+        );
+    }
 }

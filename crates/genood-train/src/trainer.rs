@@ -92,13 +92,27 @@ pub enum TrainError {
         /// The run's config file.
         path: std::path::PathBuf,
     },
+    /// A fresh run asked for in a folder that already holds one.
+    #[error(
+        "{path} already holds a run; continue it (--resume) or replace it (--overwrite, which deletes its checkpoint, logs, scores and regret files)"
+    )]
+    Occupied {
+        /// The run folder.
+        path: std::path::PathBuf,
+    },
     /// Non-finite losses kept coming back after reloading.
     #[error(
-        "training diverged: non-finite loss or gradient at step {step} persisted after {MAX_RELOADS} reloads of the last good checkpoint"
+        "training diverged: non-finite loss or gradient at step {step} {}",
+        match reloads {
+            0 => "before any checkpoint could be reloaded".to_string(),
+            n => format!("persisted after {n} reloads of the last good checkpoint"),
+        }
     )]
     Diverged {
         /// The step.
         step: usize,
+        /// Reloads of the last good checkpoint before giving up.
+        reloads: usize,
     },
 }
 
@@ -287,6 +301,7 @@ impl Loop<'_> {
     fn restore(&self) -> Result<(Model, Optimizer, usize), RunError> {
         let (_, model) = self.run.load_model(&self.device)?;
         let train = &self.config.train;
+        let state: TrainState = self.run.read_json(&self.run.state())?;
         let optimizer = if self.run.optimizer().exists() {
             Optimizer::load(
                 train.optimizer,
@@ -294,10 +309,19 @@ impl Loop<'_> {
                 &self.run.optimizer(),
                 &self.device,
             )?
-        } else {
+        } else if state.step == 0 {
             Optimizer::new(train.optimizer, train.max_grad_norm)
+        } else {
+            // A fresh optimiser would restart Adam's moments and bias correction: the run
+            // would go on, silently, unlike an uninterrupted one.
+            return Err(RunError::Missing {
+                path: self.run.optimizer(),
+                reason: format!(
+                    "the checkpoint at step {} needs its optimiser state to resume",
+                    state.step
+                ),
+            });
         };
-        let state: TrainState = self.run.read_json(&self.run.state())?;
         Ok((model, optimizer, state.step))
     }
 }
@@ -364,13 +388,24 @@ pub fn train(
         dynamics: Vec::new(),
     };
 
+    if !resume && run.is_occupied() {
+        // Training over it would leave the old scores beside a new model.
+        return Err(TrainError::Occupied {
+            path: run.path.clone(),
+        });
+    }
+    genood_data::atomic::remove_stale_temporaries(&run.path).map_err(|source| RunError::Io {
+        path: run.path.clone(),
+        source,
+    })?;
     let (mut model, mut optimizer, first_step) = if resume && run.has_checkpoint() {
         let saved = run.read_config()?;
         if !resumable_with(&saved, config) {
             return Err(TrainError::ConfigChanged { path: run.config() });
         }
-        run.write_json(&run.config(), config)?;
+        // Restored before config.json is rewritten, so that a refused resume changes nothing.
         let restored = state.restore()?;
+        run.write_json(&run.config(), config)?;
         observer.message(&format!(
             "resuming {} at step {}",
             run.path.display(),
@@ -449,7 +484,7 @@ pub fn train(
             ));
             if bad_in_a_row > tc.max_bad_steps {
                 if reloads == MAX_RELOADS || !run.has_checkpoint() {
-                    return Err(TrainError::Diverged { step });
+                    return Err(TrainError::Diverged { step, reloads });
                 }
                 reloads += 1;
                 let (m, o, s) = state.restore()?;

@@ -294,6 +294,43 @@ impl TrainObserver for Messages {
 }
 
 #[test]
+fn resuming_without_the_optimiser_state_is_refused_and_changes_nothing() {
+    let device = Device::flex();
+    let data = blobs(200, 4);
+    let run = temp_run("no-optimizer");
+    train(
+        &run,
+        &tiny_config(ModelKind::Glow, 10),
+        &data,
+        &[],
+        false,
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
+    std::fs::remove_file(run.optimizer()).unwrap();
+    let config_before = std::fs::read(run.config()).unwrap();
+    let weights_before = weights_bytes(&run);
+    let err = train(
+        &run,
+        &tiny_config(ModelKind::Glow, 20),
+        &data,
+        &[],
+        true,
+        &device,
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("optimizer.safetensors is missing") && err.contains("step 10"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(run.config()).unwrap(), config_before);
+    assert_eq!(weights_bytes(&run), weights_before);
+}
+
+#[test]
 fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
     let device = Device::flex();
     let data = blobs(600, 4);
@@ -306,7 +343,29 @@ fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
     config.train.checkpoint_every = 1;
     let mut messages = Messages::default();
     let err = train(&run, &config, &data, &[], false, &device, &mut messages).unwrap_err();
-    assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
+    assert!(
+        matches!(err, TrainError::Diverged { reloads: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("after 3 reloads"), "{err}");
+    // Without a checkpoint to go back to, the error says so instead of counting reloads.
+    let mut early = config.clone();
+    early.train.checkpoint_every = 1000;
+    let err = train(
+        &temp_run("nan-early"),
+        &early,
+        &data,
+        &[],
+        false,
+        &device,
+        &mut Messages::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("before any checkpoint could be reloaded"),
+        "{err}"
+    );
     let text = messages.0.join("\n");
     assert!(text.contains("update skipped"), "{text}");
     assert!(text.contains("reloaded the last good checkpoint"), "{text}");

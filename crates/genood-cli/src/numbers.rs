@@ -1,0 +1,64 @@
+//! Parsers for numeric flags, so that a size of 0 or a rate of NaN is refused when the
+//! command line is read, with the flag named, instead of failing (or panicking) later.
+
+/// A count of at least 1.
+pub fn positive(text: &str) -> Result<usize, String> {
+    at_least(text, 1)
+}
+
+/// At least 2 (Hutchinson's probes: a standard error needs two).
+pub fn at_least_two(text: &str) -> Result<usize, String> {
+    at_least(text, 2)
+}
+
+fn at_least(text: &str, min: usize) -> Result<usize, String> {
+    let value: usize = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    if value < min {
+        return Err(format!("must be at least {min}, got {value}"));
+    }
+    Ok(value)
+}
+
+/// A finite number greater than 0 (learning rates, finite-difference steps).
+pub fn positive_finite(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("must be finite and greater than 0, got {value}"));
+    }
+    Ok(value)
+}
+
+/// A finite number of at least 0 (a sampling temperature).
+pub fn non_negative_finite(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("must be finite and at least 0, got {value}"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_nan_and_infinity_are_refused() {
+        assert_eq!(positive("3"), Ok(3));
+        assert!(positive("0").is_err());
+        assert!(positive("-1").is_err());
+        assert!(at_least_two("1").is_err());
+        assert_eq!(at_least_two("2"), Ok(2));
+        assert_eq!(positive_finite("1e-3"), Ok(1e-3));
+        for bad in ["NaN", "inf", "-inf", "0", "-0.1", "x"] {
+            assert!(positive_finite(bad).is_err(), "{bad}");
+        }
+        assert_eq!(non_negative_finite("0"), Ok(0.0));
+        assert!(non_negative_finite("NaN").is_err());
+    }
+}
