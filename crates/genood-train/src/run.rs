@@ -1,5 +1,6 @@
 //! A run folder: what is in it, and loading a trained model back from it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -50,10 +51,17 @@ impl RunConfig {
 
 /// Progress saved with each checkpoint as `state.json`. Every random draw of step `s` is seeded
 /// from `(seed, s)` (and batch order from `(seed, epoch)`), so the step is the whole RNG state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainState {
     /// Optimiser steps completed.
     pub step: usize,
+    /// Updates the optimiser applied (steps with a non-finite gradient apply none); absent in
+    /// runs saved before checkpoints recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer_updates: Option<u64>,
+    /// The SHA-256 of each file of the checkpoint, by file name (none in older runs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
 }
 
 /// Why a run folder could not be used.
@@ -78,6 +86,18 @@ pub enum RunError {
     /// The weights or optimiser state.
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// A checkpoint file whose bytes changed after it was written.
+    #[error(
+        "{path}: its SHA-256 is {actual}, the checkpoint's state.json recorded {expected}: the file was changed or damaged after it was written"
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// The digest recorded at the commit.
+        expected: String,
+        /// The digest of the bytes now.
+        actual: String,
+    },
     /// A file a checkpoint needs is not there.
     #[error("{path} is missing: {reason}")]
     Missing {
@@ -151,20 +171,38 @@ impl RunDir {
         self.path.join("summary.json")
     }
 
+    /// `checkpoint.pending.json`: the commit record of a checkpoint being saved.
+    pub fn pending_commit(&self) -> PathBuf {
+        self.path.join("checkpoint.pending.json")
+    }
+
+    /// The files of a checkpoint, as [`crate::checkpoint`] commits them.
+    pub fn checkpoint_files(&self) -> [PathBuf; 4] {
+        [
+            self.weights(),
+            self.optimizer(),
+            self.metrics(),
+            self.dynamics(),
+        ]
+    }
+
     /// Every file and folder genood writes into a run folder; anything else there is the
     /// user's.
     pub fn derived(&self) -> Vec<PathBuf> {
-        vec![
+        let staged = self
+            .checkpoint_files()
+            .map(|f| crate::checkpoint::staged(&f));
+        let mut derived = vec![
             self.config(),
-            self.weights(),
-            self.optimizer(),
             self.state(),
-            self.metrics(),
-            self.dynamics(),
+            self.pending_commit(),
             self.summary(),
             self.scores_dir(),
             self.path.join("regret"),
-        ]
+        ];
+        derived.extend(self.checkpoint_files());
+        derived.extend(staged);
+        derived
     }
 
     /// True when the folder already holds (part of) a run.
@@ -227,9 +265,13 @@ impl RunDir {
         Ok(config)
     }
 
-    /// Rebuilds the model from `config.json` and `model.safetensors` on `device`.
+    /// Rebuilds the model from `config.json` and `model.safetensors` on `device`, after checking
+    /// the checkpoint's files against their digests ([`crate::checkpoint::verify`]).
     pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Model), RunError> {
         let config = self.read_config()?;
+        if self.state().exists() {
+            crate::checkpoint::verify(self)?;
+        }
         // The initial draw is overwritten by the saved weights, flag of actnorm included.
         let model = Model::new(&config.model, &mut StdRng::seed_from_u64(0), device);
         let model = load_weights(model, &self.weights())?;

@@ -1,6 +1,7 @@
 //! The training loop: warm-up, clipping, a guard against non-finite steps, atomic checkpoints,
 //! resumption, and a metrics log.
 
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -11,11 +12,12 @@ use genood_models::{DensityModel, Model};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
+use crate::checkpoint::{self, staged};
 use crate::dynamics::{DynamicsRow, HELDOUT, TRAIN, read_dynamics_csv, write_dynamics_csv};
 use crate::eval::{SetSummary, batch_tensor, evaluate, summarize};
 use crate::optim::{Optimizer, StepOutcome};
 use crate::parallel::{Shard, batch_gradients, shard_ranges};
-use crate::run::{RunConfig, RunDir, RunError, TrainState, shard_rng, stream_rng, streams};
+use crate::run::{RunConfig, RunDir, RunError, shard_rng, stream_rng, streams};
 use crate::weights::save_weights;
 
 /// Reloads of the last good checkpoint after which training gives up.
@@ -249,20 +251,25 @@ impl Loop<'_> {
         }
     }
 
+    /// Writes a checkpoint and commits it as a whole ([`checkpoint`]).
     fn save(&self, model: &Model, optimizer: &Optimizer, step: usize) -> Result<(), RunError> {
-        save_weights(model, &self.run.weights())?;
-        optimizer.save(&self.run.optimizer())?;
-        self.write_metrics()?;
+        let mut files = vec![self.run.weights(), self.run.optimizer(), self.run.metrics()];
+        save_weights(model, &staged(&files[0]))?;
+        optimizer.save(&staged(&files[1]))?;
+        self.write_metrics(&staged(&files[2]))?;
         if !self.followed.is_empty() {
             let path = self.run.dynamics();
-            write_dynamics_csv(&path, &self.dynamics)
-                .map_err(|source| RunError::Io { path, source })?;
+            write_dynamics_csv(&staged(&path), &self.dynamics).map_err(|source| RunError::Io {
+                path: staged(&path),
+                source,
+            })?;
+            files.push(path);
         }
-        // The state is written last: a checkpoint is complete once it names its step.
-        self.run.write_json(&self.run.state(), &TrainState { step })
+        let state = checkpoint::staged_state(self.run, step, optimizer.time(), &files)?;
+        checkpoint::commit(self.run, &state)
     }
 
-    fn write_metrics(&self) -> Result<(), RunError> {
+    fn write_metrics(&self, path: &Path) -> Result<(), RunError> {
         let mut text =
             String::from("step,epoch,train_bpd,heldout_bpd,images_per_sec,learning_rate\n");
         for r in &self.metrics {
@@ -271,9 +278,12 @@ impl Loop<'_> {
                 r.step, r.epoch, r.train_bpd, r.heldout_bpd, r.images_per_sec, r.learning_rate
             ));
         }
-        let path = self.run.metrics();
-        genood_data::atomic::write_atomically(&path, text.as_bytes())
-            .map_err(|source| RunError::Io { path, source })
+        genood_data::atomic::write_atomically(path, text.as_bytes()).map_err(|source| {
+            RunError::Io {
+                path: path.into(),
+                source,
+            }
+        })
     }
 
     fn read_metrics(&self, up_to: usize) -> Vec<MetricsRow> {
@@ -301,7 +311,7 @@ impl Loop<'_> {
     fn restore(&self) -> Result<(Model, Optimizer, usize), RunError> {
         let (_, model) = self.run.load_model(&self.device)?;
         let train = &self.config.train;
-        let state: TrainState = self.run.read_json(&self.run.state())?;
+        let state = checkpoint::verify(self.run)?;
         let optimizer = if self.run.optimizer().exists() {
             Optimizer::load(
                 train.optimizer,
@@ -398,6 +408,9 @@ pub fn train(
         path: run.path.clone(),
         source,
     })?;
+    if resume && let Some(done) = checkpoint::recover(run)? {
+        observer.message(&format!("{}: {done}", run.path.display()));
+    }
     let (mut model, mut optimizer, first_step) = if resume && run.has_checkpoint() {
         let saved = run.read_config()?;
         if !resumable_with(&saved, config) {

@@ -128,6 +128,10 @@ pub fn load_weights<M: Module>(module: M, path: &Path) -> Result<M, WeightsError
     let module = map_parameters(module, |name, current, expected| {
         match tensors.remove(name) {
             Some((shape, values)) if shape == expected => {
+                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                    let reason = format!("element {i} is {}: the weights are damaged", values[i]);
+                    problem.get_or_insert((name.into(), reason));
+                }
                 tensor_from_f32(values, [current.dims()[0]], &current.device())
             }
             Some((shape, _)) => {

@@ -11,7 +11,7 @@ use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
 use genood_train::run::{RunConfig, RunDir, stream_rng};
 use genood_train::trainer::{Silent, TrainError, TrainObserver, train};
-use genood_train::weights::{load_weights, read_safetensors, save_weights};
+use genood_train::weights::{load_weights, read_safetensors, save_weights, write_safetensors};
 
 const IMAGE: ImageShape = ImageShape {
     channels: 1,
@@ -147,6 +147,19 @@ fn weights_that_do_not_fit_are_refused_with_the_tensor_named() {
         err.contains("model.safetensors") && err.contains("conv_in.weight"),
         "{err}"
     );
+    // A NaN weight (a file from elsewhere, without a checkpoint's digests) is damage too.
+    let (mut tensors, _) = read_safetensors(&run.weights()).unwrap();
+    let (name, (_, values)) = tensors.iter_mut().next().unwrap();
+    let name = name.clone();
+    values[0] = f32::NAN;
+    write_safetensors(&run.weights(), &tensors, Default::default()).unwrap();
+    let fresh = Model::new(
+        &Preset::Tiny.model(IMAGE, ModelKind::Glow),
+        &mut stream_rng(0, 1, 0),
+        &device,
+    );
+    let err = load_weights(fresh, &run.weights()).unwrap_err().to_string();
+    assert!(err.contains(&name) && err.contains("NaN"), "{err}");
     std::fs::write(run.weights(), b"not safetensors").unwrap();
     let err = load_weights(small, &run.weights()).unwrap_err().to_string();
     assert!(
