@@ -23,8 +23,9 @@ use genood_models::density::part;
 use genood_models::{DensityModel, Model};
 use genood_ood::report::render_html;
 use genood_train::dynamics::{DynamicsRow, read_dynamics_csv};
-use genood_train::eval::{ExampleScore, evaluate, read_scores_csv, summarize};
+use genood_train::eval::{ExampleScore, evaluate, summarize};
 use genood_train::parallel::for_each_batch;
+use genood_train::provenance::read_scores;
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -318,7 +319,7 @@ fn scores_of(
     }
     sets.iter()
         .map(|set| {
-            let scores = read_scores_csv(&run.scores(&label(set)?)).map_err(anyhow::Error::msg)?;
+            let scores = read_scores(&run, &label(set)?)?;
             Ok((set.clone(), scores))
         })
         .collect()

@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use genood_data::{ImageSet, SetSpec};
 use genood_models::DensityModel;
-use genood_train::eval::{SetSummary, evaluate_with_progress, summarize, write_scores_csv};
+use genood_train::eval::{SetSummary, evaluate_with_progress, summarize};
+use genood_train::provenance::write_scores;
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 
@@ -93,9 +94,8 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
         .with_context(|| format!("cleaning {}", scores_dir.display()))?;
     let mut summaries = Vec::with_capacity(scored.len());
     for (spec, scores, summary) in scored {
-        let path = run.scores(&spec.label());
-        write_scores_csv(&path, &scores).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("{} → {}", summary.set, path.display());
+        write_scores(&run, &spec.label(), &scores, args.limit)?;
+        eprintln!("{} → {}", summary.set, run.scores(&spec.label()).display());
         summaries.push(summary);
     }
     write_summary(&run, &summaries)?;

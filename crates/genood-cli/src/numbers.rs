@@ -23,24 +23,29 @@ fn at_least(text: &str, min: usize) -> Result<usize, String> {
 
 /// A finite number greater than 0 (learning rates, finite-difference steps).
 pub fn positive_finite(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if !value.is_finite() || value <= 0.0 {
-        return Err(format!("must be finite and greater than 0, got {value}"));
-    }
-    Ok(value)
+    let value = finite(text)?;
+    (value > 0.0)
+        .then_some(value)
+        .ok_or_else(|| format!("must be greater than 0, got {value}"))
 }
 
 /// A finite number of at least 0 (a sampling temperature).
 pub fn non_negative_finite(text: &str) -> Result<f64, String> {
+    let value = finite(text)?;
+    (value >= 0.0)
+        .then_some(value)
+        .ok_or_else(|| format!("must be at least 0, got {value}"))
+}
+
+fn finite(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("must be finite and at least 0, got {value}"));
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(format!("must be finite, got {value}"))
     }
-    Ok(value)
 }
 
 #[cfg(test)]

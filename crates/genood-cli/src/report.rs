@@ -11,7 +11,8 @@ use genood_models::density::part;
 use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, render_html};
 use genood_ood::svg::{histogram, roc_chart};
-use genood_train::eval::{ExampleScore, SetSummary, read_scores_csv};
+use genood_train::eval::{ExampleScore, SetSummary};
+use genood_train::provenance::read_scores;
 use genood_train::run::RunDir;
 
 use crate::analyze::Analysis;
@@ -137,9 +138,7 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
 
         let mut scores = Vec::new();
         for set in &sets {
-            let path = run.scores(&SetSpec::parse(set)?.label());
-            let read = read_scores_csv(&path)
-                .map_err(|e| anyhow::anyhow!("{e}; run `genood eval` first"))?;
+            let read = read_scores(&run, &SetSpec::parse(set)?.label())?;
             scores.push((set.clone(), read));
         }
         let bound = recorded_bound(&run, &SetSpec::parse(&compared.in_dist)?.label());

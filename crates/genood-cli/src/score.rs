@@ -11,7 +11,8 @@ use genood_ood::scores::{
     Codec, ExampleStats, ThresholdTest, dose, input_complexity, likelihood_ratio,
     negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
 };
-use genood_train::eval::{ExampleScore, read_scores_csv};
+use genood_train::eval::ExampleScore;
+use genood_train::provenance::read_scores;
 use genood_train::regret::{RegretSummary, read_regret_csv};
 use genood_train::run::RunDir;
 use rand::SeedableRng;
@@ -111,15 +112,7 @@ fn load_regret(run: &RunDir, set: &str) -> Result<Option<(Vec<f64>, RegretSummar
 }
 
 fn load_scores(run: &RunDir, set: &str) -> Result<Vec<ExampleScore>> {
-    let path = run.scores(&SetSpec::parse(set)?.label());
-    if !path.exists() {
-        return Err(anyhow!(
-            "{} is missing: run `genood eval --run {} --data {set}` first",
-            path.display(),
-            run.path.display()
-        ));
-    }
-    read_scores_csv(&path).map_err(|e| anyhow!(e))
+    Ok(read_scores(run, &SetSpec::parse(set)?.label())?)
 }
 
 /// Checks that two runs scored the same images in the same order (same seed and limit).

@@ -508,6 +508,39 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
     );
     assert!(run.join("scores/mnist_test.csv").exists());
 
+    // Scores record the checkpoint that made them: once training goes on, they are stale.
+    let origin = std::fs::read_to_string(run.join("scores/mnist_test.json")).unwrap();
+    assert!(
+        origin.contains("\"step\": 150") && origin.contains("\"limit\": 20"),
+        "{origin}"
+    );
+    ok(genood(
+        &[
+            "train", "--run", r, "--resume", "--preset", "tiny", "--steps", "155",
+        ],
+        real_data(),
+    ));
+    let err = failure(genood(
+        &[
+            "score",
+            "--run",
+            r,
+            "--in",
+            "mnist:test",
+            "--ood",
+            "mnist:test",
+            "--reference",
+            "mnist:test",
+        ],
+        real_data(),
+    ));
+    assert!(
+        err.contains("mnist_test.csv")
+            && err.contains("checkpoint of step 150")
+            && err.contains("step 155"),
+        "{err}"
+    );
+
     // Corrupt weights are named too.
     std::fs::write(run.join("model.safetensors"), b"garbage").unwrap();
     let err = failure(genood(

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod optim;
 pub mod parallel;
 pub mod params;
+pub mod provenance;
 pub mod regret;
 pub mod run;
 pub mod trainer;

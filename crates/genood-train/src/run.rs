@@ -98,6 +98,18 @@ pub enum RunError {
         /// The digest of the bytes now.
         actual: String,
     },
+    /// Scores made by an earlier checkpoint than the run's current one.
+    #[error(
+        "{path} was made by the checkpoint of step {made_at}; the run's model is now that of step {now}: score the set again (`genood eval`)"
+    )]
+    Stale {
+        /// The scores file.
+        path: PathBuf,
+        /// The step of the checkpoint that made it.
+        made_at: usize,
+        /// The step of the run's checkpoint now.
+        now: usize,
+    },
     /// A file a checkpoint needs is not there.
     #[error("{path} is missing: {reason}")]
     Missing {
@@ -154,6 +166,11 @@ impl RunDir {
     /// The per-example scores of set `label`, e.g. `scores/fashion-mnist_test.csv`.
     pub fn scores(&self, label: &str) -> PathBuf {
         self.scores_dir().join(file_name(label, "csv"))
+    }
+
+    /// Which checkpoint made set `label`'s scores, e.g. `scores/mnist_test.json`.
+    pub fn scores_origin(&self, label: &str) -> PathBuf {
+        self.scores_dir().join(file_name(label, "json"))
     }
 
     /// `scores/`: every set's per-example scores.
