@@ -89,6 +89,8 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
         );
         scored.push((spec, scores, summary));
     }
+    // Held while the scores and summary are written: a training run there waits its turn.
+    let _lock = run.lock()?;
     let scores_dir = run.scores_dir();
     genood_data::atomic::remove_stale_temporaries(&scores_dir)
         .with_context(|| format!("cleaning {}", scores_dir.display()))?;

@@ -98,6 +98,12 @@ pub enum RunError {
         /// The digest of the bytes now.
         actual: String,
     },
+    /// Another process holds the run folder's lock.
+    #[error("{path}: another genood process is writing this run; wait for it to finish")]
+    Busy {
+        /// The run folder.
+        path: PathBuf,
+    },
     /// Scores made by an earlier checkpoint than the run's current one.
     #[error(
         "{path} was made by the checkpoint of step {made_at}; the run's model is now that of step {now}: score the set again (`genood eval`)"
@@ -244,6 +250,30 @@ impl RunDir {
             }
         }
         Ok(())
+    }
+
+    /// Takes the run folder's lock (`.lock`, created if needed), held until the guard is
+    /// dropped, so that two processes never write one run; refused while another holds it.
+    pub fn lock(&self) -> Result<std::fs::File, RunError> {
+        let path = self.path.join(".lock");
+        let io = |source| RunError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.path).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunError::Busy {
+                path: self.path.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
     }
 
     /// True when a checkpoint (weights and state) exists.

@@ -398,6 +398,7 @@ pub fn train(
         dynamics: Vec::new(),
     };
 
+    let _lock = run.lock()?;
     if !resume && run.is_occupied() {
         // Training over it would leave the old scores beside a new model.
         return Err(TrainError::Occupied {

@@ -344,6 +344,27 @@ fn resuming_without_the_optimiser_state_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn a_run_folder_another_process_writes_is_refused() {
+    let run = temp_run("locked");
+    let held = run.lock().unwrap();
+    let err = train(
+        &run,
+        &tiny_config(ModelKind::Glow, 5),
+        &blobs(200, 5),
+        &[],
+        false,
+        &Device::flex(),
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("another genood process"), "{err}");
+    assert!(!run.is_occupied(), "nothing was written");
+    drop(held);
+    assert!(run.lock().is_ok(), "the lock goes with its holder");
+}
+
+#[test]
 fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
     let device = Device::flex();
     let data = blobs(600, 4);
