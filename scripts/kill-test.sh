@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Crash consistency of training, for real: trains a tiny Glow with a checkpoint every 5 steps,
 # kills it with SIGKILL at KILLS (default 20) random moments, resuming after each, and checks
-# that the final weights equal those of an uninterrupted twin, byte for byte.
+# that the final weights equal those of an uninterrupted twin, byte for byte, and its
+# metrics.csv the twin's (throughput aside).
 #
 #   scripts/kill-test.sh            # needs FashionMNIST in $GENOOD_DATA (default ./data), or
 #                                   # MIRROR=../shared/data to fetch it from a folder first
@@ -41,9 +42,15 @@ while true; do
   break
 done
 echo "resumes: $(grep -c 'resuming' "$work/killed.log" || true); interrupted commits finished: $(grep -c 'finished committing' "$work/killed.log" || true); uncommitted saves dropped: $(grep -c 'dropped the files' "$work/killed.log" || true)"
-if cmp -s "$work/twin/model.safetensors" "$work/killed/model.safetensors"; then
-  echo "OK: $done_kills kills, final weights equal the uninterrupted twin's"
-else
+# metrics.csv without its throughput column, which measures this machine, not the run.
+rows() { cut -d, -f1-4,6 "$1/metrics.csv"; }
+if ! cmp -s "$work/twin/model.safetensors" "$work/killed/model.safetensors"; then
   echo "FAIL: after $done_kills kills the final weights differ from the twin's" >&2
   exit 1
 fi
+if ! diff <(rows "$work/twin") <(rows "$work/killed") > "$work/metrics.diff"; then
+  echo "FAIL: after $done_kills kills metrics.csv differs from the twin's:" >&2
+  head -20 "$work/metrics.diff" >&2
+  exit 1
+fi
+echo "OK: $done_kills kills, final weights and metrics.csv equal the uninterrupted twin's"

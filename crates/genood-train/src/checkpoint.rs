@@ -57,6 +57,7 @@ pub fn staged_state(
         step,
         optimizer_updates: Some(optimizer_updates),
         files: digests,
+        train_window: None,
     })
 }
 

@@ -51,7 +51,7 @@ impl RunConfig {
 
 /// Progress saved with each checkpoint as `state.json`. Every random draw of step `s` is seeded
 /// from `(seed, s)` (and batch order from `(seed, epoch)`), so the step is the whole RNG state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
     /// Optimiser steps completed.
     pub step: usize,
@@ -62,6 +62,10 @@ pub struct TrainState {
     /// The SHA-256 of each file of the checkpoint, by file name (none in older runs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+    /// Steps and their summed training bpd since the last metrics row, so that the first row
+    /// after a resume averages the same steps as an uninterrupted run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_window: Option<(usize, f64)>,
 }
 
 /// Why a run folder could not be used.

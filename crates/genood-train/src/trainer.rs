@@ -17,7 +17,7 @@ use crate::dynamics::{DynamicsRow, HELDOUT, TRAIN, read_dynamics_csv, write_dyna
 use crate::eval::{SetSummary, batch_tensor, evaluate, summarize};
 use crate::optim::{Optimizer, StepOutcome};
 use crate::parallel::{Shard, batch_gradients, shard_ranges};
-use crate::run::{RunConfig, RunDir, RunError, shard_rng, stream_rng, streams};
+use crate::run::{RunConfig, RunDir, RunError, TrainState, shard_rng, stream_rng, streams};
 use crate::weights::save_weights;
 
 /// Reloads of the last good checkpoint after which training gives up.
@@ -252,7 +252,13 @@ impl Loop<'_> {
     }
 
     /// Writes a checkpoint and commits it as a whole ([`checkpoint`]).
-    fn save(&self, model: &Model, optimizer: &Optimizer, step: usize) -> Result<(), RunError> {
+    fn save(
+        &self,
+        model: &Model,
+        optimizer: &Optimizer,
+        step: usize,
+        train_window: (usize, f64),
+    ) -> Result<(), RunError> {
         let mut files = vec![self.run.weights(), self.run.optimizer(), self.run.metrics()];
         save_weights(model, &staged(&files[0]))?;
         optimizer.save(&staged(&files[1]))?;
@@ -265,7 +271,8 @@ impl Loop<'_> {
             })?;
             files.push(path);
         }
-        let state = checkpoint::staged_state(self.run, step, optimizer.time(), &files)?;
+        let mut state = checkpoint::staged_state(self.run, step, optimizer.time(), &files)?;
+        state.train_window = Some(train_window);
         checkpoint::commit(self.run, &state)
     }
 
@@ -308,7 +315,7 @@ impl Loop<'_> {
     }
 
     /// Model, optimiser and step from the run's last checkpoint, on the autodiff device.
-    fn restore(&self) -> Result<(Model, Optimizer, usize), RunError> {
+    fn restore(&self) -> Result<(Model, Optimizer, TrainState), RunError> {
         let (_, model) = self.run.load_model(&self.device)?;
         let train = &self.config.train;
         let state = checkpoint::verify(self.run)?;
@@ -332,7 +339,7 @@ impl Loop<'_> {
                 ),
             });
         };
-        Ok((model, optimizer, state.step))
+        Ok((model, optimizer, state))
     }
 }
 
@@ -412,18 +419,18 @@ pub fn train(
     if resume && let Some(done) = checkpoint::recover(run)? {
         observer.message(&format!("{}: {done}", run.path.display()));
     }
-    let (mut model, mut optimizer, first_step) = if resume && run.has_checkpoint() {
+    let (mut model, mut optimizer, first_step, open_window) = if resume && run.has_checkpoint() {
         let saved = run.read_config()?;
         if !resumable_with(&saved, config) {
             return Err(TrainError::ConfigChanged { path: run.config() });
         }
         // Restored before config.json is rewritten, so that a refused resume changes nothing.
-        let restored = state.restore()?;
+        let (model, optimizer, saved_state) = state.restore()?;
         run.write_json(&run.config(), config)?;
         observer.message(&format!(
             "resuming {} at step {}",
             run.path.display(),
-            restored.2
+            saved_state.step
         ));
         if saved.threads != config.threads {
             observer.message(&format!(
@@ -431,7 +438,8 @@ pub fn train(
                 saved.threads, config.threads
             ));
         }
-        restored
+        let open_window = saved_state.train_window.unwrap_or_default();
+        (model, optimizer, saved_state.step, open_window)
     } else {
         let mut model = Model::new(
             &config.model,
@@ -444,7 +452,12 @@ pub fn train(
         let init = batch_tensor(&state.train, &order, &device);
         model.initialize(init, &mut stream_rng(tc.seed, streams::INIT, 1));
         run.write_json(&run.config(), config)?;
-        (model, Optimizer::new(tc.optimizer, tc.max_grad_norm), 0)
+        (
+            model,
+            Optimizer::new(tc.optimizer, tc.max_grad_norm),
+            0,
+            (0, 0.0),
+        )
     };
     state.metrics = state.read_metrics(first_step);
     if !state.followed.is_empty() {
@@ -461,7 +474,9 @@ pub fn train(
 
     let per_epoch = state.train.len() / tc.batch_size;
     let started = Instant::now();
-    let mut window = (Instant::now(), 0usize, 0.0f64);
+    // Steps and summed training bpd since the last metrics row, carried over a resume so that
+    // the next row averages the same steps as an uninterrupted run's.
+    let mut window = (Instant::now(), open_window.0, open_window.1);
     let (mut bad_in_a_row, mut skipped, mut reloads) = (0, 0, 0);
     observer.started(first_step, tc.steps);
     let mut step = first_step;
@@ -501,7 +516,8 @@ pub fn train(
                     return Err(TrainError::Diverged { step, reloads });
                 }
                 reloads += 1;
-                let (m, o, s) = state.restore()?;
+                let (m, o, saved) = state.restore()?;
+                let s = saved.step;
                 (model, optimizer, step) = (m, o, s);
                 observer.message(&format!("{bad_in_a_row} bad steps in a row: reloaded the last good checkpoint (step {s}), reload {reloads} of {MAX_RELOADS}"));
                 bad_in_a_row = 0;
@@ -541,11 +557,11 @@ pub fn train(
             window = (Instant::now(), 0, 0.0);
         }
         if step.is_multiple_of(tc.checkpoint_every) || step == tc.steps {
-            state.save(&model, &optimizer, step)?;
+            state.save(&model, &optimizer, step, (window.1, window.2))?;
         }
     }
     if !run.has_checkpoint() {
-        state.save(&model, &optimizer, step)?;
+        state.save(&model, &optimizer, step, (window.1, window.2))?;
     }
     let seconds = started.elapsed().as_secs_f64();
     let heldout_bpd = match state.metrics.last() {
