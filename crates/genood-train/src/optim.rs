@@ -199,13 +199,10 @@ impl Optimizer {
                 tensors.insert(format!("{prefix}.{name}"), (vec![values.len()], values));
             }
         }
-        let metadata = HashMap::from([
-            ("time".to_string(), self.time.to_string()),
-            (
-                "kind".to_string(),
-                serde_json::to_string(&self.kind).expect("serialisable"),
-            ),
-        ]);
+        // One entry: safetensors writes the metadata in its hash map's order, which differs
+        // from process to process, and identical runs must write identical bytes. The kind
+        // of optimiser is in the run's config.json.
+        let metadata = HashMap::from([("time".to_string(), self.time.to_string())]);
         write_safetensors(path, &tensors, metadata)
     }
 
