@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{digest, verify};
+use crate::checkpoint::digest;
 use crate::eval::{ExampleScore, read_scores_csv, write_scores_csv};
-use crate::run::{RunDir, RunError};
+use crate::run::{RunDir, RunError, TrainState};
 
 /// The origin of a scores file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,9 +20,11 @@ pub struct ScoresOrigin {
     pub limit: Option<usize>,
 }
 
-/// The step and model digest of the run's current checkpoint (checked against its manifest).
+/// The step and model digest of the run's current checkpoint, as its manifest records them:
+/// comparing digests needs no re-hashing of every checkpoint file for every set (loading a
+/// model is where the files are checked, [`crate::checkpoint::verify`]).
 pub fn current_model(run: &RunDir) -> Result<(usize, String), RunError> {
-    let state = verify(run)?;
+    let state: TrainState = run.read_json(&run.state())?;
     let model = match state.files.get("model.safetensors") {
         Some(recorded) => recorded.clone(),
         // Saved before checkpoints carried digests.
