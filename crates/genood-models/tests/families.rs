@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 use genood_flows::host::{seeded_rng, tensor_from_f64, to_f64_vec};
+use genood_flows::noise::Noise;
 use genood_flows::testing::f64_device;
 use genood_models::density::part;
 use genood_models::mixture::{log_prob, parameter_count};
@@ -197,8 +198,11 @@ fn vae_bounds_iw_is_above_its_elbo_and_grows_with_k() {
             let mut total = 0.0;
             let repeats = 8;
             for r in 0..repeats {
-                let terms =
-                    model.log_likelihood(pixels.clone(), k, &mut seeded_rng(100 * i as u64 + r));
+                let terms = model.log_likelihood(
+                    pixels.clone(),
+                    k,
+                    &mut Noise::Batch(&mut seeded_rng(100 * i as u64 + r)),
+                );
                 let log_p = to_f64_vec(terms.log_p);
                 let named = |name: &str| {
                     to_f64_vec(
@@ -299,7 +303,11 @@ fn every_preset_builds_every_family_under_its_own_name() {
             &device,
         );
         let pixels = tensor_from_f64(vec![0.0; 2 * 784], [2, 1, 28, 28], &device);
-        let log_p = to_f64_vec(model.log_likelihood(pixels, 2, &mut seeded_rng(2)).log_p);
+        let log_p = to_f64_vec(
+            model
+                .log_likelihood(pixels, 2, &mut Noise::Batch(&mut seeded_rng(2)))
+                .log_p,
+        );
         assert!(
             log_p.iter().all(|v| v.is_finite() && *v < 0.0),
             "{kind:?}: {log_p:?}"

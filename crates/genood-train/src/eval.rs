@@ -8,12 +8,13 @@ use genood_data::ImageSet;
 use genood_data::atomic::write_atomically;
 use genood_flows::bits_per_dim;
 use genood_flows::host::{tensor_from_f32, to_f64_vec};
+use genood_flows::noise::Noise;
 use genood_models::{DensityModel, Model};
 use serde::{Deserialize, Serialize};
 
 use crate::csv::read_table;
 use crate::parallel::for_each_batch;
-use crate::run::{stream_rng, streams};
+use crate::run::{image_rngs, streams};
 
 /// The fixed leading columns of a scores CSV; the model's named parts follow.
 const SCORES_COLUMNS: [&str; 4] = ["index", "label", "log_p", "bpd"];
@@ -71,9 +72,10 @@ pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tenso
 }
 
 /// Scores every image of `set` in batches of `batch_size`, with `samples` importance samples
-/// for latent-variable models; batch `b` draws its noise (dequantization, posterior samples)
-/// from `(seed, b)`, so the same model, set and seed give bit-identical scores, whatever the
-/// number of worker `threads` the batches are spread over.
+/// for latent-variable models. Each image draws its noise (dequantization, posterior samples)
+/// from `(seed, set, its index)` ([`image_rngs`]), so the same model, image and seed give the
+/// bit-identical score, whatever the batch size, the other images scored, or the number of
+/// worker `threads` the batches are spread over.
 pub fn evaluate(
     model: &Model,
     set: &ImageSet,
@@ -83,9 +85,11 @@ pub fn evaluate(
     threads: usize,
     device: &Device,
 ) -> Vec<ExampleScore> {
+    let all: Vec<usize> = (0..set.len()).collect();
     evaluate_with_progress(
         model,
         set,
+        &all,
         batch_size,
         samples,
         seed,
@@ -95,11 +99,13 @@ pub fn evaluate(
     )
 }
 
-/// [`evaluate`], calling `progress(done, total)` after each batch.
+/// [`evaluate`] of the images of `set` at `indices` (rows keep those indices), calling
+/// `progress(done, total)` after each batch.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_with_progress(
     model: &Model,
     set: &ImageSet,
+    indices: &[usize],
     batch_size: usize,
     samples: usize,
     seed: u64,
@@ -115,13 +121,13 @@ pub fn evaluate_with_progress(
     );
     let dims = model.dims();
     let scorer = model.scorer();
-    let indices: Vec<usize> = (0..set.len()).collect();
     let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
     let score_batch = |b: usize| {
+        let mut rngs = image_rngs(seed, streams::EVAL_NOISE, &set.name, chunks[b]);
         let terms = scorer.log_likelihood(
             batch_tensor(set, chunks[b], device),
             samples,
-            &mut stream_rng(seed, streams::EVAL_NOISE, b as u64),
+            &mut Noise::PerImage(&mut rngs),
         );
         let parts: Vec<(&str, Vec<f64>)> = terms
             .parts
@@ -130,7 +136,7 @@ pub fn evaluate_with_progress(
             .collect();
         (to_f64_vec(terms.log_p), parts)
     };
-    let mut scores = Vec::with_capacity(set.len());
+    let mut scores = Vec::with_capacity(indices.len());
     for_each_batch(chunks.len(), threads, &score_batch, &mut |b,
                                                               (
         log_p,
@@ -145,7 +151,7 @@ pub fn evaluate_with_progress(
                 parts: parts.iter().map(|(n, v)| (n.to_string(), v[k])).collect(),
             });
         }
-        progress(scores.len(), set.len());
+        progress(scores.len(), indices.len());
     });
     scores
 }

@@ -14,6 +14,7 @@ use std::sync::mpsc;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
+use genood_flows::noise::Noise;
 use genood_models::{DensityModel, Model};
 use rand::rngs::StdRng;
 
@@ -84,7 +85,7 @@ pub fn batch_gradients(
     let scale = 1.0 / (batch_size * model.dims()) as f64 / std::f64::consts::LN_2;
     let one = |model: &Model, shard: Shard, first: bool| {
         let Shard { pixels, mut rng } = shard;
-        let terms = model.log_likelihood(pixels, 1, &mut rng);
+        let terms = model.log_likelihood(pixels, 1, &mut Noise::Batch(&mut rng));
         let bpd_part = terms.log_p.sum().neg().mul_scalar(scale);
         let bpd = bpd_part.clone().into_scalar::<f64>();
         if !bpd.is_finite() {

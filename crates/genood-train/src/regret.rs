@@ -18,16 +18,18 @@ use burn::prelude::*;
 use genood_data::ImageSet;
 use genood_data::atomic::write_atomically;
 use genood_flows::host::to_f64_vec;
+use genood_flows::noise::Noise;
 use genood_models::config::OptimizerKind;
 use genood_models::density::part;
 use genood_models::vae::Vae;
+use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::csv::read_rows;
 use crate::eval::batch_tensor;
 use crate::optim::Optimizer;
 use crate::parallel::for_each_batch;
-use crate::run::{stream_rng, streams};
+use crate::run::{image_rngs, streams};
 
 /// Header of a regret CSV.
 const REGRET_HEADER: &str = "index,elbo,refit_elbo,regret";
@@ -78,20 +80,20 @@ pub struct RegretScore {
     pub regret: f64,
 }
 
-/// The ELBO of each image of a batch with the given posterior, from `(seed, batch)`'s draws.
+/// The ELBO of each image of a batch with the given posterior, each from its own `rngs`.
 fn elbo(
     vae: &Vae,
     pixels: Tensor<4>,
     posterior: &Posterior,
     samples: usize,
-    rng_seed: (u64, u64),
+    mut rngs: Vec<StdRng>,
 ) -> Vec<f64> {
     let terms = vae.bound_with(
         pixels,
         posterior.mean.val(),
         posterior.log_std.val(),
         samples,
-        &mut stream_rng(rng_seed.0, streams::EVAL_NOISE, rng_seed.1),
+        &mut Noise::PerImage(&mut rngs),
     );
     let elbo = terms
         .parts
@@ -102,16 +104,19 @@ fn elbo(
     to_f64_vec(elbo)
 }
 
-/// Refits the posterior of each image of `pixels` (a batch on an autodiff device) and returns
-/// `(ELBO before, ELBO after)` per image. Batch `batch` of a run seeded `seed` draws the refit's
-/// samples from stream [`streams::REGRET_REFIT`] and both ELBOs from the same evaluation draws.
+/// Refits the posterior of each image of `pixels` (a batch on an autodiff device: the images
+/// of set `set` at `indices`) and returns `(ELBO before, ELBO after)` per image. Each image
+/// draws its refit's samples from stream [`streams::REGRET_REFIT`] and both ELBOs from the
+/// same evaluation draws, keyed by `(seed, set, index)` ([`image_rngs`]).
 pub fn refit_batch(
     vae: &Vae,
     pixels: Tensor<4>,
     config: RegretConfig,
     seed: u64,
-    batch: u64,
+    set: &str,
+    indices: &[usize],
 ) -> (Vec<f64>, Vec<f64>) {
+    let eval_rngs = image_rngs(seed, streams::EVAL_NOISE, set, indices);
     let frozen = vae.clone().no_grad();
     let (mean, log_std) = frozen.encode(pixels.clone());
     let mut posterior = Posterior {
@@ -123,32 +128,33 @@ pub fn refit_batch(
         pixels.clone(),
         &posterior,
         config.samples,
-        (seed, batch),
+        eval_rngs.clone(),
     );
     let mut optimizer = Optimizer::new(OptimizerKind::Adam, None);
-    let mut rng = stream_rng(seed, streams::REGRET_REFIT, batch);
+    let mut refit_rngs = image_rngs(seed, streams::REGRET_REFIT, set, indices);
     for _ in 0..config.steps {
         let terms = frozen.bound_with(
             pixels.clone(),
             posterior.mean.val(),
             posterior.log_std.val(),
             1,
-            &mut rng,
+            &mut Noise::PerImage(&mut refit_rngs),
         );
         let grads = terms.log_p.sum().neg().backward();
         posterior = optimizer.step(posterior, &grads, config.learning_rate).0;
     }
-    let after = elbo(&frozen, pixels, &posterior, config.samples, (seed, batch));
+    let after = elbo(&frozen, pixels, &posterior, config.samples, eval_rngs);
     (before, after)
 }
 
-/// Likelihood regret of every image of `set`, in batches of `batch_size` spread over `threads`
-/// workers (the scores do not depend on how many), on an autodiff `device`;
+/// Likelihood regret of the images of `set` at `indices`, in batches of `batch_size` spread
+/// over `threads` workers (an image's score depends on neither), on an autodiff `device`;
 /// `progress(done, total)` after each batch.
 #[allow(clippy::too_many_arguments)]
 pub fn likelihood_regret(
     vae: &Vae,
     set: &ImageSet,
+    indices: &[usize],
     batch_size: usize,
     config: RegretConfig,
     seed: u64,
@@ -156,14 +162,13 @@ pub fn likelihood_regret(
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<RegretScore> {
-    let indices: Vec<usize> = (0..set.len()).collect();
     let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
     // Each batch refits its own posterior parameters: the workers share no autodiff graph.
     let refit = |b: usize| {
         let pixels = batch_tensor(set, chunks[b], device);
-        refit_batch(vae, pixels, config, seed, b as u64)
+        refit_batch(vae, pixels, config, seed, &set.name, chunks[b])
     };
-    let mut scores = Vec::with_capacity(set.len());
+    let mut scores = Vec::with_capacity(indices.len());
     for_each_batch(chunks.len(), threads, &refit, &mut |b, (before, after)| {
         for (k, &i) in chunks[b].iter().enumerate() {
             scores.push(RegretScore {
@@ -173,7 +178,7 @@ pub fn likelihood_regret(
                 regret: after[k] - before[k],
             });
         }
-        progress(scores.len(), set.len());
+        progress(scores.len(), indices.len());
     });
     scores
 }

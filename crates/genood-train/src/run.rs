@@ -373,6 +373,19 @@ pub fn shard_rng(seed: u64, stream: u64, index: u64, shard: usize) -> StdRng {
     StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
+/// One generator per image for stream `stream` of a run seeded `seed`: image `i` of set `set`
+/// draws from `(seed, stream, set, i)` alone, so its draws do not depend on the batch, limit,
+/// order or shard it is scored in. The set enters through the first 64 bits of the SHA-256 of
+/// its name, so two sets' images draw independent noise.
+pub fn image_rngs(seed: u64, stream: u64, set: &str, indices: &[usize]) -> Vec<StdRng> {
+    let digest = Checksum::Sha256("").digest(set.as_bytes());
+    let set_key = u64::from_str_radix(&digest[..16], 16).expect("a SHA-256 digest is hex");
+    indices
+        .iter()
+        .map(|&i| stream_rng(seed ^ set_key, stream, i as u64))
+        .collect()
+}
+
 /// Streams of [`stream_rng`].
 pub mod streams {
     /// Initial weights.
@@ -381,7 +394,7 @@ pub mod streams {
     pub const BATCH_ORDER: u64 = 2;
     /// Dequantization noise of a training step (index: the step).
     pub const TRAIN_NOISE: u64 = 3;
-    /// Dequantization noise of evaluation (index: the batch).
+    /// Dequantization noise and posterior samples of evaluation, per image ([`image_rngs`]).
     pub const EVAL_NOISE: u64 = 4;
     /// Data-dependent initialisation batch.
     pub const INIT: u64 = 5;
@@ -390,10 +403,12 @@ pub mod streams {
     /// Which images of each set training dynamics follow (index: the set's position, the
     /// training subset first).
     pub const MONITOR: u64 = 7;
-    /// Posterior samples of likelihood regret's refitting (index: the batch).
+    /// Posterior samples of likelihood regret's refitting, per image ([`image_rngs`]).
     pub const REGRET_REFIT: u64 = 8;
     /// Images drawn from a model (`genood sample`, the report's grid).
     pub const SAMPLES: u64 = 9;
+    /// Which images of the training set are held out.
+    pub const HELDOUT_SPLIT: u64 = 10;
 }
 
 #[cfg(test)]

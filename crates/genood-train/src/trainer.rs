@@ -350,7 +350,8 @@ fn followed_subset(set: &ImageSet, size: usize, seed: u64, index: u64) -> ImageS
 }
 
 /// Trains `config.model` on `train_set` into `run`, resuming from its last checkpoint when
-/// `resume` is set and one exists. The last `heldout_size` images are held out. `monitor`
+/// `resume` is set and one exists. `heldout_size` images, drawn by the run's seed, are held
+/// out ([`ImageSet::split_heldout`]). `monitor`
 /// holds the sets `config.monitor` names, in its order; up to `heldout_size` images of each
 /// (and of the training images) are scored at every metrics row into `dynamics.csv`.
 pub fn train(
@@ -378,7 +379,10 @@ pub fn train(
         }
     }
     let tc = &config.train;
-    let (train, heldout) = train_set.split_tail(tc.heldout_size);
+    let (train, heldout) = train_set.split_heldout(
+        tc.heldout_size,
+        &mut stream_rng(tc.seed, streams::HELDOUT_SPLIT, 0),
+    );
     if train.len() < tc.batch_size || heldout.is_empty() {
         return Err(TrainError::TooSmall {
             set: train_set.name.clone(),

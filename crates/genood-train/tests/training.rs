@@ -3,13 +3,14 @@
 use burn::prelude::*;
 use genood_data::ImageSet;
 use genood_flows::host::to_f64_vec;
+use genood_flows::noise::Noise;
 use genood_models::density::part;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{DensityModel, ImageShape, Model};
 use genood_train::dynamics::read_dynamics_csv;
 use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
-use genood_train::run::{RunConfig, RunDir, stream_rng};
+use genood_train::run::{RunConfig, RunDir, image_rngs, stream_rng};
 use genood_train::trainer::{Silent, TrainError, TrainObserver, train};
 use genood_train::weights::{load_weights, read_safetensors, save_weights, write_safetensors};
 
@@ -72,7 +73,11 @@ fn a_few_optimiser_steps_lower_the_loss_for_every_model() {
         model.initialize(pixels.clone(), &mut stream_rng(0, 2, 0));
         let loss = |model: &Model, i: u64| {
             model
-                .log_likelihood(pixels.clone(), 1, &mut stream_rng(0, 3, i))
+                .log_likelihood(
+                    pixels.clone(),
+                    1,
+                    &mut Noise::Batch(&mut stream_rng(0, 3, i)),
+                )
                 .log_p
                 .mean()
                 .neg()
@@ -109,8 +114,12 @@ fn actnorm_flag_and_log_p_survive_save_and_load() {
     assert!(glow.flow.levels[0].steps[0].actnorm.is_initialized());
     let log_p = |m: &Model| {
         to_f64_vec(
-            m.log_likelihood(pixels.clone(), 1, &mut stream_rng(0, 4, 0))
-                .log_p,
+            m.log_likelihood(
+                pixels.clone(),
+                1,
+                &mut Noise::Batch(&mut stream_rng(0, 4, 0)),
+            )
+            .log_p,
         )
     };
     let expected = log_p(&model);
@@ -453,7 +462,11 @@ fn likelihood_regret_refit_raises_the_elbo_of_each_image() {
     let mut optimizer = Optimizer::new(genood_models::config::OptimizerKind::Adam, None);
     for i in 0..40 {
         let loss = model
-            .log_likelihood(pixels.clone(), 1, &mut stream_rng(0, 3, i))
+            .log_likelihood(
+                pixels.clone(),
+                1,
+                &mut Noise::Batch(&mut stream_rng(0, 3, i)),
+            )
             .log_p
             .mean()
             .neg();
@@ -465,7 +478,8 @@ fn likelihood_regret_refit_raises_the_elbo_of_each_image() {
         learning_rate: 0.01,
         samples: 128,
     };
-    let scores = likelihood_regret(vae, &data, 5, refit, 0, 1, &device, &mut |_, _| {});
+    let all: Vec<usize> = (0..12).collect();
+    let scores = likelihood_regret(vae, &data, &all, 5, refit, 0, 1, &device, &mut |_, _| {});
     assert_eq!(scores.len(), 12);
     // Refitting to one image can only help it, up to the noise of two 128-sample ELBOs.
     for s in &scores {
@@ -478,9 +492,13 @@ fn likelihood_regret_refit_raises_the_elbo_of_each_image() {
     }
     let mean = scores.iter().map(|s| s.regret).sum::<f64>() / 12.0;
     assert!(mean > 0.2, "mean regret {mean}");
-    // The same seed gives the same scores, also spread over 3 workers; the CSV keeps every bit.
-    let again = likelihood_regret(vae, &data, 5, refit, 0, 3, &device, &mut |_, _| {});
+    // The same seed gives the same scores, also spread over 3 workers, and each image's score
+    // does not depend on its batch or the other images scored; the CSV keeps every bit.
+    let again = likelihood_regret(vae, &data, &all, 5, refit, 0, 3, &device, &mut |_, _| {});
     assert_eq!(scores, again);
+    let some = [11, 3, 7];
+    let subset = likelihood_regret(vae, &data, &some, 2, refit, 0, 1, &device, &mut |_, _| {});
+    assert_eq!(subset, some.map(|i| scores[i]));
     let run = temp_run("regret");
     std::fs::create_dir_all(&run.path).unwrap();
     let path = run.regret("blobs");
@@ -550,7 +568,12 @@ fn a_batch_split_across_threads_has_the_gradient_of_the_whole_batch() {
         let scale = 1.0 / (24 * model.dims()) as f64 / std::f64::consts::LN_2;
         let loss = shards()
             .into_iter()
-            .map(|mut s| model.log_likelihood(s.pixels, 1, &mut s.rng).log_p.sum())
+            .map(|mut s| {
+                model
+                    .log_likelihood(s.pixels, 1, &mut Noise::Batch(&mut s.rng))
+                    .log_p
+                    .sum()
+            })
             .reduce(|a, b| a + b)
             .unwrap()
             .neg()
@@ -600,13 +623,10 @@ fn folding_actnorm_leaves_log_p_of_a_saved_checkpoint_unchanged() {
         let scores = evaluate(&model, &data, 64, 1, 3, 1, &device);
         // The same images and noise through the layers one by one.
         let dims = model.dims();
-        for (b, chunk) in (0..data.len()).collect::<Vec<_>>().chunks(64).enumerate() {
+        for chunk in (0..data.len()).collect::<Vec<_>>().chunks(64) {
             let pixels = batch_tensor(&data, chunk, &device);
-            let noise = genood_flows::dequantize::uniform_noise(
-                pixels.dims(),
-                &mut stream_rng(3, genood_train::run::streams::EVAL_NOISE, b as u64),
-                &device,
-            );
+            let mut rngs = image_rngs(3, genood_train::run::streams::EVAL_NOISE, &data.name, chunk);
+            let noise = Noise::PerImage(&mut rngs).uniform(pixels.dims(), &device);
             let (x, scaling) = genood_flows::dequantize::dequantize(pixels, noise);
             let out = genood_flows::testing::unfolded_forward(&glow.flow, x);
             let log_p = to_f64_vec(out.log_prior + out.log_det + scaling);
@@ -650,4 +670,55 @@ fn a_glow_trained_in_bf16_scores_like_one_trained_in_f32() {
     assert!(f32 < 7.0, "training moved the f32 model: {f32} bpd");
     assert!((bf16 - f32).abs() < 0.15, "bf16 {bf16} vs f32 {f32} bpd");
     assert!(bf16 != f32, "the bf16 run computed in bf16");
+}
+
+#[test]
+fn an_images_log_p_does_not_depend_on_batch_size_limit_or_order() {
+    use genood_train::eval::evaluate_with_progress;
+    let device = Device::flex();
+    let data = blobs(300, 21);
+    for kind in [
+        ModelKind::Glow,
+        ModelKind::VaeRealNvp,
+        ModelKind::PixelCnnPp,
+    ] {
+        let config = Preset::Tiny.model(IMAGE, kind);
+        let mut model = Model::new(&config, &mut stream_rng(0, 1, 0), &device);
+        let all: Vec<usize> = (0..data.len()).collect();
+        model.initialize(batch_tensor(&data, &all, &device), &mut stream_rng(0, 2, 0));
+        let score = |indices: &[usize], batch: usize, threads: usize| {
+            let mut scores = evaluate_with_progress(
+                &model,
+                &data,
+                indices,
+                batch,
+                3,
+                5,
+                threads,
+                &device,
+                &mut |_, _| {},
+            );
+            scores.sort_by_key(|s| s.index);
+            scores
+        };
+        let by_7 = score(&all, 7, 1);
+        let by_250 = score(&all, 250, 2);
+        assert_eq!(by_7, by_250, "{kind:?}: batch size 7 against 250");
+        // Two limits that overlap in images 100..150, each in a shuffled order.
+        let mut first: Vec<usize> = (0..150).rev().collect();
+        let mut second: Vec<usize> = (100..220).collect();
+        first.swap(3, 70);
+        second.swap(0, 99);
+        for subset in [first, second] {
+            let scores = score(&subset, 13, 1);
+            assert_eq!(scores.len(), subset.len());
+            for s in scores {
+                assert_eq!(s, by_7[s.index], "{kind:?}: image {}", s.index);
+            }
+        }
+        // Another set name keys other noise (PixelCNN draws none).
+        let renamed = data.select(&all, "other");
+        let other = evaluate(&model, &renamed, 250, 3, 5, 1, &device);
+        assert_eq!(other == by_7, kind == ModelKind::PixelCnnPp, "{kind:?}");
+    }
 }
