@@ -223,7 +223,8 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
 fn metrics_table(rows: &[ScoreRow]) -> Block {
     let header = [
         "score",
-        "OOD",
+        "in (images)",
+        "OOD (images)",
         "AUROC [95% CI]",
         "AUPR-in",
         "AUPR-out",
@@ -238,7 +239,8 @@ fn metrics_table(rows: &[ScoreRow]) -> Block {
             let m = &r.metrics;
             vec![
                 r.score.clone(),
-                r.ood.clone(),
+                r.in_images.label(&r.in_dist),
+                r.ood_images.label(&r.ood),
                 format!(
                     "{:.3} [{:.3}, {:.3}]",
                     m.auroc.value, m.auroc.low, m.auroc.high

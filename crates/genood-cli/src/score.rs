@@ -76,6 +76,10 @@ pub struct ScoreRow {
     pub batch: usize,
     /// The metrics with 95% bootstrap intervals.
     pub metrics: Detection,
+    /// How many in-distribution images were scored.
+    pub in_images: Coverage,
+    /// How many OOD images were scored.
+    pub ood_images: Coverage,
     /// What the score costs beyond one model and one pass.
     pub cost: String,
     /// For the typicality test: flagging with the bootstrap threshold ε.
@@ -141,6 +145,26 @@ fn complexity(scores: &[ExampleScore], set: &ImageSet, codec: Codec) -> Vec<f64>
         .collect()
 }
 
+/// How many of a set's images a score saw: a `--limit` scores part of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Images scored.
+    pub scored: usize,
+    /// Images in the set.
+    pub of: usize,
+}
+
+impl Coverage {
+    /// `set` with its count: "mnist:test (all 10000)" or "mnist:test (2000 of 10000)".
+    pub fn label(&self, set: &str) -> String {
+        if self.scored == self.of {
+            format!("{set} (all {})", self.of)
+        } else {
+            format!("{set} ({} of {})", self.scored, self.of)
+        }
+    }
+}
+
 /// Every score on every (in, OOD) pair.
 pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
     let run = RunDir::new(&args.run);
@@ -153,12 +177,20 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
     for ood_name in &sets.ood {
         let outside = load_scores(&run, ood_name)?;
         let ood_images = SetSpec::parse(ood_name)?.load(data_dir, args.seed)?;
+        let coverage = |scores: &[ExampleScore], set: &ImageSet| Coverage {
+            scored: scores.len(),
+            of: set.len(),
+        };
+        let (in_coverage, ood_coverage) =
+            (coverage(&inside, &in_images), coverage(&outside, &ood_images));
         let mut push = |score: String, batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
             rows.push(ScoreRow {
                 score,
                 in_dist: sets.in_dist.clone(),
                 ood: ood_name.clone(),
                 batch,
+                in_images: in_coverage,
+                ood_images: ood_coverage,
                 metrics: detection(&a, &b, args.resamples, args.seed),
                 cost: cost.into(),
                 threshold: None,
@@ -297,8 +329,8 @@ pub fn markdown(rows: &[ScoreRow]) -> String {
         md.push_str(&format!(
             "| {} | {} | {} | {:.3} [{:.3}, {:.3}] | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
             r.score,
-            r.in_dist,
-            r.ood,
+            r.in_images.label(&r.in_dist),
+            r.ood_images.label(&r.ood),
             m.auroc.value,
             m.auroc.low,
             m.auroc.high,

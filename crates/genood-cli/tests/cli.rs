@@ -151,6 +151,11 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
         real_data(),
     ));
     assert!(table.contains("typicality, batches of 25"), "{table}");
+    // Each row says how much of each set was scored: 2,000 of the 10,000 test images.
+    assert!(
+        table.contains("| fashion-mnist:test (2000 of 10000) | mnist:test (2000 of 10000) |"),
+        "{table}"
+    );
 
     // A background model (perturbed inputs) and a second ensemble member add the
     // likelihood-ratio and WAIC scores.
