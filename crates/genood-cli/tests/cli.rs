@@ -956,3 +956,27 @@ fn pixelcnn_and_both_vaes_on_fashion_mnist_give_mnist_the_higher_likelihood() {
         }
     }
 }
+
+#[test]
+fn help_lists_every_subcommand_with_one_line() {
+    let help = ok(genood(&["--help"], Path::new("unused")));
+    assert!(help.starts_with("genood: can you trust"), "{help}");
+    for command in [
+        "fetch",
+        "train",
+        "eval",
+        "regret",
+        "score",
+        "analyze",
+        "sample",
+        "report",
+        "reproduce",
+        "bench",
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{command} "))),
+            "{command} missing from:\n{help}"
+        );
+    }
+}
