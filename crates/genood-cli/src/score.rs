@@ -181,8 +181,10 @@ pub fn score_rows(args: &ScoreArgs, data_dir: &Path) -> Result<Vec<ScoreRow>> {
             scored: scores.len(),
             of: set.len(),
         };
-        let (in_coverage, ood_coverage) =
-            (coverage(&inside, &in_images), coverage(&outside, &ood_images));
+        let (in_coverage, ood_coverage) = (
+            coverage(&inside, &in_images),
+            coverage(&outside, &ood_images),
+        );
         let mut push = |score: String, batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
             rows.push(ScoreRow {
                 score,
