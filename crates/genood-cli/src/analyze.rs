@@ -19,6 +19,7 @@ use genood_flows::second_order::{
     Estimate, MeanShiftTerms, closed_form_gap, hutchinson_half_trace, mean_shift_terms,
     paper_curvature, without_coupling_networks,
 };
+use genood_lab::evaluation::{EvalOptions, IW_SAMPLES};
 use genood_models::density::part;
 use genood_models::{DensityModel, Model};
 use genood_ood::report::render_html;
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis_view;
 use crate::device::Compute;
-use crate::eval::{EvalArgs, IW_SAMPLES};
+use crate::eval::evaluate_on;
 use crate::figures::{write_figure, write_file};
 use crate::report::likelihood_histograms;
 
@@ -304,18 +305,14 @@ fn scores_of(
         }
     }
     if !missing.is_empty() {
-        crate::eval::run(
-            EvalArgs {
-                run: run_path.into(),
-                data: missing,
-                limit: Some(args.eval_limit),
-                batch_size: BATCH,
-                iw_samples: args.iw_samples,
-                seed: args.seed,
-                compute: args.compute.clone(),
-            },
-            data_dir,
-        )?;
+        let options = EvalOptions {
+            limit: Some(args.eval_limit),
+            batch_size: BATCH,
+            iw_samples: args.iw_samples,
+            seed: args.seed,
+            threads: args.compute.threads(),
+        };
+        evaluate_on(run_path, &missing, data_dir, &args.compute, &options)?;
     }
     sets.iter()
         .map(|set| {

@@ -10,7 +10,6 @@ mod eval;
 mod fetch;
 mod figures;
 mod numbers;
-mod pairs;
 mod progress;
 mod regret;
 mod report;

@@ -121,3 +121,28 @@ impl Drop for WorkProgress {
         self.bar.finish_and_clear();
     }
 }
+
+/// The library's [`genood_lab::Progress`] on the terminal: one [`WorkProgress`] bar per task
+/// (a new task replaces the last one's bar) and notes as lines on standard error.
+#[derive(Default)]
+pub struct Terminal {
+    bar: Option<(String, WorkProgress)>,
+}
+
+impl genood_lab::Progress for Terminal {
+    fn advance(&mut self, task: &str, done: usize, total: usize) {
+        if self.bar.as_ref().is_none_or(|(t, _)| t != task) {
+            // The old bar is cleared before the new one is drawn.
+            self.bar = None;
+            self.bar = Some((task.into(), WorkProgress::new(task)));
+        }
+        if let Some((_, bar)) = &mut self.bar {
+            bar.update(done, total);
+        }
+    }
+
+    fn note(&mut self, line: &str) {
+        self.bar = None;
+        eprintln!("{line}");
+    }
+}

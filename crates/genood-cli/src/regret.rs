@@ -1,26 +1,14 @@
 //! `genood regret`: likelihood regret (Xiao et al. 2020) of a trained VAE on each set.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::Result;
 use clap::Args;
-use genood_models::DensityModel;
-use genood_train::regret::{RegretConfig, RegretSummary, likelihood_regret, write_regret_csv};
-use genood_train::run::RunDir;
+use genood_lab::regret::{LEARNING_RATE, RegretOptions, SAMPLES, STEPS, regret_sets};
+use genood_train::regret::RegretConfig;
 
 use crate::device::Compute;
-use crate::eval::load_subset;
-use crate::progress::WorkProgress;
-
-/// Adam steps of the posterior refit, unless told otherwise (Xiao et al. use 100 for the
-/// encoder's weights; the per-input parameters converge in fewer).
-pub const STEPS: usize = 50;
-/// Adam's learning rate for the posterior's mean and log standard deviation (at 0.05 the noisy
-/// single-sample steps sometimes ended below the start; 0.01–0.02 did not).
-pub const LEARNING_RATE: f64 = 0.02;
-/// Posterior samples of each ELBO before and after.
-pub const SAMPLES: usize = 16;
+use crate::progress::Terminal;
 
 /// Arguments of `genood regret`.
 #[derive(Args, Clone)]
@@ -55,62 +43,45 @@ pub struct RegretArgs {
 }
 
 /// Scores every set and writes `regret/<set>.csv` and `.json` into the run folder.
-pub fn run(args: RegretArgs, data_dir: &Path) -> Result<Vec<RegretSummary>> {
-    let device = args.compute.device()?.autodiff();
-    let run = RunDir::new(&args.run);
-    let (config, model) = run
-        .load_model(&device)
-        .with_context(|| format!("loading the model from {}", args.run.display()))?;
-    let vae = model.vae().ok_or_else(|| {
-        anyhow!(
-            "{}: likelihood regret needs a VAE, this run is {}",
-            args.run.display(),
-            config.model.label()
-        )
-    })?;
+pub fn run(args: RegretArgs, data_dir: &Path) -> Result<()> {
     let refit = RegretConfig {
         steps: args.steps,
         learning_rate: args.lr,
         samples: args.samples,
     };
-    let mut summaries = Vec::new();
-    for name in &args.data {
-        let (spec, set, indices) =
-            load_subset(name, data_dir, args.seed, args.limit, model.image_dims())?;
-        let started = Instant::now();
-        let mut bar = WorkProgress::new(&format!("regret {name}"));
-        let scores = likelihood_regret(
-            vae,
-            &set,
-            &indices,
-            args.batch_size,
-            refit,
-            args.seed,
-            args.compute.threads(),
-            &device,
-            &mut |done, total| bar.update(done, total),
-        );
-        drop(bar);
-        let path = run.regret(&spec.label());
-        write_regret_csv(&path, &scores).with_context(|| format!("writing {}", path.display()))?;
-        let summary = RegretSummary {
-            set: spec.label(),
-            images: scores.len(),
-            config: refit,
-            seconds: started.elapsed().as_secs_f64(),
-            mean_regret: scores.iter().map(|s| s.regret).sum::<f64>() / scores.len().max(1) as f64,
-        };
-        run.write_json(&path.with_extension("json"), &summary)?;
-        eprintln!(
-            "{}: {} images, mean regret {:.2} nats, {:.1} s ({:.1} ms/image) → {}",
-            summary.set,
-            summary.images,
-            summary.mean_regret,
-            summary.seconds,
-            1e3 * summary.seconds / summary.images.max(1) as f64,
-            path.display()
-        );
-        summaries.push(summary);
-    }
-    Ok(summaries)
+    let options = RegretOptions {
+        limit: args.limit,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        threads: args.compute.threads(),
+    };
+    refit_on(
+        &args.run,
+        &args.data,
+        data_dir,
+        &args.compute,
+        refit,
+        &options,
+    )
+}
+
+/// [`regret_sets`] on the `compute` flags' device, with progress on the terminal.
+pub fn refit_on(
+    run: &Path,
+    sets: &[String],
+    data_dir: &Path,
+    compute: &Compute,
+    refit: RegretConfig,
+    options: &RegretOptions,
+) -> Result<()> {
+    regret_sets(
+        run,
+        sets,
+        data_dir,
+        &compute.device()?.autodiff(),
+        refit,
+        options,
+        &mut Terminal::default(),
+    )?;
+    Ok(())
 }

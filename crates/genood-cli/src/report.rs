@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use genood_data::SetSpec;
+use genood_lab::pairs::reported_auroc;
+use genood_lab::score::{ScoreRow, score_rows};
 use genood_models::density::part;
 use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, render_html};
@@ -18,9 +20,8 @@ use genood_train::run::RunDir;
 use crate::analyze::Analysis;
 use crate::device::parse_device;
 use crate::figures::{file_safe, write_figure, write_file};
-use crate::pairs::reported_auroc;
 use crate::sample::sample_grid;
-use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
+use crate::score::ComparisonArgs;
 
 /// Bins of every histogram.
 const BINS: usize = 60;
@@ -36,7 +37,7 @@ pub struct ReportArgs {
     pub run: Vec<PathBuf>,
     /// The sets and companion models (background and ensemble apply to the first run).
     #[command(flatten)]
-    pub comparison: Comparison,
+    pub comparison: ComparisonArgs,
     /// Output folder: report.html and every figure as SVG and PNG.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
@@ -148,18 +149,12 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
         }
 
         // The companion models belong to the first run only.
-        let mut comparison = compared.clone();
+        let mut comparison = compared.comparison();
         if k > 0 {
             comparison.background = None;
             comparison.ensemble.clear();
         }
-        let score_args = ScoreArgs {
-            run: run_path.clone(),
-            comparison,
-            resamples: 1000,
-            seed: 0,
-        };
-        let rows = score_rows(&score_args, data_dir)?;
+        let rows = score_rows(run_path, &comparison, 1000, 0, data_dir)?;
         for ood in &compared.ood {
             let series: Vec<(String, Vec<(f64, f64)>)> = rows
                 .iter()

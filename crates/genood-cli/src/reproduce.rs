@@ -8,20 +8,24 @@ use clap::Args;
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
+use genood_lab::evaluation::{EvalOptions, IW_SAMPLES};
+use genood_lab::pairs::{Pair, Reported, find_pair};
+use genood_lab::regret::{self, RegretOptions};
+use genood_lab::score::{ScoreRow, markdown, score_rows};
 use genood_models::ModelConfig;
 use genood_ood::report::render_markdown;
 use genood_train::eval::SetSummary;
+use genood_train::regret::RegretConfig;
 use genood_train::run::{RunConfig, RunDir, TrainState};
 use serde::Serialize;
 
 use crate::analyze::{AnalyzeArgs, EPSILONS, GRAY_LIMIT, GRAY_STEPS, PROBES};
 use crate::device::Compute;
-use crate::eval::{EvalArgs, IW_SAMPLES};
+use crate::eval::evaluate_on;
 use crate::fetch::fetch_all;
-use crate::pairs::{Pair, Reported, find_pair};
-use crate::regret::{self, RegretArgs};
+use crate::regret::refit_on;
 use crate::report::{ReportArgs, SAMPLES};
-use crate::score::{Comparison, ScoreArgs, ScoreRow, score_rows};
+use crate::score::ComparisonArgs;
 use crate::train::{TrainArgs, run_config, train_config};
 
 /// The models `reproduce` trains unless told otherwise.
@@ -183,8 +187,8 @@ struct Results {
 }
 
 /// The pair's test split against its OOD sets, with the training split as reference.
-fn comparison(pair: &Pair, background: Option<PathBuf>, ensemble: Vec<PathBuf>) -> Comparison {
-    Comparison {
+fn comparison(pair: &Pair, background: Option<PathBuf>, ensemble: Vec<PathBuf>) -> ComparisonArgs {
+    ComparisonArgs {
         in_dist: pair.test.into(),
         ood: pair.ood.iter().map(|s| s.to_string()).collect(),
         reference: pair.train.into(),
@@ -342,16 +346,14 @@ fn evaluate(
     limit: Option<usize>,
     data_dir: &Path,
 ) -> Result<Vec<SetSummary>> {
-    let eval = EvalArgs {
-        run: run_dir.into(),
-        data: sets,
+    let options = EvalOptions {
         limit,
         batch_size: 500,
         iw_samples: budget.iw_samples,
         seed: 0,
-        compute: args.compute.clone(),
+        threads: args.compute.threads(),
     };
-    crate::eval::run(eval, data_dir)
+    evaluate_on(run_dir, &sets, data_dir, &args.compute, &options)
 }
 
 fn run_model(
@@ -407,19 +409,24 @@ fn run_model(
         data_dir,
     )?);
     if matches!(config.model, ModelConfig::Vae(_)) {
-        crate::regret::run(
-            RegretArgs {
-                run: run_dir.clone(),
-                data: held_out.clone(),
-                limit: budget.regret_limit,
-                steps: regret::STEPS,
-                lr: regret::LEARNING_RATE,
-                samples: regret::SAMPLES,
-                batch_size: 250,
-                seed: 0,
-                compute: args.compute.clone(),
-            },
+        let refit = RegretConfig {
+            steps: regret::STEPS,
+            learning_rate: regret::LEARNING_RATE,
+            samples: regret::SAMPLES,
+        };
+        let options = RegretOptions {
+            limit: budget.regret_limit,
+            batch_size: 250,
+            seed: 0,
+            threads: args.compute.threads(),
+        };
+        refit_on(
+            &run_dir,
+            &held_out,
             data_dir,
+            &args.compute,
+            refit,
+            &options,
         )?;
     }
     let eval_seconds = eval_started.elapsed().as_secs_f64();
@@ -461,12 +468,10 @@ fn run_model(
         extra_runs.push((dir.clone(), seconds));
     }
     let ood_scores = score_rows(
-        &ScoreArgs {
-            run: run_dir.clone(),
-            comparison: comparison(pair, background.clone(), ensemble.clone()),
-            resamples: 1000,
-            seed: 0,
-        },
+        &run_dir,
+        &comparison(pair, background.clone(), ensemble.clone()).comparison(),
+        1000,
+        0,
         data_dir,
     )?;
     let test_bpd = sets[1].mean_bpd;
@@ -552,7 +557,7 @@ fn render_summary(results: &Results) -> String {
         md.push_str(&format!(
             "\n## OOD detection with {} (OOD = positive; higher score = more OOD)\n\n{}",
             m.model,
-            crate::score::markdown(&m.ood_scores)
+            markdown(&m.ood_scores)
         ));
     }
     md.push_str(&format!(

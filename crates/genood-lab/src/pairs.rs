@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::error::LabError;
+
 /// Glow bpd reported in the paper for one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Reported {
@@ -86,13 +88,15 @@ pub const PAIRS: [Pair; 5] = [
 ];
 
 /// The pair called `name`.
-pub fn find_pair(name: &str) -> anyhow::Result<Pair> {
-    PAIRS.into_iter().find(|p| p.name == name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown pair `{name}`; choose one of {}",
-            PAIRS.map(|p| p.name).join(", ")
-        )
-    })
+pub fn find_pair(name: &str) -> Result<Pair, LabError> {
+    PAIRS
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| LabError::Unknown {
+            what: "pair",
+            name: name.into(),
+            choices: PAIRS.map(|p| p.name).join(", "),
+        })
 }
 
 /// AUROC reported in the follow-up literature (PAPER.md, all recalled there, unverified) for a

@@ -1,0 +1,51 @@
+//! The one error type of the experiment's steps.
+
+use genood_data::DataError;
+use genood_train::run::RunError;
+
+/// Why a step of the experiment failed; every variant names the file, set or run at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A data set could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A run folder could not be read or written.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// A set cannot be used as asked (empty, the wrong shape, scored differently).
+    #[error("{set}: {reason}")]
+    Set {
+        /// The set as the caller named it.
+        set: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A name that is not one of the known choices.
+    #[error("unknown {what} `{name}`; choose one of {choices}")]
+    Unknown {
+        /// What kind of name (a pair, a model).
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The names known, comma-separated.
+        choices: String,
+    },
+    /// A file of the experiment's outputs could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl LabError {
+    /// A [`LabError::Set`] for `set`.
+    pub fn set(set: &str, reason: impl Into<String>) -> Self {
+        LabError::Set {
+            set: set.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! OOD detection scores and their metrics from a run's per-example outputs (`genood score`).
+
+use std::path::{Path, PathBuf};
+
+use genood_data::atomic::write_atomically;
+use genood_data::{ImageSet, SetSpec};
+use genood_ood::metrics::{Detection, detection};
+use genood_ood::scores::{
+    Codec, ExampleStats, ThresholdTest, dose, input_complexity, likelihood_ratio,
+    negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
+};
+use genood_train::eval::ExampleScore;
+use genood_train::provenance::read_scores;
+use genood_train::regret::{RegretSummary, read_regret_csv};
+use genood_train::run::{RunDir, RunError};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+use crate::error::LabError;
+
+/// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
+pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];
+
+/// The sets a score compares and the companion models it may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The in-distribution test set.
+    pub in_dist: String,
+    /// OOD sets.
+    pub ood: Vec<String>,
+    /// In-distribution data the typicality test's entropy estimate and DoSE's density are
+    /// fitted on (scored by evaluation too), usually the training split.
+    pub reference: String,
+    /// A background model's run folder (trained with `background_noise`), scored on the same
+    /// sets with the same seed and limit: adds the likelihood-ratio score.
+    pub background: Option<PathBuf>,
+    /// Other members of an ensemble (same model, other seeds), scored likewise: adds the WAIC
+    /// score over this run and these.
+    pub ensemble: Vec<PathBuf>,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRow {
+    /// The score's name.
+    pub score: String,
+    /// In-distribution set.
+    pub in_dist: String,
+    /// OOD set.
+    pub ood: String,
+    /// Inputs per decision (1, or M for batch tests).
+    pub batch: usize,
+    /// The metrics with 95% bootstrap intervals.
+    pub metrics: Detection,
+    /// How many in-distribution images were scored.
+    pub in_images: Coverage,
+    /// How many OOD images were scored.
+    pub ood_images: Coverage,
+    /// What the score costs beyond one model and one pass.
+    pub cost: String,
+    /// For the typicality test: flagging with the bootstrap threshold ε.
+    pub threshold: Option<ThresholdTest>,
+    /// The in-distribution scores (for ROC curves; not serialised).
+    #[serde(skip)]
+    pub in_scores: Vec<f64>,
+    /// The OOD scores (for ROC curves; not serialised).
+    #[serde(skip)]
+    pub ood_scores: Vec<f64>,
+}
+
+fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
+    scores
+        .iter()
+        .map(|s| ExampleStats {
+            log_p: s.log_p,
+            bpd: s.bpd,
+            parts: s.parts.iter().map(|(_, v)| *v).collect(),
+        })
+        .collect()
+}
+
+/// The likelihood-regret scores of `set` and what computing them cost, if `genood regret`
+/// ran on it.
+fn load_regret(run: &RunDir, set: &str) -> Result<Option<(Vec<f64>, RegretSummary)>, LabError> {
+    let path = run.regret(&SetSpec::parse(set)?.label());
+    if !path.exists() {
+        return Ok(None);
+    }
+    let scores = read_regret_csv(&path).map_err(|reason| RunError::Config {
+        path: path.clone(),
+        reason,
+    })?;
+    let summary: RegretSummary = run.read_json(&path.with_extension("json"))?;
+    Ok(Some((scores.iter().map(|s| s.regret).collect(), summary)))
+}
+
+fn load_scores(run: &RunDir, set: &str) -> Result<Vec<ExampleScore>, LabError> {
+    Ok(read_scores(run, &SetSpec::parse(set)?.label())?)
+}
+
+/// Checks that two runs scored the same images in the same order (same seed and limit).
+fn aligned(
+    ours: &[ExampleScore],
+    theirs: &[ExampleScore],
+    set: &str,
+) -> Result<Vec<ExampleScore>, LabError> {
+    let same =
+        ours.len() == theirs.len() && ours.iter().zip(theirs).all(|(a, b)| a.index == b.index);
+    if same {
+        Ok(theirs.to_vec())
+    } else {
+        Err(LabError::set(
+            set,
+            "the runs scored different images; evaluate them with the same --limit and --seed",
+        ))
+    }
+}
+
+fn complexity(scores: &[ExampleScore], set: &ImageSet, codec: Codec) -> Vec<f64> {
+    scores
+        .iter()
+        .map(|s| {
+            input_complexity(
+                s.bpd,
+                set.image_size(),
+                codec.compressed_bits(set.image(s.index), set.shape),
+            )
+        })
+        .collect()
+}
+
+/// How many of a set's images a score saw: a `--limit` scores part of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Images scored.
+    pub scored: usize,
+    /// Images in the set.
+    pub of: usize,
+}
+
+impl Coverage {
+    /// `set` with its count: "mnist:test (all 10000)" or "mnist:test (2000 of 10000)".
+    pub fn label(&self, set: &str) -> String {
+        if self.scored == self.of {
+            format!("{set} (all {})", self.of)
+        } else {
+            format!("{set} ({} of {})", self.scored, self.of)
+        }
+    }
+}
+
+/// Every score on every (in, OOD) pair of `sets`, from the per-example scores that evaluation
+/// wrote into `run_dir` (and the companion runs), with `resamples` bootstrap resamples seeded
+/// by `seed` (which also seeds the typicality test's batches).
+pub fn score_rows(
+    run_dir: &Path,
+    sets: &Comparison,
+    resamples: usize,
+    seed: u64,
+    data_dir: &Path,
+) -> Result<Vec<ScoreRow>, LabError> {
+    let run = RunDir::new(run_dir);
+    let reference = load_scores(&run, &sets.reference)?;
+    let inside = load_scores(&run, &sets.in_dist)?;
+    let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
+    let in_images = SetSpec::parse(&sets.in_dist)?.load(data_dir, seed)?;
+    let mut rows = Vec::new();
+    for ood_name in &sets.ood {
+        let outside = load_scores(&run, ood_name)?;
+        let ood_images = SetSpec::parse(ood_name)?.load(data_dir, seed)?;
+        let coverage = |scores: &[ExampleScore], set: &ImageSet| Coverage {
+            scored: scores.len(),
+            of: set.len(),
+        };
+        let (in_coverage, ood_coverage) = (
+            coverage(&inside, &in_images),
+            coverage(&outside, &ood_images),
+        );
+        let mut push = |score: String, batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
+            rows.push(ScoreRow {
+                score,
+                in_dist: sets.in_dist.clone(),
+                ood: ood_name.clone(),
+                batch,
+                in_images: in_coverage,
+                ood_images: ood_coverage,
+                metrics: detection(&a, &b, resamples, seed),
+                cost: cost.into(),
+                threshold: None,
+                in_scores: a,
+                ood_scores: b,
+            });
+        };
+        let (in_stats, ood_stats) = (stats(&inside), stats(&outside));
+        push(
+            "likelihood (bpd)".into(),
+            1,
+            negative_log_likelihood(&in_stats),
+            negative_log_likelihood(&ood_stats),
+            "none",
+        );
+        let (in_bpd, ood_bpd) = (
+            negative_log_likelihood(&in_stats),
+            negative_log_likelihood(&ood_stats),
+        );
+        push(
+            "typicality".into(),
+            1,
+            typicality(&in_bpd, entropy),
+            typicality(&ood_bpd, entropy),
+            "mean bpd of reference data",
+        );
+        for m in BATCH_SIZES {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let a = typicality_batches(&in_bpd, m, entropy, &mut rng);
+            let b = typicality_batches(&ood_bpd, m, entropy, &mut rng);
+            push(
+                format!("typicality, batches of {m}"),
+                m,
+                a,
+                b,
+                "needs M inputs known to share a source",
+            );
+        }
+        for codec in [Codec::Png, Codec::WebpLossless] {
+            push(
+                format!("input complexity ({})", codec.name()),
+                1,
+                complexity(&inside, &in_images, codec),
+                complexity(&outside, &ood_images, codec),
+                "one lossless compression per input",
+            );
+        }
+        if let Some(background) = &sets.background {
+            let background = RunDir::new(background);
+            let ratio = |scores: &[ExampleScore], set: &str| -> Result<Vec<f64>, LabError> {
+                let reference = aligned(scores, &load_scores(&background, set)?, set)?;
+                Ok(likelihood_ratio(&stats(scores), &stats(&reference)))
+            };
+            push(
+                "likelihood ratio".into(),
+                1,
+                ratio(&inside, &sets.in_dist)?,
+                ratio(&outside, ood_name)?,
+                "a background model trained on perturbed inputs; a second pass",
+            );
+        }
+        if !sets.ensemble.is_empty() {
+            let members = |scores: &[ExampleScore], set: &str| -> Result<Vec<Vec<f64>>, LabError> {
+                let mut all = vec![scores.iter().map(|s| s.log_p).collect::<Vec<_>>()];
+                for member in &sets.ensemble {
+                    let other = aligned(scores, &load_scores(&RunDir::new(member), set)?, set)?;
+                    all.push(other.iter().map(|s| s.log_p).collect());
+                }
+                Ok(all)
+            };
+            push(
+                format!("WAIC ({} models)", sets.ensemble.len() + 1),
+                1,
+                waic(&members(&inside, &sets.in_dist)?),
+                waic(&members(&outside, ood_name)?),
+                "an ensemble of models; one pass each",
+            );
+        }
+        let train = stats(&reference);
+        let features: Vec<&str> = std::iter::once("log p")
+            .chain(
+                inside
+                    .iter()
+                    .take(1)
+                    .flat_map(|s| s.parts.iter().map(|(n, _)| n.as_str())),
+            )
+            .collect();
+        push(
+            format!("DoSE (KDE of {})", features.join(", ")),
+            1,
+            dose(&train, &in_stats),
+            dose(&train, &ood_stats),
+            "KDE over reference statistics",
+        );
+        if let (Some((a, _)), Some((b, cost))) = (
+            load_regret(&run, &sets.in_dist)?,
+            load_regret(&run, ood_name)?,
+        ) {
+            push(
+                "likelihood regret".into(),
+                1,
+                a,
+                b,
+                &format!(
+                    "posterior refit per input: {} Adam steps, {:.1} ms/image measured",
+                    cost.config.steps,
+                    1e3 * cost.seconds / cost.images.max(1) as f64
+                ),
+            );
+        }
+        let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
+        for row in rows
+            .iter_mut()
+            .filter(|r| &r.ood == ood_name && r.score.starts_with("typicality"))
+        {
+            let mut rng = StdRng::seed_from_u64(seed);
+            row.threshold = Some(threshold_test(
+                &reference_bpd,
+                row.batch,
+                &row.in_scores,
+                &row.ood_scores,
+                &mut rng,
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+/// Renders the rows as a Markdown table.
+pub fn markdown(rows: &[ScoreRow]) -> String {
+    let mut md = String::from(
+        "| score | in | OOD | AUROC [95% CI] | AUPR-in | AUPR-out | FPR@95 | det. acc. | flagged at bootstrap ε (OOD / in) | cost |\n|---|---|---|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let m = &r.metrics;
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.3} [{:.3}, {:.3}] | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
+            r.score,
+            r.in_images.label(&r.in_dist),
+            r.ood_images.label(&r.ood),
+            m.auroc.value,
+            m.auroc.low,
+            m.auroc.high,
+            m.aupr_in.value,
+            m.aupr_out.value,
+            m.fpr95.value,
+            m.detection_accuracy.value,
+            r.threshold.map_or("–".into(), |t| format!(
+                "{:.3} / {:.3}",
+                t.ood_flagged, t.in_flagged
+            )),
+            r.cost
+        ));
+    }
+    md
+}
+
+/// Writes `rows` into `run_dir` as `ood-scores.json` and `ood-scores.md`, atomically, and
+/// returns the Markdown table.
+pub fn write_score_tables(run_dir: &Path, rows: &[ScoreRow]) -> Result<String, LabError> {
+    let io = |path: PathBuf| move |source| LabError::Io { path, source };
+    let json = run_dir.join("ood-scores.json");
+    let text = serde_json::to_string_pretty(rows).expect("score rows serialise");
+    write_atomically(&json, text.as_bytes()).map_err(io(json.clone()))?;
+    let md = markdown(rows);
+    let path = run_dir.join("ood-scores.md");
+    write_atomically(&path, md.as_bytes()).map_err(io(path.clone()))?;
+    Ok(md)
+}

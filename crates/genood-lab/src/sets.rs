@@ -1,0 +1,53 @@
+//! A named set, checked against a model, and which of its images to score.
+
+use std::path::Path;
+
+use genood_data::{ImageSet, SetSpec};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::error::LabError;
+
+/// A whole set and the images of it to score.
+#[derive(Debug, Clone)]
+pub struct Subset {
+    /// The set as parsed from its name.
+    pub spec: SetSpec,
+    /// Every image of the set.
+    pub set: ImageSet,
+    /// Indices of the images to score, in scoring order.
+    pub indices: Vec<usize>,
+}
+
+/// Set `name` from `data_dir`, checked against the model's image `shape`, with the indices of
+/// at most `limit` images to score: a subset seeded by `seed`, the same for every command
+/// that takes a limit (a larger limit's subset contains a smaller one's). Scores keep each
+/// image's index in the whole set, which also keys its noise, so a subset scores each image
+/// as the whole set does.
+pub fn load_subset(
+    name: &str,
+    data_dir: &Path,
+    seed: u64,
+    limit: Option<usize>,
+    shape: [usize; 3],
+) -> Result<Subset, LabError> {
+    let spec = SetSpec::parse(name)?;
+    let set = spec.load(data_dir, seed)?;
+    if set.is_empty() {
+        return Err(LabError::set(
+            name,
+            "the set has no images; nothing to score",
+        ));
+    }
+    if set.shape != shape {
+        return Err(LabError::set(
+            name,
+            format!("images are {:?}, the model expects {shape:?}", set.shape),
+        ));
+    }
+    let indices = set.sample_indices(
+        limit.unwrap_or(usize::MAX),
+        &mut StdRng::seed_from_u64(seed),
+    );
+    Ok(Subset { spec, set, indices })
+}

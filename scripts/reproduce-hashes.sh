@@ -1,0 +1,24 @@
+#!/bin/bash
+# Usage: scripts/reproduce-hashes.sh OUT (the --out of `genood reproduce`); compare two builds
+# by running both into their own OUT and diffing this output.
+# Hashes of every scores/regret CSV, of analysis.json and of results.json, with the output
+# folder's path replaced by OUT and results.json's timing fields removed.
+cd "$1" || exit 1
+find . -path '*/scores/*.csv' -o -path '*/regret/*.csv' | sort | xargs sha256sum
+python3 - "$1" <<'PY'
+import json, hashlib, sys
+root = sys.argv[1].rstrip('/')
+def load(p):
+    return json.loads(open(p).read().replace(root, 'OUT'))
+def strip(x):
+    if isinstance(x, dict):
+        return {k: ([r[0] for r in v] if k == 'extra_runs' else strip(v))
+                for k, v in x.items() if 'seconds' not in k and 'per_sec' not in k}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+a = json.dumps(load('fashion-mnist-mnist/analysis/analysis.json'), sort_keys=True)
+print(hashlib.sha256(a.encode()).hexdigest(), 'analysis.json (paths as OUT)')
+r = json.dumps(strip(load('fashion-mnist-mnist/results.json')), sort_keys=True)
+print(hashlib.sha256(r.encode()).hexdigest(), 'results.json without timings (paths as OUT)')
+PY
