@@ -18,8 +18,9 @@ use genood_train::run::{shard_rng, stream_rng};
 use rand::Rng;
 use serde::Serialize;
 
+use genood_lab::training::{model_kind_of, preset_of};
+
 use crate::device::Compute;
-use crate::train::{model_kind_of, preset_of};
 
 /// Arguments of `genood bench`.
 #[derive(Args)]
@@ -217,12 +218,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .preset
         .iter()
         .map(|p| preset_of(p))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let kinds = args
         .model
         .iter()
         .map(|m| model_kind_of(m))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::new();
     for preset in presets {
         for &kind in &kinds {

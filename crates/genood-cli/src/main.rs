@@ -2,13 +2,11 @@
 //! training data? Fetch data, train Glow / CV-Glow / PixelCNN++ / VAEs, score data sets, analyse why the likelihood
 //! fails, reproduce the paper.
 
-mod analysis_view;
 mod analyze;
 mod bench;
 mod device;
 mod eval;
 mod fetch;
-mod figures;
 mod numbers;
 mod progress;
 mod regret;

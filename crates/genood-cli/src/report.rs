@@ -7,24 +7,22 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use genood_data::SetSpec;
+use genood_lab::analysis::Analysis;
+use genood_lab::analysis_view;
+use genood_lab::figures::{file_safe, likelihood_histograms, write_figure, write_file};
 use genood_lab::pairs::reported_auroc;
 use genood_lab::score::{ScoreRow, score_rows};
-use genood_models::density::part;
 use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, render_html};
-use genood_ood::svg::{histogram, roc_chart};
-use genood_train::eval::{ExampleScore, SetSummary};
+use genood_ood::svg::roc_chart;
+use genood_train::eval::SetSummary;
 use genood_train::provenance::read_scores;
 use genood_train::run::RunDir;
 
-use crate::analyze::Analysis;
 use crate::device::parse_device;
-use crate::figures::{file_safe, write_figure, write_file};
 use crate::sample::sample_grid;
 use crate::score::ComparisonArgs;
 
-/// Bins of every histogram.
-const BINS: usize = 60;
 /// Samples drawn from each model by default, and their temperature (Glow's usual 0.7).
 pub const SAMPLES: usize = 36;
 const TEMPERATURE: f64 = 0.7;
@@ -47,64 +45,6 @@ pub struct ReportArgs {
     /// Images drawn from each model for the page (PixelCNN++ takes one pass per pixel).
     #[arg(long, value_parser = crate::numbers::positive, default_value_t = SAMPLES)]
     pub samples: usize,
-}
-
-/// File kind, title and axis of each named statistic's histogram.
-fn part_axis(name: &str) -> (&'static str, &'static str, &'static str) {
-    match name {
-        part::LOG_PRIOR => ("prior", "Distribution term", "log p_z(f(x)) (nats)"),
-        part::LOG_DET => ("logdet", "Volume term", "log |det ∂f/∂x| (nats)"),
-        part::ELBO => ("elbo", "ELBO", "ELBO (nats)"),
-        part::RATE => ("rate", "Rate", "KL(q(z|x) ‖ p(z)) (nats)"),
-        part::DISTORTION => ("distortion", "Distortion", "−E_q log p(x|z) (nats)"),
-        _ => ("part", "Statistic", "nats"),
-    }
-}
-
-/// Histograms of bits per dimension and of each statistic the model reports (a flow's two
-/// terms, a VAE's ELBO, rate and distortion), one series per set: `(kind, svg)`, kinds `bpd`
-/// then e.g. `prior` and `logdet`. `bound` names what the bits measure.
-pub fn likelihood_histograms(
-    model: &str,
-    bound: &str,
-    sets: &[(String, Vec<ExampleScore>)],
-) -> Vec<(&'static str, String)> {
-    let column = |pick: &dyn Fn(&ExampleScore) -> f64| -> Vec<(String, Vec<f64>)> {
-        sets.iter()
-            .map(|(set, scores)| (set.clone(), scores.iter().map(pick).collect()))
-            .collect()
-    };
-    let mut figures = vec![(
-        "bpd",
-        histogram(
-            &if bound.is_empty() {
-                format!("Bits per dimension — {model}")
-            } else {
-                format!("Bits per dimension ({bound}) — {model}")
-            },
-            "bits per dimension (bits/dim)",
-            &column(&|s| s.bpd),
-            BINS,
-        ),
-    )];
-    let names: Vec<String> = sets
-        .first()
-        .and_then(|(_, scores)| scores.first())
-        .map(|s| s.parts.iter().map(|(n, _)| n.clone()).collect())
-        .unwrap_or_default();
-    for name in names {
-        let (kind, title, axis) = part_axis(&name);
-        figures.push((
-            kind,
-            histogram(
-                &format!("{title} — {model}"),
-                axis,
-                &column(&|s| s.part(&name).unwrap_or(f64::NAN)),
-                BINS,
-            ),
-        ));
-    }
-    figures
 }
 
 /// What a run's `log p` is, as its `eval` recorded it for `set` (empty if not recorded).
@@ -205,8 +145,8 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<PathBuf> {
         let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
         let analysis: Analysis = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a genood analysis", path.display()))?;
-        let figures = crate::analysis_view::figures(&analysis);
-        blocks.extend(crate::analysis_view::blocks(&analysis, &figures, None));
+        let figures = analysis_view::figures(&analysis);
+        blocks.extend(analysis_view::blocks(&analysis, &figures, None));
     }
     let html = render_html("genood report", &blocks);
     let path = args.out.join("report.html");

@@ -8,10 +8,13 @@ use clap::Args;
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
+use genood_lab::analysis::{AnalysisOptions, GRAY_LIMIT};
+use genood_lab::analysis_view;
 use genood_lab::evaluation::{EvalOptions, IW_SAMPLES};
 use genood_lab::pairs::{Pair, Reported, find_pair};
 use genood_lab::regret::{self, RegretOptions};
 use genood_lab::score::{ScoreRow, markdown, score_rows};
+use genood_lab::training::{TrainOptions, run_config};
 use genood_models::ModelConfig;
 use genood_ood::report::render_markdown;
 use genood_train::eval::SetSummary;
@@ -19,14 +22,14 @@ use genood_train::regret::RegretConfig;
 use genood_train::run::{RunConfig, RunDir, TrainState};
 use serde::Serialize;
 
-use crate::analyze::{AnalyzeArgs, EPSILONS, GRAY_LIMIT, GRAY_STEPS, PROBES};
+use crate::analyze::analyze_into;
 use crate::device::Compute;
 use crate::eval::evaluate_on;
 use crate::fetch::fetch_all;
 use crate::regret::refit_on;
 use crate::report::{ReportArgs, SAMPLES};
 use crate::score::ComparisonArgs;
-use crate::train::{TrainArgs, run_config, train_config};
+use crate::train::train_on;
 
 /// The models `reproduce` trains unless told otherwise.
 const DEFAULT_MODELS: &str = "glow,cv-glow";
@@ -238,32 +241,33 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
         models.push(run_model(&args, &pair, model, &out, data_dir)?);
     }
     let analysis_dir = out.join("analysis");
-    let analysis = crate::analyze::run(
-        AnalyzeArgs {
-            run: models.iter().map(|m| m.run.clone()).collect(),
-            in_dist: pair.test.into(),
-            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
-            reference: Some(pair.train.into()),
-            out: analysis_dir.clone(),
-            gray_limit: models
-                .iter()
-                .map(|m| m.budget.gray_limit)
-                .min()
-                .unwrap_or(GRAY_LIMIT),
-            gray_steps: GRAY_STEPS,
-            probes: PROBES,
-            epsilon: EPSILONS.to_vec(),
-            eval_limit: args.train_eval_limit,
-            iw_samples: models
-                .iter()
-                .map(|m| m.budget.iw_samples)
-                .max()
-                .unwrap_or(IW_SAMPLES),
-            seed: 0,
-            compute: args.compute.clone(),
-        },
-        data_dir,
-    )?;
+    let options = AnalysisOptions {
+        reference: Some(pair.train.into()),
+        gray_limit: models
+            .iter()
+            .map(|m| m.budget.gray_limit)
+            .min()
+            .unwrap_or(GRAY_LIMIT),
+        eval_limit: args.train_eval_limit,
+        iw_samples: models
+            .iter()
+            .map(|m| m.budget.iw_samples)
+            .max()
+            .unwrap_or(IW_SAMPLES),
+        threads: args.compute.threads(),
+        ..AnalysisOptions::default()
+    };
+    let runs: Vec<PathBuf> = models.iter().map(|m| m.run.clone()).collect();
+    let ood: Vec<String> = pair.ood.iter().map(|s| s.to_string()).collect();
+    let analysis = analyze_into(
+        &runs,
+        pair.test,
+        &ood,
+        &options,
+        &analysis_dir,
+        (data_dir, &args.compute),
+    )?
+    .analysis;
     let report = crate::report::run(
         ReportArgs {
             run: models.iter().map(|m| m.run.clone()).collect(),
@@ -296,8 +300,8 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     write_atomically(&json, serde_json::to_string_pretty(&results)?.as_bytes())
         .with_context(|| json.display().to_string())?;
     let markdown = out.join("summary.md");
-    let figures = crate::analysis_view::figures(&analysis);
-    let why = render_markdown(&crate::analysis_view::blocks(&analysis, &figures, None));
+    let figures = analysis_view::figures(&analysis);
+    let why = render_markdown(&analysis_view::blocks(&analysis, &figures, None));
     let summary = format!(
         "{}{why}\nFigures (SVG and PNG): {}.\n",
         render_summary(&results),
@@ -333,7 +337,7 @@ fn ensure_trained(
         eprintln!("{}: already trained", run_dir.display());
         return Ok((0.0, 0.0));
     }
-    let summary = train_config(config, run_dir, true, device, data_dir)?;
+    let summary = train_on(config, run_dir, true, device, data_dir)?;
     Ok((summary.seconds, summary.images_per_sec))
 }
 
@@ -364,26 +368,14 @@ fn run_model(
     data_dir: &Path,
 ) -> Result<ModelResult> {
     let run_dir = out.join(model);
-    let train_args = TrainArgs {
-        run: run_dir.clone(),
-        config: None,
+    let mut config = run_config(&TrainOptions {
         preset: args.preset.clone(),
         model: model.into(),
         data: pair.train.into(),
         steps: args.steps,
-        batch_size: None,
-        lr: None,
-        seed: None,
-        background: None,
-        l2: None,
-        precision: None,
-        monitor: Vec::new(),
-        resume: true,
-        overwrite: false,
-        print_config: false,
-        compute: args.compute.clone(),
-    };
-    let mut config = run_config(&train_args)?;
+        threads: args.compute.threads(),
+        ..TrainOptions::default()
+    })?;
     // The likelihood of the OOD sets over training, for `analyze`'s dynamics figure.
     config.monitor = pair.ood.iter().map(|s| s.to_string()).collect();
     let (train_seconds, train_images_per_sec) =

@@ -10,8 +10,8 @@ use genood_ood::report::image_grid_png;
 use genood_train::run::{RunDir, stream_rng, streams};
 
 use crate::device::parse_device;
-use crate::figures::write_file;
 use crate::progress::WorkProgress;
+use genood_lab::figures::write_file;
 
 /// Arguments of `genood sample`.
 #[derive(Args)]

@@ -2,15 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use genood_data::SetSpec;
 use genood_flows::fold::Precision;
-use genood_models::ModelConfig;
-use genood_models::config::TrainConfig;
-use genood_models::presets::{ModelKind, Preset};
+use genood_lab::training::{TrainOptions, run_config, train_run};
 use genood_train::run::{RunConfig, RunDir};
-use genood_train::trainer::{TrainSummary, train};
+use genood_train::trainer::TrainSummary;
 
 use crate::device::{Compute, parse_device};
 use crate::progress::Progress;
@@ -76,107 +73,33 @@ pub struct TrainArgs {
     pub compute: Compute,
 }
 
-/// A model kind by name, or an error listing them.
-pub fn model_kind_of(name: &str) -> Result<ModelKind> {
-    ModelKind::parse(name).with_context(|| {
-        format!(
-            "unknown model `{name}`; choose one of {}",
-            ModelKind::ALL.map(ModelKind::name).join(", ")
-        )
-    })
-}
-
-/// A preset by name, or an error listing them.
-pub fn preset_of(name: &str) -> Result<Preset> {
-    Preset::parse(name).with_context(|| {
-        format!(
-            "unknown preset `{name}`; choose one of {}",
-            Preset::ALL.map(Preset::name).join(", ")
-        )
-    })
-}
-
-fn apply_overrides(train: &mut TrainConfig, args: &TrainArgs) {
-    if let Some(steps) = args.steps {
-        train.steps = steps;
-    }
-    if let Some(batch) = args.batch_size {
-        train.batch_size = batch;
-    }
-    if let Some(lr) = args.lr {
-        train.learning_rate = lr;
-    }
-    if let Some(seed) = args.seed {
-        train.seed = seed;
-    }
-    if let Some(mu) = args.background {
-        train.background_noise = Some(mu);
-    }
-    if let Some(lambda) = args.l2 {
-        train.l2 = Some(lambda);
-    }
-}
-
-/// The run configuration the arguments describe.
-pub fn run_config(args: &TrainArgs) -> Result<RunConfig> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str::<RunConfig>(&text)
-                .with_context(|| format!("{}: not a run configuration", path.display()))?
+impl TrainArgs {
+    /// The library's training options these flags describe.
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions {
+            config: self.config.clone(),
+            preset: self.preset.clone(),
+            model: self.model.clone(),
+            data: self.data.clone(),
+            steps: self.steps,
+            batch_size: self.batch_size,
+            learning_rate: self.lr,
+            seed: self.seed,
+            background: self.background,
+            l2: self.l2,
+            precision: self.precision.as_deref().map(|p| match p {
+                "bf16" => Precision::Bf16,
+                _ => Precision::F32,
+            }),
+            monitor: self.monitor.clone(),
+            threads: self.compute.threads(),
         }
-        None => {
-            let preset = preset_of(&args.preset)?;
-            let kind = model_kind_of(&args.model)?;
-            let spec = SetSpec::parse(&args.data)?;
-            let shape = match &spec {
-                SetSpec::Real { dataset, .. } => dataset.shape(),
-                _ => bail!(
-                    "train on a named split (e.g. fashion-mnist:train), not `{}`",
-                    args.data
-                ),
-            };
-            let image = genood_models::ImageShape {
-                channels: shape[0],
-                height: shape[1],
-                width: shape[2],
-            };
-            RunConfig {
-                model: preset.model(image, kind),
-                train: preset.train(kind),
-                data: args.data.clone(),
-                monitor: Vec::new(),
-                threads: 1,
-            }
-        }
-    };
-    apply_overrides(&mut config.train, args);
-    config.threads = args.compute.threads();
-    if let Some(precision) = &args.precision {
-        let ModelConfig::Glow(glow) = &mut config.model else {
-            bail!(
-                "--precision applies to glow and cv-glow, not to {}",
-                config.model.label()
-            );
-        };
-        glow.flow.precision = match precision.as_str() {
-            "bf16" => Precision::Bf16,
-            _ => Precision::F32,
-        };
     }
-    if !args.monitor.is_empty() {
-        config.monitor = args.monitor.clone();
-    }
-    config
-        .validate()
-        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    Ok(config)
 }
 
 /// Trains as the arguments say and prints the summary.
 pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
-    let config = run_config(&args)?;
+    let config = run_config(&args.options())?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(());
@@ -184,7 +107,7 @@ pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
     if args.overwrite {
         RunDir::new(&args.run).clear()?;
     }
-    train_config(
+    train_on(
         &config,
         &args.run,
         args.resume,
@@ -194,31 +117,22 @@ pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
     .map(|_| ())
 }
 
-/// Trains `config` into `run_dir`.
-pub fn train_config(
+/// [`train_run`] on the device named `device`, with a progress bar and a closing line.
+pub fn train_on(
     config: &RunConfig,
     run_dir: &Path,
     resume: bool,
     device: &str,
     data_dir: &Path,
 ) -> Result<TrainSummary> {
-    let device = parse_device(device)?;
-    let set = SetSpec::parse(&config.data)?.load(data_dir, config.train.seed)?;
-    let mut monitor = Vec::new();
-    for spec in &config.monitor {
-        let mut loaded = SetSpec::parse(spec)?.load(data_dir, config.train.seed)?;
-        loaded.name = spec.clone();
-        monitor.push(loaded);
-    }
     let label = format!("{} {}", config.model.label(), run_dir.display());
     let mut progress = Progress::new(&label);
-    let summary = train(
-        &RunDir::new(run_dir),
+    let summary = train_run(
         config,
-        &set,
-        &monitor,
+        run_dir,
         resume,
-        &device,
+        &parse_device(device)?,
+        data_dir,
         &mut progress,
     )?;
     drop(progress);

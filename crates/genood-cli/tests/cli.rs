@@ -406,7 +406,7 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
         real_data(),
     ));
     assert!(
-        err.contains("--precision applies to glow and cv-glow"),
+        err.contains("precision applies to glow and cv-glow"),
         "{err}"
     );
     let err = failure(genood(

@@ -2,6 +2,7 @@
 
 use genood_data::DataError;
 use genood_train::run::RunError;
+use genood_train::trainer::TrainError;
 
 /// Why a step of the experiment failed; every variant names the file, set or run at fault.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,12 @@ pub enum LabError {
     /// A run folder could not be read or written.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// Training stopped.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// A configuration that does not hold together.
+    #[error("{0}")]
+    Config(String),
     /// A set cannot be used as asked (empty, the wrong shape, scored differently).
     #[error("{set}: {reason}")]
     Set {

@@ -7,13 +7,17 @@
 //! steps report through [`Progress`]; every step fails with a [`LabError`] naming the file,
 //! set or run at fault.
 
+pub mod analysis;
+pub mod analysis_view;
 pub mod error;
 pub mod evaluation;
+pub mod figures;
 pub mod pairs;
 pub mod progress;
 pub mod regret;
 pub mod score;
 pub mod sets;
+pub mod training;
 
 pub use error::LabError;
 pub use progress::{Progress, Quiet};

@@ -1,17 +1,18 @@
 //! Figures and the report section of an analysis, made from `analysis.json` alone, so `genood
 //! report` can include the section without touching a model.
 
-use genood_ood::report::Block;
+use std::path::{Path, PathBuf};
+
+use genood_ood::report::{Block, render_html};
 use genood_ood::svg::{histogram, line_chart};
 use genood_train::dynamics::{HELDOUT, TRAIN};
 
-use crate::analyze::{Analysis, RunAnalysis, SetMoments};
+use crate::analysis::{Analysis, Analyzed, RunAnalysis, SetMoments};
+use crate::error::LabError;
+use crate::figures::{Figure, likelihood_histograms, write_figure, write_file};
 
 /// Bins of the moment histograms.
 const BINS: usize = 50;
-
-/// A figure: file-name stem and SVG.
-pub type Figure = (String, String);
 
 /// The moment, graying and dynamics figures (the decomposition's need the per-example scores).
 pub fn figures(analysis: &Analysis) -> Vec<Figure> {
@@ -424,4 +425,42 @@ pub fn blocks(
         dynamics_blocks(analysis, run, figures, &mut blocks);
     }
     blocks
+}
+
+/// The term histograms of each flow run (distribution and volume term, one series per set).
+fn decomposition(analyzed: &Analyzed) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for (run, scores) in analyzed.analysis.runs.iter().zip(&analyzed.scores) {
+        let is_flow = scores
+            .first()
+            .and_then(|(_, s)| s.first())
+            .is_some_and(|s| s.part(genood_models::density::part::LOG_DET).is_some());
+        if is_flow {
+            for (kind, svg) in likelihood_histograms(&run.model, "", scores)
+                .into_iter()
+                .skip(1)
+            {
+                out.push((format!("{}-{kind}", run.stem), svg));
+            }
+        }
+    }
+    out
+}
+
+/// Writes `analysis.json`, every figure as SVG and PNG and `analysis.html` into `out`;
+/// returns the paths of the JSON and the page.
+pub fn write_analysis(out: &Path, analyzed: &Analyzed) -> Result<(PathBuf, PathBuf), LabError> {
+    let analysis = &analyzed.analysis;
+    let json = out.join("analysis.json");
+    let text = serde_json::to_string_pretty(analysis).expect("an analysis serialises");
+    write_file(&json, text.as_bytes())?;
+    let figures = figures(analysis);
+    let decomposition = decomposition(analyzed);
+    for (name, svg) in decomposition.iter().chain(&figures) {
+        write_figure(out, name, svg)?;
+    }
+    let blocks = blocks(analysis, &figures, Some(&decomposition));
+    let html = out.join("analysis.html");
+    write_file(&html, render_html("genood analysis", &blocks).as_bytes())?;
+    Ok((json, html))
 }

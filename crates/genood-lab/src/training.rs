@@ -1,0 +1,178 @@
+//! A run's configuration from a preset (or a config file) and overrides, and training it on
+//! the named sets.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use genood_data::SetSpec;
+use genood_flows::fold::Precision;
+use genood_models::presets::{ModelKind, Preset};
+use genood_models::{ImageShape, ModelConfig};
+use genood_train::run::{RunConfig, RunDir, RunError};
+use genood_train::trainer::{TrainObserver, TrainSummary, train};
+
+use crate::error::LabError;
+
+/// What a run is to be: a config file or a preset, model and training set, then overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    /// A run configuration (JSON, as `config.json`); overrides `preset`, `model` and `data`.
+    pub config: Option<PathBuf>,
+    /// Preset: tiny, quick or paper.
+    pub preset: String,
+    /// glow, cv-glow, pixelcnnpp, vae-categorical or vae-realnvp.
+    pub model: String,
+    /// Training set, e.g. `fashion-mnist:train`.
+    pub data: String,
+    /// Optimiser steps.
+    pub steps: Option<usize>,
+    /// Batch size.
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    pub learning_rate: Option<f64>,
+    /// Seed of the weights, the batches, the noise and the held-out split.
+    pub seed: Option<u64>,
+    /// A likelihood-ratio background model: each training pixel is replaced by a uniform
+    /// random value with this probability.
+    pub background: Option<f64>,
+    /// L2 penalty λ/2·‖θ‖².
+    pub l2: Option<f64>,
+    /// Number format of a flow's coupling networks in training.
+    pub precision: Option<Precision>,
+    /// Sets whose likelihood is logged to `dynamics.csv` while training.
+    pub monitor: Vec<String>,
+    /// Worker threads (training is bit-identical for a given count).
+    pub threads: usize,
+}
+
+impl Default for TrainOptions {
+    /// The quick Glow on FashionMNIST's training split, one thread.
+    fn default() -> Self {
+        Self {
+            config: None,
+            preset: "quick".into(),
+            model: "glow".into(),
+            data: "fashion-mnist:train".into(),
+            steps: None,
+            batch_size: None,
+            learning_rate: None,
+            seed: None,
+            background: None,
+            l2: None,
+            precision: None,
+            monitor: Vec::new(),
+            threads: 1,
+        }
+    }
+}
+
+/// A model kind by name.
+pub fn model_kind_of(name: &str) -> Result<ModelKind, LabError> {
+    ModelKind::parse(name).ok_or_else(|| LabError::Unknown {
+        what: "model",
+        name: name.into(),
+        choices: ModelKind::ALL.map(ModelKind::name).join(", "),
+    })
+}
+
+/// A preset by name.
+pub fn preset_of(name: &str) -> Result<Preset, LabError> {
+    Preset::parse(name).ok_or_else(|| LabError::Unknown {
+        what: "preset",
+        name: name.into(),
+        choices: Preset::ALL.map(Preset::name).join(", "),
+    })
+}
+
+/// The run configuration `options` describe, checked.
+pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
+    let mut config = match &options.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            serde_json::from_str::<RunConfig>(&text).map_err(|e| RunError::Config {
+                path: path.clone(),
+                reason: format!("not a run configuration: {e}"),
+            })?
+        }
+        None => {
+            let preset = preset_of(&options.preset)?;
+            let kind = model_kind_of(&options.model)?;
+            let shape = match SetSpec::parse(&options.data)? {
+                SetSpec::Real { dataset, .. } => dataset.shape(),
+                _ => {
+                    return Err(LabError::set(
+                        &options.data,
+                        "train on a named split (e.g. fashion-mnist:train)",
+                    ));
+                }
+            };
+            let image = ImageShape {
+                channels: shape[0],
+                height: shape[1],
+                width: shape[2],
+            };
+            RunConfig {
+                model: preset.model(image, kind),
+                train: preset.train(kind),
+                data: options.data.clone(),
+                monitor: Vec::new(),
+                threads: 1,
+            }
+        }
+    };
+    let train = &mut config.train;
+    train.steps = options.steps.unwrap_or(train.steps);
+    train.batch_size = options.batch_size.unwrap_or(train.batch_size);
+    train.learning_rate = options.learning_rate.unwrap_or(train.learning_rate);
+    train.seed = options.seed.unwrap_or(train.seed);
+    train.background_noise = options.background.or(train.background_noise);
+    train.l2 = options.l2.or(train.l2);
+    config.threads = options.threads;
+    if let Some(precision) = options.precision {
+        let ModelConfig::Glow(glow) = &mut config.model else {
+            return Err(LabError::Config(format!(
+                "a training precision applies to glow and cv-glow, not to {}",
+                config.model.label()
+            )));
+        };
+        glow.flow.precision = precision;
+    }
+    if !options.monitor.is_empty() {
+        config.monitor = options.monitor.clone();
+    }
+    config
+        .validate()
+        .map_err(|e| LabError::Config(format!("configuration: {e}")))?;
+    Ok(config)
+}
+
+/// Trains `config` into `run_dir` on `device`, resuming from its last checkpoint when
+/// `resume` is set, on the training and monitored sets the config names.
+pub fn train_run(
+    config: &RunConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    data_dir: &Path,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary, LabError> {
+    let set = SetSpec::parse(&config.data)?.load(data_dir, config.train.seed)?;
+    let mut monitor = Vec::new();
+    for spec in &config.monitor {
+        let mut loaded = SetSpec::parse(spec)?.load(data_dir, config.train.seed)?;
+        loaded.name = spec.clone();
+        monitor.push(loaded);
+    }
+    Ok(train(
+        &RunDir::new(run_dir),
+        config,
+        &set,
+        &monitor,
+        resume,
+        device,
+        observer,
+    )?)
+}
