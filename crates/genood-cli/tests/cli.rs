@@ -921,8 +921,9 @@ fn pixelcnn_and_both_vaes_on_fashion_mnist_give_mnist_the_higher_likelihood() {
             real_data(),
         ));
         assert!(
-            table.contains("| likelihood regret |")
-                && table.contains("| DoSE (KDE of log p, elbo, rate, distortion) |"),
+            table.contains(
+                "| likelihood regret | fashion-mnist:test (60 of 10000) | mnist:test (60 of 10000) |"
+            ) && table.contains("| DoSE (KDE of log p, elbo, rate, distortion) |"),
             "{table}"
         );
         if model == "vae-categorical" {

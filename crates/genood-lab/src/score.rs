@@ -294,6 +294,10 @@ pub fn score_rows(
                     1e3 * cost.seconds / cost.images.max(1) as f64
                 ),
             );
+            // Regret is computed on its own (usually smaller) subsets.
+            let row = rows.last_mut().expect("the regret row was just pushed");
+            row.in_images.scored = row.in_scores.len();
+            row.ood_images.scored = row.ood_scores.len();
         }
         let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
         for row in rows
