@@ -13,7 +13,8 @@ use genood_lab::analysis_view;
 use genood_lab::evaluation::{EvalOptions, IW_SAMPLES};
 use genood_lab::pairs::{Pair, Reported, find_pair};
 use genood_lab::regret::{self, RegretOptions};
-use genood_lab::score::{ScoreRow, markdown, score_rows};
+use genood_lab::report::{ReportOptions, SAMPLES, write_report};
+use genood_lab::score::{Comparison, ScoreRow, markdown, score_rows};
 use genood_lab::training::{TrainOptions, run_config};
 use genood_models::ModelConfig;
 use genood_ood::report::render_markdown;
@@ -26,9 +27,8 @@ use crate::analyze::analyze_into;
 use crate::device::Compute;
 use crate::eval::evaluate_on;
 use crate::fetch::fetch_all;
+use crate::progress::Terminal;
 use crate::regret::refit_on;
-use crate::report::{ReportArgs, SAMPLES};
-use crate::score::ComparisonArgs;
 use crate::train::train_on;
 
 /// The models `reproduce` trains unless told otherwise.
@@ -190,8 +190,8 @@ struct Results {
 }
 
 /// The pair's test split against its OOD sets, with the training split as reference.
-fn comparison(pair: &Pair, background: Option<PathBuf>, ensemble: Vec<PathBuf>) -> ComparisonArgs {
-    ComparisonArgs {
+fn comparison(pair: &Pair, background: Option<PathBuf>, ensemble: Vec<PathBuf>) -> Comparison {
+    Comparison {
         in_dist: pair.test.into(),
         ood: pair.ood.iter().map(|s| s.to_string()).collect(),
         reference: pair.train.into(),
@@ -268,14 +268,14 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
         (data_dir, &args.compute),
     )?
     .analysis;
-    let report = crate::report::run(
-        ReportArgs {
-            run: models.iter().map(|m| m.run.clone()).collect(),
-            comparison: comparison(
-                &pair,
-                models[0].background.clone(),
-                models[0].ensemble.clone(),
-            ),
+    let report = write_report(
+        &runs,
+        &comparison(
+            &pair,
+            models[0].background.clone(),
+            models[0].ensemble.clone(),
+        ),
+        &ReportOptions {
             out: out.join("report"),
             analysis: Some(analysis_dir.join("analysis.json")),
             samples: models
@@ -285,7 +285,9 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
                 .unwrap_or(SAMPLES),
         },
         data_dir,
+        &mut Terminal::default(),
     )?;
+    eprintln!("wrote {}", report.display());
     let results = Results {
         pair,
         preset: args.preset.clone(),
@@ -461,7 +463,7 @@ fn run_model(
     }
     let ood_scores = score_rows(
         &run_dir,
-        &comparison(pair, background.clone(), ensemble.clone()).comparison(),
+        &comparison(pair, background.clone(), ensemble.clone()),
         1000,
         0,
         data_dir,

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use genood_flows::host::to_host_vec;
-use genood_models::{DensityModel, Model};
-use genood_ood::report::image_grid_png;
-use genood_train::run::{RunDir, stream_rng, streams};
+use genood_lab::figures::write_file;
+use genood_lab::samples::sample_grid;
+use genood_train::run::RunDir;
 
 use crate::device::parse_device;
-use crate::progress::WorkProgress;
-use genood_lab::figures::write_file;
+use crate::progress::Terminal;
 
 /// Arguments of `genood sample`.
 #[derive(Args)]
@@ -37,32 +35,6 @@ pub struct SampleArgs {
     pub device: String,
 }
 
-/// `count` samples of `model` as a PNG grid (six per row, small images enlarged), with a
-/// progress bar called `label`.
-pub fn sample_grid(
-    model: &Model,
-    count: usize,
-    temperature: f64,
-    seed: u64,
-    label: &str,
-) -> Vec<u8> {
-    let mut bar = WorkProgress::new(label);
-    let samples = model.sample(
-        count,
-        temperature,
-        &mut stream_rng(seed, streams::SAMPLES, 0),
-        &mut |done, total| bar.update(done, total),
-    );
-    drop(bar);
-    let dims = model.image_dims();
-    let pixels: Vec<u8> = to_host_vec::<f32, 4>(samples)
-        .iter()
-        .map(|v| *v as u8)
-        .collect();
-    let images: Vec<&[u8]> = pixels.chunks(dims.iter().product()).collect();
-    image_grid_png(&images, dims, 6, if dims[1] <= 32 { 3 } else { 1 })
-}
-
 /// Draws the samples and writes the grid.
 pub fn run(args: SampleArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
@@ -70,7 +42,14 @@ pub fn run(args: SampleArgs) -> Result<()> {
         .load_model(&device)
         .with_context(|| format!("loading the model from {}", args.run.display()))?;
     let label = format!("sampling {}", config.model.label());
-    let png = sample_grid(&model, args.count, args.temperature, args.seed, &label);
+    let png = sample_grid(
+        &model,
+        args.count,
+        args.temperature,
+        args.seed,
+        &label,
+        &mut Terminal::default(),
+    );
     write_file(&args.out, &png)?;
     eprintln!("{} samples → {}", args.count, args.out.display());
     Ok(())

@@ -15,6 +15,8 @@ pub mod figures;
 pub mod pairs;
 pub mod progress;
 pub mod regret;
+pub mod report;
+pub mod samples;
 pub mod score;
 pub mod sets;
 pub mod training;
