@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use genood_lab::analysis::{
-    AnalysisOptions, Analyzed, EPSILONS, GRAY_LIMIT, GRAY_STEPS, PROBES, analyze,
-};
+use genood_lab::analysis::{AnalysisOptions, EPSILONS, GRAY_LIMIT, GRAY_STEPS, PROBES, analyze};
 use genood_lab::analysis_view::write_analysis;
 use genood_lab::evaluation::IW_SAMPLES;
 
@@ -78,40 +76,19 @@ impl AnalyzeArgs {
 /// Runs every part of the analysis and writes the figures, `analysis.json` and
 /// `analysis.html` into `--out`.
 pub fn run(args: AnalyzeArgs, data_dir: &Path) -> Result<()> {
-    analyze_into(
+    let analyzed = analyze(
         &args.run,
         &args.in_dist,
         &args.ood,
         &args.options(),
-        &args.out,
-        (data_dir, &args.compute),
-    )
-    .map(|_| ())
-}
-
-/// [`analyze`] on the `compute` flags' device with progress on the terminal, written into
-/// `out` by [`write_analysis`].
-pub fn analyze_into(
-    runs: &[PathBuf],
-    in_dist: &str,
-    ood: &[String],
-    options: &AnalysisOptions,
-    out: &Path,
-    (data_dir, compute): (&Path, &Compute),
-) -> Result<Analyzed> {
-    let analyzed = analyze(
-        runs,
-        in_dist,
-        ood,
-        options,
-        (data_dir, &compute.device()?),
+        (data_dir, &args.compute.device()?),
         &mut Terminal::default(),
     )?;
-    let (json, html) = write_analysis(out, &analyzed)?;
+    let (json, html) = write_analysis(&args.out, &analyzed)?;
     eprintln!(
         "wrote {}, {} and the figures",
         json.display(),
         html.display()
     );
-    Ok(analyzed)
+    Ok(())
 }

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use genood_lab::evaluation::{EvalOptions, IW_SAMPLES, evaluate_sets};
-use genood_train::eval::SetSummary;
+use genood_lab::evaluation::{EvalOptions, IW_SAMPLES, evaluate_sets, summary_table};
 
 use crate::device::Compute;
 use crate::progress::Terminal;
@@ -47,39 +46,14 @@ pub fn run(args: EvalArgs, data_dir: &Path) -> Result<()> {
         seed: args.seed,
         threads: args.compute.threads(),
     };
-    evaluate_on(&args.run, &args.data, data_dir, &args.compute, &options)?;
-    Ok(())
-}
-
-/// [`evaluate_sets`] on the `compute` flags' device, with progress on the terminal and the
-/// summaries printed as a table.
-pub fn evaluate_on(
-    run: &Path,
-    sets: &[String],
-    data_dir: &Path,
-    compute: &Compute,
-    options: &EvalOptions,
-) -> Result<Vec<SetSummary>> {
     let summaries = evaluate_sets(
-        run,
-        sets,
+        &args.run,
+        &args.data,
         data_dir,
-        &compute.device()?,
-        options,
+        &args.compute.device()?,
+        &options,
         &mut Terminal::default(),
     )?;
-    print_table(&summaries);
-    Ok(summaries)
-}
-
-/// The summaries as a Markdown table on standard output.
-fn print_table(summaries: &[SetSummary]) {
-    println!("| set | images | mean bpd | std bpd | mean log p (nats) | log p is |");
-    println!("|---|---:|---:|---:|---:|---|");
-    for s in summaries {
-        println!(
-            "| {} | {} | {:.4} | {:.4} | {:.1} | {} |",
-            s.set, s.count, s.mean_bpd, s.std_bpd, s.mean_log_p, s.bound
-        );
-    }
+    print!("{}", summary_table(&summaries));
+    Ok(())
 }

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use genood_data::Dataset;
-use genood_data::fetch::{FetchOptions, fetch};
+use genood_data::fetch::FetchOptions;
+use genood_lab::sets::fetch_sets;
+
+use crate::progress::Terminal;
 
 /// Arguments of `genood fetch`.
 #[derive(Args)]
@@ -27,14 +29,6 @@ pub fn run(args: FetchArgs, data_dir: &Path) -> Result<()> {
         mirror: args.mirror,
         offline: args.offline,
     };
-    fetch_all(&args.names, data_dir, &options)
-}
-
-/// Fetches sets by name, printing what happens.
-pub fn fetch_all(names: &[String], data_dir: &Path, options: &FetchOptions) -> Result<()> {
-    for name in names {
-        let dataset = Dataset::parse(name)?;
-        fetch(dataset, data_dir, options, &mut |line| eprintln!("{line}"))?;
-    }
+    fetch_sets(&args.names, data_dir, &options, &mut Terminal::default())?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod analyze;
 mod bench;
+mod comparison;
 mod device;
 mod eval;
 mod fetch;

@@ -122,18 +122,21 @@ impl Drop for WorkProgress {
     }
 }
 
-/// The library's [`genood_lab::Progress`] on the terminal: one [`WorkProgress`] bar per task
-/// (a new task replaces the last one's bar) and notes as lines on standard error.
+/// The library's [`genood_lab::Progress`] on the terminal: a [`Progress`] bar for the running
+/// training, one [`WorkProgress`] bar per task (a new task replaces the last one's bar) and
+/// notes as lines on standard error.
 #[derive(Default)]
 pub struct Terminal {
     bar: Option<(String, WorkProgress)>,
+    training: Option<Progress>,
 }
 
 impl genood_lab::Progress for Terminal {
     fn advance(&mut self, task: &str, done: usize, total: usize) {
         if self.bar.as_ref().is_none_or(|(t, _)| t != task) {
-            // The old bar is cleared before the new one is drawn.
+            // The old bars are cleared before the new one is drawn.
             self.bar = None;
+            self.training = None;
             self.bar = Some((task.into(), WorkProgress::new(task)));
         }
         if let Some((_, bar)) = &mut self.bar {
@@ -143,6 +146,39 @@ impl genood_lab::Progress for Terminal {
 
     fn note(&mut self, line: &str) {
         self.bar = None;
+        self.training = None;
         eprintln!("{line}");
+    }
+
+    fn training(&mut self, label: &str) {
+        self.bar = None;
+        self.training = None;
+        self.training = Some(Progress::new(label));
+    }
+}
+
+impl TrainObserver for Terminal {
+    fn started(&mut self, first: usize, total: usize) {
+        if let Some(t) = &mut self.training {
+            t.started(first, total);
+        }
+    }
+
+    fn step(&mut self, step: usize, bpd: f64, images_per_sec: f64) {
+        if let Some(t) = &mut self.training {
+            t.step(step, bpd, images_per_sec);
+        }
+    }
+
+    fn logged(&mut self, row: &MetricsRow) {
+        if let Some(t) = &mut self.training {
+            t.logged(row);
+        }
+    }
+
+    fn message(&mut self, text: &str) {
+        if let Some(t) = &mut self.training {
+            t.message(text);
+        }
     }
 }

@@ -55,32 +55,13 @@ pub fn run(args: RegretArgs, data_dir: &Path) -> Result<()> {
         seed: args.seed,
         threads: args.compute.threads(),
     };
-    refit_on(
+    regret_sets(
         &args.run,
         &args.data,
         data_dir,
-        &args.compute,
+        &args.compute.device()?.autodiff(),
         refit,
         &options,
-    )
-}
-
-/// [`regret_sets`] on the `compute` flags' device, with progress on the terminal.
-pub fn refit_on(
-    run: &Path,
-    sets: &[String],
-    data_dir: &Path,
-    compute: &Compute,
-    refit: RegretConfig,
-    options: &RegretOptions,
-) -> Result<()> {
-    regret_sets(
-        run,
-        sets,
-        data_dir,
-        &compute.device()?.autodiff(),
-        refit,
-        options,
         &mut Terminal::default(),
     )?;
     Ok(())

@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::Args;
 use genood_lab::report::{ReportOptions, SAMPLES, write_report};
 
+use crate::comparison::ComparisonArgs;
 use crate::progress::Terminal;
-use crate::score::ComparisonArgs;
 
 /// Arguments of `genood report`.
 #[derive(Args, Clone)]

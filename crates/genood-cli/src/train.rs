@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use genood_flows::fold::Precision;
-use genood_lab::training::{TrainOptions, run_config, train_run};
-use genood_train::run::{RunConfig, RunDir};
-use genood_train::trainer::TrainSummary;
+use genood_lab::training::{TrainOptions, run_config, train_reported};
+use genood_train::run::RunDir;
 
-use crate::device::{Compute, parse_device};
-use crate::progress::Progress;
+use crate::device::Compute;
+use crate::progress::Terminal;
 
 /// Arguments of `genood train`.
 #[derive(Args, Clone)]
@@ -107,38 +106,13 @@ pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
     if args.overwrite {
         RunDir::new(&args.run).clear()?;
     }
-    train_on(
+    train_reported(
         &config,
         &args.run,
         args.resume,
-        &args.compute.device,
+        &args.compute.device()?,
         data_dir,
-    )
-    .map(|_| ())
-}
-
-/// [`train_run`] on the device named `device`, with a progress bar and a closing line.
-pub fn train_on(
-    config: &RunConfig,
-    run_dir: &Path,
-    resume: bool,
-    device: &str,
-    data_dir: &Path,
-) -> Result<TrainSummary> {
-    let label = format!("{} {}", config.model.label(), run_dir.display());
-    let mut progress = Progress::new(&label);
-    let summary = train_run(
-        config,
-        run_dir,
-        resume,
-        &parse_device(device)?,
-        data_dir,
-        &mut progress,
+        &mut Terminal::default(),
     )?;
-    drop(progress);
-    eprintln!(
-        "{label}: {} steps, held-out {:.4} bpd, {:.0} img/s, {:.0} s",
-        summary.steps, summary.heldout_bpd, summary.images_per_sec, summary.seconds
-    );
-    Ok(summary)
+    Ok(())
 }

@@ -134,3 +134,17 @@ fn write_summary(run: &RunDir, summaries: &[SetSummary]) -> Result<(), LabError>
     }
     Ok(run.write_json(&path, &all)?)
 }
+
+/// The summaries as a Markdown table.
+pub fn summary_table(summaries: &[SetSummary]) -> String {
+    let mut table = String::from(
+        "| set | images | mean bpd | std bpd | mean log p (nats) | log p is |\n|---|---:|---:|---:|---:|---|\n",
+    );
+    for s in summaries {
+        table.push_str(&format!(
+            "| {} | {} | {:.4} | {:.4} | {:.1} | {} |\n",
+            s.set, s.count, s.mean_bpd, s.std_bpd, s.mean_log_p, s.bound
+        ));
+    }
+    table
+}

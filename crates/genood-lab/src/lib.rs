@@ -16,6 +16,7 @@ pub mod pairs;
 pub mod progress;
 pub mod regret;
 pub mod report;
+pub mod reproduce;
 pub mod samples;
 pub mod score;
 pub mod sets;

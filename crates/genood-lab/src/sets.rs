@@ -1,12 +1,15 @@
-//! A named set, checked against a model, and which of its images to score.
+//! Data sets by name: fetching them, and a set checked against a model with the images of it
+//! to score.
 
 use std::path::Path;
 
-use genood_data::{ImageSet, SetSpec};
+use genood_data::fetch::{FetchOptions, fetch};
+use genood_data::{Dataset, ImageSet, SetSpec};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::error::LabError;
+use crate::progress::Progress;
 
 /// A whole set and the images of it to score.
 #[derive(Debug, Clone)]
@@ -50,4 +53,19 @@ pub fn load_subset(
         &mut StdRng::seed_from_u64(seed),
     );
     Ok(Subset { spec, set, indices })
+}
+
+/// Fetches the data sets called `names` into `data_dir` (checking published checksums),
+/// reporting each step through `progress`.
+pub fn fetch_sets(
+    names: &[String],
+    data_dir: &Path,
+    options: &FetchOptions,
+    progress: &mut dyn Progress,
+) -> Result<(), LabError> {
+    for name in names {
+        let dataset = Dataset::parse(name)?;
+        fetch(dataset, data_dir, options, &mut |line| progress.note(line))?;
+    }
+    Ok(())
 }

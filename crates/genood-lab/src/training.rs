@@ -12,6 +12,7 @@ use genood_train::run::{RunConfig, RunDir, RunError};
 use genood_train::trainer::{TrainObserver, TrainSummary, train};
 
 use crate::error::LabError;
+use crate::progress::Progress;
 
 /// What a run is to be: a config file or a preset, model and training set, then overrides.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,4 +176,24 @@ pub fn train_run(
         device,
         observer,
     )?)
+}
+
+/// [`train_run`] reported through `progress`: a training run called "<model> <run folder>",
+/// then a line with its steps, held-out bpd and speed.
+pub fn train_reported(
+    config: &RunConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    data_dir: &Path,
+    progress: &mut dyn Progress,
+) -> Result<TrainSummary, LabError> {
+    let label = format!("{} {}", config.model.label(), run_dir.display());
+    progress.training(&label);
+    let summary = train_run(config, run_dir, resume, device, data_dir, progress)?;
+    progress.note(&format!(
+        "{label}: {} steps, held-out {:.4} bpd, {:.0} img/s, {:.0} s",
+        summary.steps, summary.heldout_bpd, summary.images_per_sec, summary.seconds
+    ));
+    Ok(summary)
 }
