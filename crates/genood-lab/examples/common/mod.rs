@@ -1,0 +1,57 @@
+//! What the examples share: the data (from the archives beside this repository, or downloaded
+//! when `GENOOD_MIRROR` is unset and there is internet) and a briefly trained tiny Glow.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::Device;
+use genood_data::fetch::FetchOptions;
+use genood_lab::sets::fetch_sets;
+use genood_lab::training::{TrainOptions, run_config, train_run};
+use genood_lab::{LabError, Quiet};
+
+/// A scratch folder for this example, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("genood-example-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// FashionMNIST and MNIST in `dir/data`, taken from `$GENOOD_MIRROR` (default: the
+/// repository's `../shared/data`).
+pub fn data(dir: &Path) -> Result<PathBuf, LabError> {
+    let mirror = std::env::var_os("GENOOD_MIRROR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        PathBuf::from,
+    );
+    let data = dir.join("data");
+    let fetch = FetchOptions {
+        mirror: Some(mirror),
+        offline: false,
+    };
+    fetch_sets(
+        &["fashion-mnist".into(), "mnist".into()],
+        &data,
+        &fetch,
+        &mut Quiet,
+    )?;
+    Ok(data)
+}
+
+/// The tiny Glow trained for 150 steps on FashionMNIST into `dir/run` (a few seconds).
+pub fn trained_glow(dir: &Path, data: &Path) -> Result<PathBuf, LabError> {
+    let run = dir.join("run");
+    let options = TrainOptions {
+        preset: "tiny".into(),
+        steps: Some(150),
+        ..TrainOptions::default()
+    };
+    train_run(
+        &run_config(&options)?,
+        &run,
+        false,
+        &Device::flex(),
+        data,
+        &mut Quiet,
+    )?;
+    Ok(run)
+}
