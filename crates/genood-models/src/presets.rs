@@ -59,7 +59,7 @@ pub enum Preset {
     Tiny,
     /// Minutes on a 2-core CPU: `genood reproduce`'s default. Deep and narrow (L = 2, K = 16,
     /// 16 hidden channels): at a fixed CPU budget, depth lowered held-out bpd far more than
-    /// width did (README, "Choosing the quick preset").
+    /// width did (docs/results.md, "Choosing the quick preset").
     Quick,
     /// The paper's models at their published sizes.
     ///

@@ -1,5 +1,5 @@
 //! Model weights as safetensors: one `F32` tensor per parameter, named by its dotted module
-//! path, in the parameter's own shape (see the README's "Checkpoint format").
+//! path, in the parameter's own shape (see docs/format.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
