@@ -6,7 +6,8 @@
 //! Data flows one way: data sets ([`sets`]) → a trained run ([`training`]) → per-example
 //! scores in the run folder ([`evaluation`], [`regret`]) → OOD scores and metrics ([`score`])
 //! and the analysis ([`analysis`]) → their views ([`analysis_view`], [`figures`]) → the page
-//! ([`report`]); [`reproduce`] runs them all for one of the paper's [`pairs`]. Long steps
+//! ([`report`]); [`reproduce`] runs them all for one of the paper's [`pairs`], and [`bench`]
+//! measures throughput. Long steps
 //! report through [`Progress`] ([`Quiet`] ignores it); every step fails with a [`LabError`]
 //! naming the file, set or run at fault.
 //!
@@ -68,6 +69,7 @@
 
 pub mod analysis;
 pub mod analysis_view;
+pub mod bench;
 pub mod error;
 pub mod evaluation;
 pub mod figures;
