@@ -33,9 +33,11 @@ impl Noise<'_> {
             Noise::Batch(rng) => (0..images * per_image).map(|_| one(rng)).collect(),
             Noise::PerImage(rngs) => {
                 assert_eq!(rngs.len(), images, "one generator per image of the batch");
-                rngs.iter_mut()
-                    .flat_map(|rng| (0..per_image).map(|_| one(rng)).collect::<Vec<_>>())
-                    .collect()
+                let mut values = Vec::with_capacity(images * per_image);
+                for rng in rngs.iter_mut() {
+                    values.extend((0..per_image).map(|_| one(rng)));
+                }
+                values
             }
         }
     }
