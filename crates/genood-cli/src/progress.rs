@@ -1,184 +1,195 @@
-//! A progress bar on a terminal, plain log lines elsewhere.
+//! Progress on standard error: a bar on a terminal; in a log, lines stamped with the time since
+//! the command started and the running task's estimated time left.
 
 use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use genood_train::trainer::{MetricsRow, TrainObserver};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Shows step, bpd, images/s and ETA while training.
-pub struct Progress {
-    bar: ProgressBar,
-    label: String,
+const TRAINING_BAR: &str = "{prefix} [{bar:30}] step {pos}/{len} {msg} ETA {eta}";
+const WORK_BAR: &str = "{prefix} [{bar:30}] {pos}/{len} ETA {eta}";
+
+/// The library's [`genood_lab::Progress`] and the trainer's [`TrainObserver`] on standard
+/// error. One task shows at a time: a new task, or a note, clears the last task's bar. In a
+/// log (standard error not a terminal) a task prints a line at each quarter and training one
+/// at each metrics row.
+pub struct Terminal {
     interactive: bool,
+    started: Instant,
+    task: Option<Task>,
 }
 
-/// A bar drawn with `template` on a terminal (hidden elsewhere), and whether it is drawn.
-fn styled_bar(label: &str, template: &str) -> (ProgressBar, bool) {
-    let interactive = std::io::stderr().is_terminal();
-    let bar = if interactive {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    (bar, interactive)
-}
-
-impl Progress {
-    /// A progress display for the run called `label`.
-    pub fn new(label: &str) -> Self {
-        let (bar, interactive) = styled_bar(
-            label,
-            "{prefix} [{bar:30}] step {pos}/{len} {msg} ETA {eta}",
-        );
-        Self {
-            bar,
-            label: label.into(),
-            interactive,
-        }
-    }
-
-    fn line(&self, text: &str) {
-        if self.interactive {
-            self.bar.println(text);
-        } else {
-            eprintln!("{text}");
-        }
-    }
-}
-
-impl TrainObserver for Progress {
-    fn started(&mut self, first: usize, total: usize) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(first as u64);
-        self.bar.reset_eta();
-    }
-
-    fn step(&mut self, step: usize, bpd: f64, images_per_sec: f64) {
-        self.bar.set_position(step as u64);
-        self.bar
-            .set_message(format!("bpd {bpd:.3} | {images_per_sec:.0} img/s"));
-    }
-
-    fn logged(&mut self, row: &MetricsRow) {
-        self.line(&format!(
-            "{}: step {} epoch {:.2} train {:.4} bpd, held-out {:.4} bpd, {:.0} img/s",
-            self.label, row.step, row.epoch, row.train_bpd, row.heldout_bpd, row.images_per_sec
-        ));
-    }
-
-    fn message(&mut self, text: &str) {
-        self.line(&format!("{}: {text}", self.label));
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-/// A bar for work counted in units (sampling's network passes, regret's batches); on a
-/// non-terminal, a line at each quarter.
-pub struct WorkProgress {
+/// The running task: its bar, and what its time-left estimate needs.
+struct Task {
+    name: String,
     bar: ProgressBar,
-    label: String,
-    interactive: bool,
+    started: Instant,
+    first: usize,
+    total: usize,
     quarter: usize,
 }
 
-impl WorkProgress {
-    /// A progress display for the work called `label`.
-    pub fn new(label: &str) -> Self {
-        let (bar, interactive) = styled_bar(label, "{prefix} [{bar:30}] {pos}/{len} ETA {eta}");
+impl Default for Terminal {
+    fn default() -> Self {
         Self {
+            interactive: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            task: None,
+        }
+    }
+}
+
+impl Terminal {
+    /// Clears the last task's bar and starts `name`'s, drawn with `template`.
+    fn begin(&mut self, name: &str, template: &str) {
+        self.finish();
+        let bar = if self.interactive {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        self.task = Some(Task {
+            name: name.into(),
             bar,
-            label: label.into(),
-            interactive,
+            started: Instant::now(),
+            first: 0,
+            total: 0,
             quarter: 0,
+        });
+    }
+
+    fn finish(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.bar.finish_and_clear();
         }
     }
 
-    /// `done` of `total` units finished.
-    pub fn update(&mut self, done: usize, total: usize) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
-        let quarter = 4 * done / total.max(1);
-        if !self.interactive && quarter > self.quarter {
-            self.quarter = quarter;
-            eprintln!("{}: {done}/{total}", self.label);
+    /// A line above the bar on a terminal; in a log, stamped `[h:mm:ss]` since the start.
+    fn line(&self, text: &str) {
+        match &self.task {
+            Some(task) if self.interactive => task.bar.println(text),
+            _ if self.interactive => eprintln!("{text}"),
+            _ => eprintln!("[{}] {text}", clock(self.started.elapsed())),
         }
     }
-}
 
-impl Drop for WorkProgress {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
+    /// `done` of the task's total is reached: moves the bar and returns the time left, once
+    /// some of the work has been timed.
+    fn reach(&mut self, done: usize) -> Option<Duration> {
+        let task = self.task.as_mut()?;
+        task.bar.set_position(done as u64);
+        let timed = done.checked_sub(task.first).filter(|&n| n > 0)?;
+        let left = task.total.saturating_sub(done) as f64;
+        Some(task.started.elapsed().mul_f64(left / timed as f64))
     }
 }
 
-/// The library's [`genood_lab::Progress`] on the terminal: a [`Progress`] bar for the running
-/// training, one [`WorkProgress`] bar per task (a new task replaces the last one's bar) and
-/// notes as lines on standard error.
-#[derive(Default)]
-pub struct Terminal {
-    bar: Option<(String, WorkProgress)>,
-    training: Option<Progress>,
+/// `h:mm:ss`.
+fn clock(time: Duration) -> String {
+    let s = time.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `, ETA h:mm:ss`, or nothing before any work is timed.
+fn eta(left: Option<Duration>) -> String {
+    left.map(|t| format!(", ETA {}", clock(t)))
+        .unwrap_or_default()
 }
 
 impl genood_lab::Progress for Terminal {
     fn advance(&mut self, task: &str, done: usize, total: usize) {
-        if self.bar.as_ref().is_none_or(|(t, _)| t != task) {
-            // The old bars are cleared before the new one is drawn.
-            self.bar = None;
-            self.training = None;
-            self.bar = Some((task.into(), WorkProgress::new(task)));
+        if self.task.as_ref().is_none_or(|t| t.name != task) {
+            self.begin(task, WORK_BAR);
         }
-        if let Some((_, bar)) = &mut self.bar {
-            bar.update(done, total);
+        let Some(current) = self.task.as_mut() else {
+            return;
+        };
+        current.total = total;
+        current.bar.set_length(total as u64);
+        let quarter = 4 * done / total.max(1);
+        let report = total > 0 && quarter > current.quarter;
+        if report {
+            current.quarter = quarter;
+        }
+        let left = self.reach(done);
+        if report && !self.interactive {
+            self.line(&format!("{task}: {done}/{total}{}", eta(left)));
         }
     }
 
     fn note(&mut self, line: &str) {
-        self.bar = None;
-        self.training = None;
-        eprintln!("{line}");
+        self.finish();
+        self.line(line);
     }
 
     fn training(&mut self, label: &str) {
-        self.bar = None;
-        self.training = None;
-        self.training = Some(Progress::new(label));
+        self.begin(label, TRAINING_BAR);
     }
 }
 
 impl TrainObserver for Terminal {
     fn started(&mut self, first: usize, total: usize) {
-        if let Some(t) = &mut self.training {
-            t.started(first, total);
+        if let Some(task) = &mut self.task {
+            task.bar.set_length(total as u64);
+            task.bar.set_position(first as u64);
+            task.bar.reset_eta();
+            (task.first, task.total, task.started) = (first, total, Instant::now());
         }
     }
 
     fn step(&mut self, step: usize, bpd: f64, images_per_sec: f64) {
-        if let Some(t) = &mut self.training {
-            t.step(step, bpd, images_per_sec);
+        self.reach(step);
+        if let Some(task) = &self.task {
+            task.bar
+                .set_message(format!("bpd {bpd:.3} | {images_per_sec:.0} img/s"));
         }
     }
 
     fn logged(&mut self, row: &MetricsRow) {
-        if let Some(t) = &mut self.training {
-            t.logged(row);
+        let left = self.reach(row.step);
+        if let Some(task) = &self.task {
+            self.line(&format!(
+                "{}: step {}/{} epoch {:.2} train {:.4} bpd, held-out {:.4} bpd, {:.0} img/s{}",
+                task.name,
+                row.step,
+                task.total,
+                row.epoch,
+                row.train_bpd,
+                row.heldout_bpd,
+                row.images_per_sec,
+                eta(left)
+            ));
         }
     }
 
     fn message(&mut self, text: &str) {
-        if let Some(t) = &mut self.training {
-            t.message(text);
+        if let Some(task) = &self.task {
+            self.line(&format!("{}: {text}", task.name));
         }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_and_eta_read_as_hours_minutes_seconds() {
+        assert_eq!(clock(Duration::from_secs(3 * 3600 + 7 * 60 + 9)), "3:07:09");
+        assert_eq!(eta(Some(Duration::from_secs(61))), ", ETA 0:01:01");
+        assert_eq!(eta(None), "");
     }
 }

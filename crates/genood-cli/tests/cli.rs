@@ -454,6 +454,40 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
         "{err}"
     );
     assert!(!run.exists(), "a refused command writes nothing");
+    // Unknown names are refused with the choices listed; a missing config file is named.
+    let out = dir.join("refused-reproduce");
+    let missing = dir.join("no-such-config.json");
+    for (args, expected) in [
+        (
+            vec!["train", "--run", r, "--model", "gloww"],
+            "unknown model `gloww`; choose one of glow, cv-glow",
+        ),
+        (
+            vec!["train", "--run", r, "--preset", "huge"],
+            "unknown preset `huge`; choose one of tiny, quick, paper",
+        ),
+        (
+            vec![
+                "reproduce",
+                "--pair",
+                "mnist-omniglot",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "unknown pair `mnist-omniglot`; choose one of fashion-mnist-mnist",
+        ),
+        (
+            vec!["train", "--run", r, "--config", missing.to_str().unwrap()],
+            "no-such-config.json",
+        ),
+    ] {
+        let err = failure(genood(&args, real_data()));
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    assert!(
+        !run.exists() && !out.exists(),
+        "a refused command writes nothing"
+    );
 
     // An I/O error is told once, with the file.
     let nowhere = dir.join("no-such-run");

@@ -1,5 +1,6 @@
 //! The paper's in-distribution / out-of-distribution pairs and the bits per dimension it
-//! reports for Glow (PAPER.md; figures marked unverified there are flagged here too).
+//! reports for Glow. Figures recalled rather than read from the paper's tables are flagged
+//! as unverified.
 
 use serde::Serialize;
 
@@ -14,7 +15,7 @@ pub struct Reported {
     pub test: f64,
     /// On the OOD test split.
     pub ood: f64,
-    /// False where PAPER.md marks the figures as recalled, not read from the paper.
+    /// False where the figures are recalled, not read from the paper's tables.
     pub verified: bool,
 }
 
@@ -29,7 +30,7 @@ pub struct Pair {
     pub test: &'static str,
     /// OOD test splits.
     pub ood: &'static [&'static str],
-    /// What the paper reports, where PAPER.md has it.
+    /// What the paper reports, where known.
     pub reported: Option<Reported>,
 }
 
@@ -99,8 +100,8 @@ pub fn find_pair(name: &str) -> Result<Pair, LabError> {
         })
 }
 
-/// AUROC reported in the follow-up literature (PAPER.md, all recalled there, unverified) for a
-/// score on FashionMNIST → MNIST or CIFAR-10 → SVHN.
+/// AUROC reported in the follow-up literature (recalled, unverified) for a score
+/// on FashionMNIST → MNIST or CIFAR-10 → SVHN.
 pub fn reported_auroc(score: &str, in_dist: &str, ood: &str) -> Option<&'static str> {
     let fashion = in_dist.starts_with("fashion-mnist") && ood.starts_with("mnist");
     let cifar = in_dist.starts_with("cifar10:") && ood.starts_with("svhn");

@@ -537,7 +537,7 @@ fn render_summary(results: &Results) -> String {
         results.preset,
         results.device,
         match pair.reported {
-            Some(r) if !r.verified => " (recalled in PAPER.md, unverified)",
+            Some(r) if !r.verified => " (recalled, unverified)",
             _ => "",
         }
     );
