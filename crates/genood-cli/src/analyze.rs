@@ -1,9 +1,10 @@
 //! `genood analyze`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use genood_data::DataSource;
 use genood_lab::analysis::{AnalysisOptions, EPSILONS, GRAY_LIMIT, GRAY_STEPS, PROBES, analyze};
 use genood_lab::analysis_view::write_analysis;
 use genood_lab::evaluation::IW_SAMPLES;
@@ -75,13 +76,13 @@ impl AnalyzeArgs {
 
 /// Runs every part of the analysis and writes the figures, `analysis.json` and
 /// `analysis.html` into `--out`.
-pub fn run(args: AnalyzeArgs, data_dir: &Path) -> Result<()> {
+pub fn run(args: AnalyzeArgs, data: &DataSource) -> Result<()> {
     let analyzed = analyze(
         &args.run,
         &args.in_dist,
         &args.ood,
         &args.options(),
-        (data_dir, &args.compute.device()?),
+        (data, &args.compute.device()?),
         &mut Terminal::default(),
     )?;
     let (json, html) = write_analysis(&args.out, &analyzed)?;

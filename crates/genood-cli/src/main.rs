@@ -5,6 +5,7 @@
 mod analyze;
 mod bench;
 mod comparison;
+mod detect;
 mod device;
 mod eval;
 mod fetch;
@@ -15,11 +16,13 @@ mod report;
 mod reproduce;
 mod sample;
 mod score;
+mod scoring;
 mod train;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use genood_data::DataSource;
 
 /// Deep generative models and out-of-distribution detection (Nalisnick et al., ICLR 2019).
 #[derive(Parser)]
@@ -28,6 +31,10 @@ struct Cli {
     /// Cache folder for data sets (default: $GENOOD_DATA, else ./data).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Leave out image files in `folder:` sets that cannot be decoded (each command names
+    /// them and counts them) instead of refusing the folder.
+    #[arg(long, global = true)]
+    skip_bad: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +55,9 @@ enum Command {
     /// Why the likelihood fails: its two terms, data moments, the second-order prediction,
     /// graying and training dynamics, as figures, JSON and an HTML section.
     Analyze(analyze::AnalyzeArgs),
+    /// Fit OOD thresholds on a run's own held-out images, then label any set (a folder of
+    /// unlabelled images, say) image by image: which inputs not to trust.
+    Detect(detect::DetectArgs),
     /// Draw images from a trained model into a PNG grid (with a progress bar).
     Sample(sample::SampleArgs),
     /// A self-contained HTML report: histograms, ROC curves, metrics, samples, configs.
@@ -61,17 +71,21 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let data_dir = cli.data_dir.unwrap_or_else(genood_data::default_data_dir);
+    let data = DataSource {
+        dir: cli.data_dir.unwrap_or_else(genood_data::default_data_dir),
+        skip_bad: cli.skip_bad,
+    };
     let result = match cli.command {
-        Command::Fetch(args) => fetch::run(args, &data_dir),
-        Command::Train(args) => train::run(args, &data_dir),
-        Command::Eval(args) => eval::run(args, &data_dir).map(|_| ()),
-        Command::Regret(args) => regret::run(args, &data_dir).map(|_| ()),
-        Command::Score(args) => score::run(args, &data_dir).map(|_| ()),
-        Command::Analyze(args) => analyze::run(args, &data_dir).map(|_| ()),
+        Command::Fetch(args) => fetch::run(args, &data.dir),
+        Command::Train(args) => train::run(args, &data),
+        Command::Eval(args) => eval::run(args, &data).map(|_| ()),
+        Command::Regret(args) => regret::run(args, &data).map(|_| ()),
+        Command::Score(args) => score::run(args, &data).map(|_| ()),
+        Command::Analyze(args) => analyze::run(args, &data).map(|_| ()),
+        Command::Detect(args) => detect::run(args, &data),
         Command::Sample(args) => sample::run(args),
-        Command::Report(args) => report::run(args, &data_dir).map(|_| ()),
-        Command::Reproduce(args) => reproduce::run(args, &data_dir),
+        Command::Report(args) => report::run(args, &data).map(|_| ()),
+        Command::Reproduce(args) => reproduce::run(args, &data),
         Command::Bench(args) => bench::run(args),
     };
     if let Err(error) = result {

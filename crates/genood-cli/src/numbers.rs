@@ -11,6 +11,22 @@ pub fn at_least_two(text: &str) -> Result<usize, String> {
     at_least(text, 2)
 }
 
+/// An image size `HxW` (or `N` for N×N), each side at least 1.
+pub fn size(text: &str) -> Result<[usize; 2], String> {
+    let (h, w) = text.split_once(['x', 'X']).unwrap_or((text, text));
+    let side = |s: &str| positive(s.trim()).map_err(|e| format!("`{text}` is not HxW: {e}"));
+    Ok([side(h)?, side(w)?])
+}
+
+/// Image channels: 1 (grey) or 3 (RGB).
+pub fn channels(text: &str) -> Result<usize, String> {
+    match text {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        _ => Err(format!("`{text}`: choose 1 (grey) or 3 (RGB)")),
+    }
+}
+
 fn at_least(text: &str, min: usize) -> Result<usize, String> {
     let value: usize = text
         .parse()
@@ -65,5 +81,10 @@ mod tests {
         }
         assert_eq!(non_negative_finite("0"), Ok(0.0));
         assert!(non_negative_finite("NaN").is_err());
+        assert_eq!(size("28x32"), Ok([28, 32]));
+        assert_eq!(size("16"), Ok([16, 16]));
+        for bad in ["0x4", "4x", "axb", ""] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! `genood regret`: likelihood regret (Xiao et al. 2020) of a trained VAE on each set.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use genood_data::DataSource;
 use genood_lab::regret::{LEARNING_RATE, RegretOptions, SAMPLES, STEPS, regret_sets};
 use genood_train::regret::RegretConfig;
 
@@ -43,7 +44,7 @@ pub struct RegretArgs {
 }
 
 /// Scores every set and writes `regret/<set>.csv` and `.json` into the run folder.
-pub fn run(args: RegretArgs, data_dir: &Path) -> Result<()> {
+pub fn run(args: RegretArgs, data: &DataSource) -> Result<()> {
     let refit = RegretConfig {
         steps: args.steps,
         learning_rate: args.lr,
@@ -58,7 +59,7 @@ pub fn run(args: RegretArgs, data_dir: &Path) -> Result<()> {
     regret_sets(
         &args.run,
         &args.data,
-        data_dir,
+        data,
         &args.compute.device()?.autodiff(),
         refit,
         &options,

@@ -1,9 +1,10 @@
 //! `genood report`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use genood_data::DataSource;
 use genood_lab::report::{ReportOptions, SAMPLES, write_report};
 
 use crate::comparison::ComparisonArgs;
@@ -30,7 +31,7 @@ pub struct ReportArgs {
 }
 
 /// Builds the page and writes it with its figures into `--out`.
-pub fn run(args: ReportArgs, data_dir: &Path) -> Result<()> {
+pub fn run(args: ReportArgs, data: &DataSource) -> Result<()> {
     let options = ReportOptions {
         out: args.out.clone(),
         analysis: args.analysis.clone(),
@@ -40,7 +41,7 @@ pub fn run(args: ReportArgs, data_dir: &Path) -> Result<()> {
         &args.run,
         &args.comparison.comparison(),
         &options,
-        data_dir,
+        data,
         &mut Terminal::default(),
     )?;
     eprintln!("wrote {}", path.display());

@@ -1,9 +1,10 @@
 //! `genood reproduce`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use genood_data::DataSource;
 use genood_lab::reproduce::{DEFAULT_MODELS, ReproduceOptions, reproduce};
 
 use crate::device::Compute;
@@ -66,7 +67,7 @@ pub struct ReproduceArgs {
 
 /// Runs the whole experiment, prints the summary and writes `results.json` and `summary.md`
 /// into `--out`.
-pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
+pub fn run(args: ReproduceArgs, data: &DataSource) -> Result<()> {
     let options = ReproduceOptions {
         pair: args.pair,
         preset: args.preset,
@@ -86,7 +87,7 @@ pub fn run(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
     let done = reproduce(
         &options,
         &args.compute.device()?,
-        data_dir,
+        data,
         &mut Terminal::default(),
     )?;
     println!("{}", done.summary_text);

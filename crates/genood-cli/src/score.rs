@@ -1,9 +1,10 @@
 //! `genood score`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use genood_data::DataSource;
 use genood_lab::score::{score_rows, write_score_tables};
 
 use crate::comparison::ComparisonArgs;
@@ -27,13 +28,13 @@ pub struct ScoreArgs {
 
 /// Computes every score, writes `ood-scores.json` and `ood-scores.md` into the run folder and
 /// prints the table.
-pub fn run(args: ScoreArgs, data_dir: &Path) -> Result<()> {
+pub fn run(args: ScoreArgs, data: &DataSource) -> Result<()> {
     let rows = score_rows(
         &args.run,
         &args.comparison.comparison(),
         args.resamples,
         args.seed,
-        data_dir,
+        data,
     )?;
     println!("{}", write_score_tables(&args.run, &rows)?);
     Ok(())

@@ -1,9 +1,10 @@
 //! `genood train`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use genood_data::{Conform, DataSource};
 use genood_flows::fold::Precision;
 use genood_lab::training::{TrainOptions, run_config, train_reported};
 use genood_train::run::RunDir;
@@ -27,9 +28,15 @@ pub struct TrainArgs {
     /// vae-categorical or vae-realnvp.
     #[arg(long, default_value = "glow")]
     pub model: String,
-    /// Training set.
+    /// Training set: NAME:SPLIT, folder:PATH, npy:PATH or npz:PATH[:KEY].
     #[arg(long, default_value = "fashion-mnist:train")]
     pub data: String,
+    /// Resize a folder's images to HxW (e.g. 32x32; default: their common size).
+    #[arg(long, value_name = "HxW", value_parser = crate::numbers::size)]
+    pub size: Option<[usize; 2]>,
+    /// Make a folder's images grey (1) or RGB (3) (default: 1 when every image is grey).
+    #[arg(long, value_parser = crate::numbers::channels)]
+    pub channels: Option<usize>,
     /// Override the number of optimiser steps.
     #[arg(long, value_parser = crate::numbers::positive)]
     pub steps: Option<usize>,
@@ -57,7 +64,8 @@ pub struct TrainArgs {
     /// the held-out images to dynamics.csv at every metrics row, for `genood analyze`.
     #[arg(long, num_args = 1.., value_name = "SET")]
     pub monitor: Vec<String>,
-    /// Continue from the run folder's last checkpoint.
+    /// Continue from the run folder's last checkpoint, with the configuration saved there
+    /// (unless --config names another).
     #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
     /// Start over in a folder that already holds a run: first deletes its checkpoint, logs,
@@ -80,6 +88,10 @@ impl TrainArgs {
             preset: self.preset.clone(),
             model: self.model.clone(),
             data: self.data.clone(),
+            shape: Conform {
+                channels: self.channels,
+                size: self.size,
+            },
             steps: self.steps,
             batch_size: self.batch_size,
             learning_rate: self.lr,
@@ -97,21 +109,26 @@ impl TrainArgs {
 }
 
 /// Trains as the arguments say and prints the summary.
-pub fn run(args: TrainArgs, data_dir: &Path) -> Result<()> {
-    let config = run_config(&args.options())?;
+pub fn run(args: TrainArgs, data: &DataSource) -> Result<()> {
+    let mut options = args.options();
+    let run = RunDir::new(&args.run);
+    if args.resume && options.config.is_none() && run.config().exists() {
+        options.config = Some(run.config());
+    }
+    let config = run_config(&options)?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(());
     }
     if args.overwrite {
-        RunDir::new(&args.run).clear()?;
+        run.clear()?;
     }
     train_reported(
         &config,
         &args.run,
         args.resume,
         &args.compute.device()?,
-        data_dir,
+        data,
         &mut Terminal::default(),
     )?;
     Ok(())

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use burn::prelude::*;
-use genood_data::SetSpec;
+use genood_data::{Conform, DataSource, SetSpec};
 use genood_train::eval::evaluate_with_progress;
 use genood_train::run::RunDir;
 use rand::SeedableRng;
@@ -115,7 +115,7 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
     let mnist = std::fs::read_to_string(run.join("scores/mnist_test.csv")).unwrap();
     assert_eq!(
         fashion.lines().next(),
-        Some("index,label,log_p,bpd,log_prior,log_det")
+        Some("index,label,log_p,bpd,log_prior,log_det,path")
     );
     let (f, m) = (mean_log_p(&fashion), mean_log_p(&mnist));
     assert!(
@@ -301,7 +301,7 @@ fn a_reloaded_checkpoint_gives_bit_identical_log_p_in_a_new_process() {
     let (_, model) = RunDir::new(&run).load_model(&device).unwrap();
     let set = SetSpec::parse("mnist:test")
         .unwrap()
-        .load(real_data(), 3)
+        .load(&DataSource::new(real_data()), 3, Conform::default())
         .unwrap();
     let indices = set.sample_indices(300, &mut rand::rngs::StdRng::seed_from_u64(3));
     let scores = evaluate_with_progress(
@@ -880,17 +880,17 @@ fn tiny_family_run(model: &str, steps: &str, limit: &str) -> PathBuf {
 #[test]
 fn pixelcnn_and_both_vaes_on_fashion_mnist_give_mnist_the_higher_likelihood() {
     for (model, steps, header, bound) in [
-        ("pixelcnnpp", "30", "index,label,log_p,bpd", "exact"),
+        ("pixelcnnpp", "30", "index,label,log_p,bpd,path", "exact"),
         (
             "vae-categorical",
             "100",
-            "index,label,log_p,bpd,elbo,rate,distortion",
+            "index,label,log_p,bpd,elbo,rate,distortion,path",
             "IW bound, k = 4",
         ),
         (
             "vae-realnvp",
             "100",
-            "index,label,log_p,bpd,elbo,rate,distortion",
+            "index,label,log_p,bpd,elbo,rate,distortion,path",
             "IW bound, k = 4",
         ),
     ] {
@@ -1014,4 +1014,231 @@ fn help_lists_every_subcommand_with_one_line() {
             "{command} missing from:\n{help}"
         );
     }
+}
+
+/// Writes `count` images of `set` from `first` on as 28×28 grey PNGs under `dir`, in a
+/// sub-folder per class when `by_class` (ImageFolder layout).
+fn write_pngs(set: &genood_data::ImageSet, first: usize, count: usize, dir: &Path, by_class: bool) {
+    for i in first..first + count {
+        let folder = match (&set.labels, by_class) {
+            (Some(labels), true) => dir.join(format!("class-{}", labels[i])),
+            _ => dir.to_path_buf(),
+        };
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = std::fs::File::create(folder.join(format!("{i:05}.png"))).unwrap();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 28, 28);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(set.image(i)).unwrap();
+    }
+}
+
+/// The scores CSV of the set whose label starts with `prefix` in `run`'s scores folder.
+fn scores_named(run: &Path, prefix: &str) -> String {
+    let file = std::fs::read_dir(run.join("scores"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(".csv")
+        })
+        .unwrap_or_else(|| panic!("no scores file for {prefix}"));
+    std::fs::read_to_string(file).unwrap()
+}
+
+#[test]
+fn own_image_folders_train_at_their_native_shape_and_show_the_failure() {
+    let dir = scratch("own-folders");
+    let source = DataSource::new(real_data());
+    let load = |name: &str| {
+        SetSpec::parse(name)
+            .unwrap()
+            .load(&source, 0, Conform::default())
+            .unwrap()
+    };
+    let (train, test, digits) = (
+        load("fashion-mnist:train"),
+        load("fashion-mnist:test"),
+        load("mnist:test"),
+    );
+    let (fashion, fashion_test, mnist) = (
+        dir.join("fashion"),
+        dir.join("fashion-test"),
+        dir.join("digits"),
+    );
+    write_pngs(&train, 0, 2000, &fashion, true);
+    write_pngs(&test, 0, 500, &fashion_test, true);
+    write_pngs(&digits, 0, 500, &mnist, false);
+    let folder = |path: &Path| format!("folder:{}", path.display());
+    let run = dir.join("run");
+    let r = run.to_str().unwrap();
+    let train_args = |steps: &'static str| {
+        vec![
+            "train".to_string(),
+            "--run".into(),
+            r.into(),
+            "--preset".into(),
+            "tiny".into(),
+            "--data".into(),
+            folder(&fashion),
+            "--steps".into(),
+            steps.into(),
+        ]
+    };
+    let args: Vec<String> = train_args("150");
+    let out = ok(genood(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        real_data(),
+    ));
+    // A small set holds out a tenth, and says so.
+    assert!(
+        out.contains("training on 1800 images, 200 held out (a tenth of the set"),
+        "{out}"
+    );
+    // The grey 28×28 images stay 1×28×28.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let image = &config["model"]["image"];
+    assert_eq!(
+        (&image["channels"], &image["height"], &image["width"]),
+        (&1.into(), &28.into(), &28.into()),
+        "{config}"
+    );
+    // Resuming needs no --config: the run's own is used.
+    let mut resume = train_args("170");
+    resume.push("--resume".into());
+    let out = ok(genood(
+        &resume.iter().map(String::as_str).collect::<Vec<_>>(),
+        real_data(),
+    ));
+    assert!(out.contains("170 steps"), "{out}");
+    ok(genood(
+        &[
+            "eval",
+            "--run",
+            r,
+            "--data",
+            &folder(&fashion_test),
+            &folder(&mnist),
+        ],
+        real_data(),
+    ));
+    let in_csv = scores_named(&run, &format!("folder_{}-", file_safe(&fashion_test)));
+    let ood_csv = scores_named(&run, &format!("folder_{}-", file_safe(&mnist)));
+    // Each row names its file; the class folders (sorted: class-0 … class-9) are the labels.
+    assert_eq!(in_csv.lines().count(), 501);
+    for row in in_csv.lines().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        let (label, path) = (fields[1], fields[fields.len() - 1]);
+        assert!(path.starts_with(&format!("class-{label}/")), "{row}");
+    }
+    assert!(ood_csv.lines().nth(1).unwrap().ends_with(",00000.png"));
+    let (f, m) = (mean_log_p(&in_csv), mean_log_p(&ood_csv));
+    assert!(
+        m > f,
+        "MNIST PNGs' mean log p {m} should exceed FashionMNIST PNGs' {f} (the paper's finding)"
+    );
+
+    // `detect`, fitted on the run's own held-out images, labels an unlabelled folder that
+    // mixes unseen FashionMNIST and MNIST images.
+    let mixed = dir.join("mixed");
+    write_pngs(&test, 1000, 300, &mixed.join("f"), false);
+    write_pngs(&digits, 1000, 300, &mixed.join("d"), false);
+    for part in ["f", "d"] {
+        for file in std::fs::read_dir(mixed.join(part)).unwrap() {
+            let file = file.unwrap().path();
+            let name = format!("{part}-{}", file.file_name().unwrap().to_string_lossy());
+            std::fs::rename(&file, mixed.join(name)).unwrap();
+        }
+        std::fs::remove_dir(mixed.join(part)).unwrap();
+    }
+    let table = ok(genood(
+        &[
+            "detect",
+            "--run",
+            r,
+            "--data",
+            &folder(&mixed),
+            &folder(&fashion_test),
+        ],
+        real_data(),
+    ));
+    assert!(run.join("detector.json").exists(), "{table}");
+    assert!(
+        table.contains("| likelihood | typicality | complexity | dose |"),
+        "{table}"
+    );
+    let verdicts = |csv: &str| -> Vec<(String, String, String)> {
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (by, verdict, path) = (at("flagged_by"), at("verdict"), at("path"));
+        lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (
+                    f[path].to_string(),
+                    f[by].to_string(),
+                    f[verdict].to_string(),
+                )
+            })
+            .collect()
+    };
+    let detect_csv = |folder_path: &Path| {
+        let name = format!("folder_{}-", file_safe(folder_path));
+        let file = std::fs::read_dir(run.join("detect"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&name))
+            .unwrap();
+        std::fs::read_to_string(file).unwrap()
+    };
+    let rows = verdicts(&detect_csv(&mixed));
+    assert_eq!(rows.len(), 600);
+    let share = |prefix: &str, flagged: &dyn Fn(&(String, String, String)) -> bool| {
+        let part: Vec<_> = rows.iter().filter(|r| r.0.starts_with(prefix)).collect();
+        part.iter().filter(|r| flagged(r)).count() as f64 / part.len() as f64
+    };
+    let by_complexity = share("d-", &|r| r.1.contains("complexity"));
+    let digits_out = share("d-", &|r| r.2 == "ood");
+    let fashion_out = share("f-", &|r| r.2 == "ood");
+    assert!(
+        by_complexity > 0.8,
+        "complexity flags {by_complexity} of the digits\n{table}"
+    );
+    assert!(
+        digits_out > 0.8,
+        "the verdict flags {digits_out} of the digits\n{table}"
+    );
+    assert!(
+        fashion_out < 0.15,
+        "the verdict flags {fashion_out} of FashionMNIST\n{table}"
+    );
+    // The likelihood itself flags almost none of the digits: the failure, per image.
+    let by_likelihood = share("d-", &|r| r.1.split(';').any(|s| s == "likelihood"));
+    assert!(by_likelihood < 0.05, "{by_likelihood}");
+    // About the target 5% of unseen in-distribution images are flagged.
+    let held = verdicts(&detect_csv(&fashion_test));
+    let flagged = held.iter().filter(|r| r.2 == "ood").count() as f64 / held.len() as f64;
+    assert!(
+        (0.01..=0.12).contains(&flagged),
+        "{flagged} of unseen FashionMNIST flagged"
+    );
+}
+
+/// A folder path as it appears in its scores file's name (every character but letters,
+/// digits, `-`, `.` and `=` becomes `_`).
+fn file_safe(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '=' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cifar::{CifarKind, read_cifar};
 use crate::error::DataError;
-use crate::folder::{CELEBA_CROP, celeba_split, read_images};
+use crate::folder::{CELEBA_CROP, celeba_split, read_cropped};
 use crate::idx::{IdxArray, read_idx};
 use crate::images::ImageSet;
 use crate::npz::read_imagenet32;
@@ -190,7 +190,7 @@ impl Dataset {
                     .position(|s| *s == split)
                     .expect("checked above") as u8;
                 let files = celeba_split(&dir, partition)?;
-                read_images(&files, Some(CELEBA_CROP), 32, &name)
+                read_cropped(&files, CELEBA_CROP, 32, &name)
             }
             Dataset::ImageNet32 => {
                 let files = if split == "train" {

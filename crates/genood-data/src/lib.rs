@@ -23,5 +23,6 @@ pub mod synthetic;
 
 pub use catalog::{Dataset, default_data_dir};
 pub use error::DataError;
+pub use folder::Conform;
 pub use images::ImageSet;
-pub use spec::SetSpec;
+pub use spec::{DataSource, SetSpec};

@@ -1,6 +1,7 @@
-//! NumPy `.npy` arrays inside `.npz` archives: the format of downsampled ImageNet 32×32
-//! (Chrabaszcz et al. 2017), whose `data` rows hold 3072 bytes (red plane, green, blue, each
-//! row-major, so already `[C, H, W]`) and whose `labels` run from 1 to 1000.
+//! NumPy `.npy` arrays, alone or inside `.npz` archives: images from a Python pipeline
+//! (`npy:PATH`, `npz:PATH[:KEY]`), and downsampled ImageNet 32×32 (Chrabaszcz et al. 2017),
+//! whose `data` rows hold 3072 bytes (red plane, green, blue, each row-major, so already
+//! `[C, H, W]`) and whose `labels` run from 1 to 1000.
 
 use std::io::Read;
 use std::path::Path;
@@ -127,6 +128,83 @@ pub fn read_npz_member(path: &Path, member: &str) -> Result<NpyArray, DataError>
         .read_to_end(&mut bytes)
         .map_err(|e| DataError::format(path, 0, format!("{name}: corrupt member: {e}")))?;
     parse_npy(&bytes, path, &name)
+}
+
+/// The names of an `.npz` archive's arrays (its members without `.npy`), in archive order.
+pub fn npz_members(path: &Path) -> Result<Vec<String>, DataError> {
+    let file = std::fs::File::open(path).map_err(DataError::io(path))?;
+    let archive = zip::ZipArchive::new(file)
+        .map_err(|e| DataError::format(path, 0, format!("not a valid .npz (zip) archive: {e}")))?;
+    Ok(archive
+        .file_names()
+        .map(|n| n.strip_suffix(".npy").unwrap_or(n).to_string())
+        .collect())
+}
+
+/// A `uint8` image array as a set: the `.npy` file at `path`, or (`npz`) the archive's member
+/// `npz_key`, which may be left out when the archive holds one array. Shapes: N×H×W (grey), N×H×W×C or N×C×H×W with
+/// C = 1 or 3; a last axis of 1 or 3 is read as the channels.
+pub fn read_image_array(
+    path: &Path,
+    npz: bool,
+    npz_key: Option<&str>,
+    name: &str,
+) -> Result<ImageSet, DataError> {
+    let array = if npz {
+        let key = match npz_key {
+            Some(key) => key.to_string(),
+            None => match npz_members(path)?.as_slice() {
+                [only] => only.clone(),
+                members => {
+                    return Err(DataError::content(
+                        path,
+                        format!(
+                            "holds the arrays {}; name one as npz:PATH:KEY",
+                            members.join(", ")
+                        ),
+                    ));
+                }
+            },
+        };
+        read_npz_member(path, &key)?
+    } else {
+        let bytes = std::fs::read(path).map_err(DataError::io(path))?;
+        parse_npy(&bytes, path, "array")?
+    };
+    let bytes = array.bytes.ok_or_else(|| {
+        DataError::content(
+            path,
+            "the array is not uint8 (convert with .astype('uint8'))",
+        )
+    })?;
+    let (shape, channels_last) = match array.shape[..] {
+        [n, h, w] => ([n, 1, h, w], false),
+        [n, h, w, c] if c == 1 || c == 3 => ([n, c, h, w], true),
+        [n, c, h, w] if c == 1 || c == 3 => ([n, c, h, w], false),
+        _ => {
+            return Err(DataError::content(
+                path,
+                format!(
+                    "an array of shape {:?} is not images: expected N×H×W, N×H×W×C or N×C×H×W \
+                     with C = 1 or 3",
+                    array.shape
+                ),
+            ));
+        }
+    };
+    let [n, c, h, w] = shape;
+    if n == 0 || h == 0 || w == 0 {
+        return Err(DataError::content(path, "the array holds no images"));
+    }
+    let pixels = if channels_last {
+        bytes
+            .chunks_exact(c * h * w)
+            .flat_map(|image| crate::folder::channel_major(image, c))
+            .collect()
+    } else {
+        bytes
+    };
+    Ok(ImageSet::new(name, [c, h, w], pixels, None))
 }
 
 /// Reads downsampled-ImageNet `.npz` files, concatenated, as a `[3, 32, 32]` set with labels

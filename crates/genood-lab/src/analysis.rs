@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 use genood_data::moments::Moments;
 use genood_data::synthetic::Synthetic;
-use genood_data::{ImageSet, SetSpec};
+use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 use genood_flows::dequantize::{dequantized_mean, dequantized_variance};
 use genood_flows::multiscale::MultiScaleFlow;
 use genood_flows::param::cast_parameters;
@@ -267,8 +267,9 @@ pub struct RunAnalysis {
     pub dynamics: Vec<DynamicsRow>,
 }
 
-fn load(spec: &str, data_dir: &Path, seed: u64) -> Result<ImageSet, LabError> {
-    let mut set = SetSpec::parse(spec)?.load(data_dir, seed)?;
+/// Set `spec`, a folder brought to the model's `shape`.
+fn load(spec: &str, data: &DataSource, seed: u64, shape: [usize; 3]) -> Result<ImageSet, LabError> {
+    let mut set = SetSpec::parse(spec)?.load(data, seed, Conform::to(shape))?;
     set.name = spec.to_string();
     Ok(set)
 }
@@ -294,7 +295,7 @@ fn scores_of(
     options: &AnalysisOptions,
     run_path: &Path,
     sets: &[String],
-    (data_dir, device): (&Path, &Device),
+    (data, device): (&DataSource, &Device),
     progress: &mut dyn Progress,
 ) -> Result<Vec<(String, Vec<ExampleScore>)>, LabError> {
     let run = RunDir::new(run_path);
@@ -313,7 +314,7 @@ fn scores_of(
             seed: options.seed,
             threads: options.threads,
         };
-        evaluate_sets(run_path, &missing, data_dir, device, &eval, progress)?;
+        evaluate_sets(run_path, &missing, data, device, &eval, progress)?;
     }
     sets.iter()
         .map(|set| {
@@ -499,7 +500,7 @@ pub fn analyze(
     in_dist: &str,
     ood: &[String],
     options: &AnalysisOptions,
-    (data_dir, device): (&Path, &Device),
+    (data, device): (&DataSource, &Device),
     progress: &mut dyn Progress,
 ) -> Result<Analyzed, LabError> {
     if options.epsilon.is_empty() || options.epsilon.iter().any(|e| e.is_nan() || *e <= 0.0) {
@@ -514,7 +515,7 @@ pub fn analyze(
     specs.extend(ood.iter().cloned());
     let sets: Vec<ImageSet> = specs
         .iter()
-        .map(|s| load(s, data_dir, options.seed))
+        .map(|s| load(s, data, options.seed, first.model.image().dims()))
         .collect::<Result<_, _>>()?;
     if let Some(odd) = sets.iter().find(|s| s.shape != sets[0].shape) {
         return Err(LabError::set(
@@ -564,7 +565,7 @@ pub fn analyze(
             "{label} ({}): terms and second order",
             run_path.display()
         ));
-        let scores = scores_of(options, run_path, &specs, (data_dir, device), progress)?;
+        let scores = scores_of(options, run_path, &specs, (data, device), progress)?;
         let constant_volume = model.is_constant_volume();
         let second_order = match model.flow() {
             Some(flow) => {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
+use genood_data::DataSource;
 use genood_models::DensityModel;
 use genood_train::eval::{SetSummary, evaluate_with_progress, summarize};
 use genood_train::parallel::available_threads;
@@ -54,7 +55,7 @@ impl Default for EvalOptions {
 pub fn evaluate_sets(
     run_dir: &Path,
     sets: &[String],
-    data_dir: &Path,
+    data: &DataSource,
     device: &Device,
     options: &EvalOptions,
     progress: &mut dyn Progress,
@@ -63,15 +64,7 @@ pub fn evaluate_sets(
     let (_, model) = run.load_model(device)?;
     let subsets = sets
         .iter()
-        .map(|name| {
-            load_subset(
-                name,
-                data_dir,
-                options.seed,
-                options.limit,
-                model.image_dims(),
-            )
-        })
+        .map(|name| load_subset(name, data, options.seed, options.limit, model.image_dims()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut scored = Vec::with_capacity(subsets.len());
     for subset in subsets {

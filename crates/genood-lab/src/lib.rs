@@ -19,6 +19,7 @@
 //! use std::path::Path;
 //!
 //! use burn::prelude::Device;
+//! use genood_data::DataSource;
 //! use genood_data::fetch::FetchOptions;
 //! use genood_lab::evaluation::{EvalOptions, evaluate_sets};
 //! use genood_lab::score::{Comparison, score_rows};
@@ -31,9 +32,9 @@
 //! // internet leaves out the mirror and `fetch_sets` downloads them).
 //! let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
 //! let scratch = std::env::temp_dir().join(format!("genood-doc-{}", std::process::id()));
-//! let data = scratch.join("data");
+//! let data = DataSource::new(scratch.join("data"));
 //! let fetch = FetchOptions { mirror: Some(mirror), offline: true };
-//! fetch_sets(&["fashion-mnist".into(), "mnist".into()], &data, &fetch, &mut Quiet)?;
+//! fetch_sets(&["fashion-mnist".into(), "mnist".into()], &data.dir, &fetch, &mut Quiet)?;
 //!
 //! // A run: the tiny Glow, 150 steps (seconds on a CPU).
 //! let run = scratch.join("run");
@@ -70,6 +71,7 @@
 pub mod analysis;
 pub mod analysis_view;
 pub mod bench;
+pub mod detect;
 pub mod error;
 pub mod evaluation;
 pub mod figures;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
+use genood_data::DataSource;
 use genood_models::DensityModel;
 use genood_train::regret::{RegretConfig, RegretSummary, likelihood_regret, write_regret_csv};
 use genood_train::run::{RunDir, RunError};
@@ -40,7 +41,7 @@ pub struct RegretOptions {
 pub fn regret_sets(
     run_dir: &Path,
     sets: &[String],
-    data_dir: &Path,
+    data: &DataSource,
     device: &Device,
     refit: RegretConfig,
     options: &RegretOptions,
@@ -57,13 +58,7 @@ pub fn regret_sets(
     })?;
     let mut summaries = Vec::new();
     for name in sets {
-        let subset = load_subset(
-            name,
-            data_dir,
-            options.seed,
-            options.limit,
-            model.image_dims(),
-        )?;
+        let subset = load_subset(name, data, options.seed, options.limit, model.image_dims())?;
         let started = Instant::now();
         let task = format!("regret {name}");
         progress.advance(&task, 0, subset.indices.len());

@@ -3,9 +3,10 @@
 //! score and the analysis views produce.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::prelude::*;
+use genood_data::DataSource;
 use genood_data::SetSpec;
 use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, render_html};
@@ -55,7 +56,7 @@ pub fn write_report(
     runs: &[PathBuf],
     compared: &Comparison,
     options: &ReportOptions,
-    data_dir: &Path,
+    data: &DataSource,
     progress: &mut dyn Progress,
 ) -> Result<PathBuf, LabError> {
     let mut blocks = vec![Block::Text(format!(
@@ -93,7 +94,7 @@ pub fn write_report(
             comparison.background = None;
             comparison.ensemble.clear();
         }
-        let rows = score_rows(run_path, &comparison, 1000, 0, data_dir)?;
+        let rows = score_rows(run_path, &comparison, 1000, 0, data)?;
         for ood in &compared.ood {
             let series: Vec<(String, Vec<(f64, f64)>)> = rows
                 .iter()

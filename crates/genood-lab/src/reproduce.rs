@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
+use genood_data::DataSource;
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
@@ -247,7 +248,7 @@ fn experiment_folder(pair: &str, models: &[String]) -> String {
 pub fn reproduce(
     args: &ReproduceOptions,
     device: &Device,
-    data_dir: &Path,
+    data: &DataSource,
     progress: &mut dyn Progress,
 ) -> Result<Reproduced, LabError> {
     let started = Instant::now();
@@ -256,12 +257,12 @@ pub fn reproduce(
         mirror: args.mirror.clone(),
         offline: false,
     };
-    fetch_sets(&datasets_of(&pair)?, data_dir, &fetch, progress)?;
+    fetch_sets(&datasets_of(&pair)?, &data.dir, &fetch, progress)?;
     let out = args.out.join(experiment_folder(pair.name, &args.models));
     let mut experiment = Experiment {
         args,
         device,
-        data_dir,
+        data,
         progress,
     };
     let mut models = Vec::new();
@@ -292,7 +293,7 @@ pub fn reproduce(
         pair.test,
         &ood,
         &options,
-        (data_dir, device),
+        (data, device),
         experiment.progress,
     )?;
     let (json, html) = write_analysis(&analysis_dir, &analyzed)?;
@@ -318,7 +319,7 @@ pub fn reproduce(
                 .min()
                 .unwrap_or(SAMPLES),
         },
-        data_dir,
+        data,
         experiment.progress,
     )?;
     experiment
@@ -362,7 +363,7 @@ pub fn reproduce(
 struct Experiment<'a> {
     args: &'a ReproduceOptions,
     device: &'a Device,
-    data_dir: &'a Path,
+    data: &'a DataSource,
     progress: &'a mut dyn Progress,
 }
 
@@ -385,14 +386,7 @@ impl Experiment<'_> {
                 .note(&format!("{}: already trained", run_dir.display()));
             return Ok((0.0, 0.0));
         }
-        let summary = train_reported(
-            config,
-            run_dir,
-            true,
-            self.device,
-            self.data_dir,
-            self.progress,
-        )?;
+        let summary = train_reported(config, run_dir, true, self.device, self.data, self.progress)?;
         Ok((summary.seconds, summary.images_per_sec))
     }
 
@@ -414,7 +408,7 @@ impl Experiment<'_> {
         let summaries = evaluate_sets(
             run_dir,
             sets,
-            self.data_dir,
+            self.data,
             self.device,
             &options,
             self.progress,
@@ -460,7 +454,7 @@ impl Experiment<'_> {
             regret_sets(
                 &run_dir,
                 &held_out,
-                self.data_dir,
+                self.data,
                 &self.device.clone().autodiff(),
                 refit,
                 &options,
@@ -503,7 +497,7 @@ impl Experiment<'_> {
             &comparison(pair, background.clone(), ensemble.clone()),
             1000,
             0,
-            self.data_dir,
+            self.data,
         )?;
         let test_bpd = sets[1].mean_bpd;
         let ood_more_likely_than_test = sets[2..]

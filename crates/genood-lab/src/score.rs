@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use genood_data::atomic::write_atomically;
-use genood_data::{ImageSet, SetSpec};
+use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 use genood_ood::metrics::{Detection, detection};
 use genood_ood::scores::{
     Codec, ExampleStats, ThresholdTest, dose, input_complexity, likelihood_ratio,
@@ -158,17 +158,18 @@ pub fn score_rows(
     sets: &Comparison,
     resamples: usize,
     seed: u64,
-    data_dir: &Path,
+    data: &DataSource,
 ) -> Result<Vec<ScoreRow>, LabError> {
     let run = RunDir::new(run_dir);
     let reference = load_scores(&run, &sets.reference)?;
     let inside = load_scores(&run, &sets.in_dist)?;
     let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
-    let in_images = SetSpec::parse(&sets.in_dist)?.load(data_dir, seed)?;
+    let conform = Conform::to(run.read_config()?.model.image().dims());
+    let in_images = SetSpec::parse(&sets.in_dist)?.load(data, seed, conform)?;
     let mut rows = Vec::new();
     for ood_name in &sets.ood {
         let outside = load_scores(&run, ood_name)?;
-        let ood_images = SetSpec::parse(ood_name)?.load(data_dir, seed)?;
+        let ood_images = SetSpec::parse(ood_name)?.load(data, seed, conform)?;
         let coverage = |scores: &[ExampleScore], set: &ImageSet| Coverage {
             scored: scores.len(),
             of: set.len(),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use genood_data::fetch::{FetchOptions, fetch};
-use genood_data::{Dataset, ImageSet, SetSpec};
+use genood_data::{Conform, DataSource, Dataset, ImageSet, SetSpec};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -22,20 +22,20 @@ pub struct Subset {
     pub indices: Vec<usize>,
 }
 
-/// Set `name` from `data_dir`, checked against the model's image `shape`, with the indices of
+/// Set `name` from `data`, checked against the model's image `shape`, with the indices of
 /// at most `limit` images to score: a subset seeded by `seed`, the same for every command
 /// that takes a limit (a larger limit's subset contains a smaller one's). Scores keep each
 /// image's index in the whole set, which also keys its noise, so a subset scores each image
 /// as the whole set does.
 pub fn load_subset(
     name: &str,
-    data_dir: &Path,
+    data: &DataSource,
     seed: u64,
     limit: Option<usize>,
     shape: [usize; 3],
 ) -> Result<Subset, LabError> {
     let spec = SetSpec::parse(name)?;
-    let set = spec.load(data_dir, seed)?;
+    let set = spec.load(data, seed, Conform::to(shape))?;
     if set.is_empty() {
         return Err(LabError::set(
             name,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use genood_data::SetSpec;
+use genood_data::{Conform, DataSource};
 use genood_flows::fold::Precision;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{ImageShape, ModelConfig};
@@ -23,8 +24,11 @@ pub struct TrainOptions {
     pub preset: String,
     /// glow, cv-glow, pixelcnnpp, vae-categorical or vae-realnvp.
     pub model: String,
-    /// Training set, e.g. `fashion-mnist:train`.
+    /// Training set, e.g. `fashion-mnist:train` or `folder:PATH`.
     pub data: String,
+    /// The model's image channels and size for a folder set; what is left `None` is the
+    /// images' own (a named set or an array keeps its shape).
+    pub shape: Conform,
     /// Optimiser steps.
     pub steps: Option<usize>,
     /// Batch size.
@@ -54,6 +58,7 @@ impl Default for TrainOptions {
             preset: "quick".into(),
             model: "glow".into(),
             data: "fashion-mnist:train".into(),
+            shape: Conform::default(),
             steps: None,
             batch_size: None,
             learning_rate: None,
@@ -85,7 +90,8 @@ pub fn preset_of(name: &str) -> Result<Preset, LabError> {
     })
 }
 
-/// The run configuration `options` describe, checked.
+/// The run configuration `options` describe, checked; a folder's image headers give the
+/// model's input shape.
 pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
     let mut config = match &options.config {
         Some(path) => {
@@ -101,15 +107,20 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
         None => {
             let preset = preset_of(&options.preset)?;
             let kind = model_kind_of(&options.model)?;
-            let shape = match SetSpec::parse(&options.data)? {
-                SetSpec::Real { dataset, .. } => dataset.shape(),
-                _ => {
-                    return Err(LabError::set(
-                        &options.data,
-                        "train on a named split (e.g. fashion-mnist:train)",
-                    ));
-                }
-            };
+            let spec = SetSpec::parse(&options.data)?;
+            let shape = spec.native_shape(options.shape)?;
+            // A folder is read at the asked shape; other sets keep theirs.
+            let [c, h, w] = shape;
+            if options.shape.channels.is_some_and(|asked| asked != c)
+                || options.shape.size.is_some_and(|asked| asked != [h, w])
+            {
+                return Err(LabError::set(
+                    &options.data,
+                    format!(
+                        "its images are {shape:?}; --size and --channels resize folder: sets only"
+                    ),
+                ));
+            }
             let image = ImageShape {
                 channels: shape[0],
                 height: shape[1],
@@ -157,13 +168,14 @@ pub fn train_run(
     run_dir: &Path,
     resume: bool,
     device: &Device,
-    data_dir: &Path,
+    data: &DataSource,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary, LabError> {
-    let set = SetSpec::parse(&config.data)?.load(data_dir, config.train.seed)?;
+    let conform = Conform::to(config.model.image().dims());
+    let set = SetSpec::parse(&config.data)?.load(data, config.train.seed, conform)?;
     let mut monitor = Vec::new();
     for spec in &config.monitor {
-        let mut loaded = SetSpec::parse(spec)?.load(data_dir, config.train.seed)?;
+        let mut loaded = SetSpec::parse(spec)?.load(data, config.train.seed, conform)?;
         loaded.name = spec.clone();
         monitor.push(loaded);
     }
@@ -185,12 +197,12 @@ pub fn train_reported(
     run_dir: &Path,
     resume: bool,
     device: &Device,
-    data_dir: &Path,
+    data: &DataSource,
     progress: &mut dyn Progress,
 ) -> Result<TrainSummary, LabError> {
     let label = format!("{} {}", config.model.label(), run_dir.display());
     progress.training(&label);
-    let summary = train_run(config, run_dir, resume, device, data_dir, progress)?;
+    let summary = train_run(config, run_dir, resume, device, data, progress)?;
     progress.note(&format!(
         "{label}: {} steps, held-out {:.4} bpd, {:.0} img/s, {:.0} s",
         summary.steps, summary.heldout_bpd, summary.images_per_sec, summary.seconds

@@ -12,12 +12,15 @@ use genood_flows::noise::Noise;
 use genood_models::{DensityModel, Model};
 use serde::{Deserialize, Serialize};
 
-use crate::csv::read_table;
+use crate::csv::{quote, read_table};
 use crate::parallel::for_each_batch;
 use crate::run::{image_rngs, streams};
 
 /// The fixed leading columns of a scores CSV; the model's named parts follow.
 const SCORES_COLUMNS: [&str; 4] = ["index", "label", "log_p", "bpd"];
+
+/// The last column of a scores CSV: the image's file, for sets read from image files.
+const PATH_COLUMN: &str = "path";
 
 /// One image's scores: `log_p` in nats (exact, or the bound the model names), `bpd` over the
 /// model's `D`, and the model's named per-example statistics (see
@@ -34,6 +37,8 @@ pub struct ExampleScore {
     pub bpd: f64,
     /// `(name, value)` of each statistic, in the model's order.
     pub parts: Vec<(String, f64)>,
+    /// The image's file within its folder, for sets read from image files.
+    pub path: Option<String>,
 }
 
 impl ExampleScore {
@@ -149,6 +154,7 @@ pub fn evaluate_with_progress(
                 log_p: log_p[k],
                 bpd: bits_per_dim(log_p[k], dims),
                 parts: parts.iter().map(|(n, v)| (n.to_string(), v[k])).collect(),
+                path: set.paths.as_ref().map(|p| p[i].clone()),
             });
         }
         progress(scores.len(), indices.len());
@@ -175,8 +181,8 @@ pub fn summarize(set: &str, bound: &str, scores: &[ExampleScore]) -> SetSummary 
     }
 }
 
-/// Writes scores as CSV (`index,label,log_p,bpd`, then one column per named part),
-/// atomically. Floats are written in Rust's shortest round-trip form, so reading them back
+/// Writes scores as CSV (`index,label,log_p,bpd`, one column per named part, then `path`,
+/// empty for sets not read from files), atomically. Floats are written in Rust's shortest round-trip form, so reading them back
 /// gives the same bits.
 pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result<()> {
     let mut out = Vec::new();
@@ -184,6 +190,7 @@ pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result
     if let Some(first) = scores.first() {
         header.extend(first.parts.iter().map(|(n, _)| n.as_str()));
     }
+    header.push(PATH_COLUMN);
     writeln!(out, "{}", header.join(","))?;
     for s in scores {
         let label = s.label.map(|l| l.to_string()).unwrap_or_default();
@@ -191,40 +198,52 @@ pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result
         for (_, value) in &s.parts {
             write!(out, ",{value:?}")?;
         }
-        writeln!(out)?;
+        writeln!(out, ",{}", quote(s.path.as_deref().unwrap_or_default()))?;
     }
     write_atomically(path, &out)
 }
 
-/// Reads a scores CSV written by [`write_scores_csv`], naming the file and line on error.
+/// Reads a scores CSV written by [`write_scores_csv`] (or by genood before the `path` column),
+/// naming the file and line on error.
 pub fn read_scores_csv(path: &Path) -> Result<Vec<ExampleScore>, String> {
-    let accept = |h: &[&str]| h.len() >= SCORES_COLUMNS.len() && h[..4] == SCORES_COLUMNS;
-    let (header, rows) = read_table(path, "scores", accept, |f| {
-        let parts = f[4..]
+    let has_path = std::cell::Cell::new(false);
+    let accept = |h: &[&str]| {
+        has_path.set(h.last() == Some(&PATH_COLUMN));
+        h.len() >= SCORES_COLUMNS.len() && h[..4] == SCORES_COLUMNS
+    };
+    let (mut header, rows) = read_table(path, "scores", accept, |f| {
+        let (values, file) = match has_path.get() {
+            true => (&f[..f.len() - 1], Some(f[f.len() - 1])),
+            false => (f, None),
+        };
+        let parts = values[4..]
             .iter()
             .map(|v| v.parse().ok())
             .collect::<Option<Vec<f64>>>()?;
-        Some((
-            f[0].parse().ok()?,
-            if f[1].is_empty() {
+        Some(ExampleScore {
+            index: f[0].parse().ok()?,
+            label: if f[1].is_empty() {
                 None
             } else {
                 Some(f[1].parse().ok()?)
             },
-            f[2].parse().ok()?,
-            f[3].parse().ok()?,
-            parts,
-        ))
+            log_p: f[2].parse().ok()?,
+            bpd: f[3].parse().ok()?,
+            parts: parts.into_iter().map(|v| (String::new(), v)).collect(),
+            path: file.filter(|f| !f.is_empty()).map(str::to_string),
+        })
     })?;
+    if has_path.get() {
+        header.pop();
+    }
     let names = &header[SCORES_COLUMNS.len()..];
     Ok(rows
         .into_iter()
-        .map(|(index, label, log_p, bpd, parts)| ExampleScore {
-            index,
-            label,
-            log_p,
-            bpd,
-            parts: names.iter().cloned().zip(parts).collect(),
+        .map(|mut score| {
+            for ((name, _), header) in score.parts.iter_mut().zip(names) {
+                name.clone_from(header);
+            }
+            score
         })
         .collect())
 }

@@ -193,6 +193,16 @@ impl RunDir {
         self.path.join("regret").join(file_name(label, "csv"))
     }
 
+    /// Set `label`'s per-image OOD verdicts (`genood detect`), e.g. `detect/mnist_test.csv`.
+    pub fn verdicts(&self, label: &str) -> PathBuf {
+        self.path.join("detect").join(file_name(label, "csv"))
+    }
+
+    /// The fitted OOD detector, `detector.json`.
+    pub fn detector(&self) -> PathBuf {
+        self.path.join("detector.json")
+    }
+
     /// `summary.json`: each scored set's mean bpd and image count.
     pub fn summary(&self) -> PathBuf {
         self.path.join("summary.json")
@@ -343,10 +353,13 @@ fn file_name(label: &str, ext: &str) -> String {
             }
         })
         .collect();
-    // A folder's path may hold any character, so two folders (`x_y` and `x/y`) can map to
+    // A folder's or array's path may hold any character, so two folders (`x_y` and `x/y`) can map to
     // one name: their files also carry a digest of the whole label. Data-set and synthetic
     // labels use only characters that cannot collide this way, and keep their plain names.
-    if label.contains("folder:") {
+    if ["folder:", "npy:", "npz:"]
+        .iter()
+        .any(|kind| label.contains(kind))
+    {
         let digest = Checksum::Sha256("").digest(label.as_bytes());
         format!("{safe}-{}.{ext}", &digest[..12])
     } else {

@@ -349,9 +349,15 @@ fn followed_subset(set: &ImageSet, size: usize, seed: u64, index: u64) -> ImageS
     set.select(&indices, set.name.clone())
 }
 
+/// Images held out of a set of `len` for a configured `heldout_size`: at most a tenth of the
+/// set, so a small set keeps most of its images for training (and at least one).
+pub fn heldout_count(len: usize, heldout_size: usize) -> usize {
+    heldout_size.min(len / 10).max(1)
+}
+
 /// Trains `config.model` on `train_set` into `run`, resuming from its last checkpoint when
-/// `resume` is set and one exists. `heldout_size` images, drawn by the run's seed, are held
-/// out ([`ImageSet::split_heldout`]). `monitor`
+/// `resume` is set and one exists. `heldout_size` images ([`heldout_count`]: at most a tenth),
+/// drawn by the run's seed, are held out ([`ImageSet::split_heldout`]). `monitor`
 /// holds the sets `config.monitor` names, in its order; up to `heldout_size` images of each
 /// (and of the training images) are scored at every metrics row into `dynamics.csv`.
 pub fn train(
@@ -379,17 +385,30 @@ pub fn train(
         }
     }
     let tc = &config.train;
-    let (train, heldout) = train_set.split_heldout(
-        tc.heldout_size,
-        &mut stream_rng(tc.seed, streams::HELDOUT_SPLIT, 0),
-    );
+    let held = heldout_count(train_set.len(), tc.heldout_size);
+    let (train, heldout) =
+        train_set.split_heldout(held, &mut stream_rng(tc.seed, streams::HELDOUT_SPLIT, 0));
     if train.len() < tc.batch_size || heldout.is_empty() {
         return Err(TrainError::TooSmall {
             set: train_set.name.clone(),
             count: train_set.len(),
-            heldout: tc.heldout_size,
+            heldout: held,
         });
     }
+    observer.message(&format!(
+        "{}: training on {} images, {} held out{}",
+        train_set.name,
+        train.len(),
+        heldout.len(),
+        if held < tc.heldout_size {
+            format!(
+                " (a tenth of the set; the configuration asks for {})",
+                tc.heldout_size
+            )
+        } else {
+            String::new()
+        }
+    ));
     let mut followed = Vec::new();
     if !monitor.is_empty() {
         followed.push(followed_subset(&train, tc.heldout_size, tc.seed, 0));

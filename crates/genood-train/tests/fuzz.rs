@@ -12,8 +12,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use genood_data::Conform;
 use genood_data::cifar::{CifarKind, read_cifar};
-use genood_data::folder::read_images;
+use genood_data::folder::read_folder;
 use genood_data::idx::{encode_idx, read_idx};
 use genood_data::mat::{MatData, compress_mat, encode_mat};
 use genood_data::npz::{encode_npy, read_imagenet32};
@@ -141,11 +142,20 @@ fn targets(dir: &Path) -> Vec<Target> {
     let npy: Vec<u8> = (0..2 * 3072).map(|i| (i % 253) as u8).collect();
     let npy = encode_npy("|u1", &[2, 3072], &npy);
     let imagenet = |p: &Path| read_imagenet32(&[p], "x").map(drop).map_err(text);
+    // Each image lies alone in its own folder, read as a folder set.
     let folder = |p: &Path| {
-        read_images(&[p.to_path_buf()], None, 32, "x")
-            .map(drop)
-            .map_err(text)
+        read_folder(
+            p.parent().expect("in a folder"),
+            "x",
+            Conform::default(),
+            false,
+        )
+        .map(drop)
+        .map_err(text)
     };
+    for format in ["png", "jpeg"] {
+        std::fs::create_dir_all(dir.join(format)).unwrap();
+    }
     let tgz_read = |p: &Path| {
         genood_data::archive::tgz_files(p, &[".bin"])
             .map(drop)
@@ -207,13 +217,13 @@ fn targets(dir: &Path) -> Vec<Target> {
         Target::wrapped("npy inside npz", "val_data.npz", npy, npz, imagenet),
         Target::stored(
             "png",
-            "a.png",
+            "png/a.png",
             encoded_image(image::ImageFormat::Png),
             folder,
         ),
         Target::stored(
             "jpeg",
-            "a.jpg",
+            "jpeg/a.jpg",
             encoded_image(image::ImageFormat::Jpeg),
             folder,
         ),
@@ -326,7 +336,10 @@ fn fuzz(cases: usize, seed: u64) -> Outcome {
                         .cloned()
                         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_default();
-                    let kept = dir.join(format!("panic-{t}-{case}-{}", target.file));
+                    let kept = dir.join(format!(
+                        "panic-{t}-{case}-{}",
+                        target.file.replace('/', "-")
+                    ));
                     std::fs::write(&kept, &bytes).unwrap();
                     problems.push(format!(
                         "{} case {case}: panicked ({message}); input kept in {}",

@@ -521,6 +521,7 @@ fn scores_csv_keeps_each_familys_named_parts() {
             ("rate".into(), 20.125),
             ("distortion".into(), 981.375),
         ],
+        path: Some("shirts/a, \"b\".png".into()),
     }];
     let exact = vec![ExampleScore {
         index: 0,
@@ -528,12 +529,21 @@ fn scores_csv_keeps_each_familys_named_parts() {
         log_p: -2.5,
         bpd: 0.1,
         parts: Vec::new(),
+        path: None,
     }];
     for scores in [vae, exact] {
         let path = run.scores("set");
         write_scores_csv(&path, &scores).unwrap();
         assert_eq!(read_scores_csv(&path).unwrap(), scores);
     }
+    // A file from before the path column reads, its last column a part.
+    let path = run.scores("set");
+    std::fs::write(&path, "index,label,log_p,bpd,elbo\n1,,-3.0,0.5,-3.5\n").unwrap();
+    let old = read_scores_csv(&path).unwrap();
+    assert_eq!(
+        (old[0].part("elbo"), old[0].path.as_deref()),
+        (Some(-3.5), None)
+    );
     let path = run.scores("set");
     std::fs::write(&path, "index,label,log_p,bpd,elbo\n1,,-3.0,0.5\n").unwrap();
     let err = read_scores_csv(&path).unwrap_err();

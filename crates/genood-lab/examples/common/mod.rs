@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Device;
+use genood_data::DataSource;
 use genood_data::fetch::FetchOptions;
 use genood_lab::sets::fetch_sets;
 use genood_lab::training::{TrainOptions, run_config, train_run};
@@ -18,7 +19,7 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// FashionMNIST and MNIST in `dir/data`, taken from `$GENOOD_MIRROR` (default: the
 /// repository's `../shared/data`).
-pub fn data(dir: &Path) -> Result<PathBuf, LabError> {
+pub fn data(dir: &Path) -> Result<DataSource, LabError> {
     let mirror = std::env::var_os("GENOOD_MIRROR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
         PathBuf::from,
@@ -34,11 +35,11 @@ pub fn data(dir: &Path) -> Result<PathBuf, LabError> {
         &fetch,
         &mut Quiet,
     )?;
-    Ok(data)
+    Ok(DataSource::new(data))
 }
 
 /// The tiny Glow trained for 150 steps on FashionMNIST into `dir/run` (a few seconds).
-pub fn trained_glow(dir: &Path, data: &Path) -> Result<PathBuf, LabError> {
+pub fn trained_glow(dir: &Path, data: &DataSource) -> Result<PathBuf, LabError> {
     let run = dir.join("run");
     let options = TrainOptions {
         preset: "tiny".into(),

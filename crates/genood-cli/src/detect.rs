@@ -1,0 +1,74 @@
+//! `genood detect`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use genood_data::DataSource;
+use genood_lab::detect::{DetectOptions, apply_detector, fit_detector, verdict_table};
+use genood_train::run::RunDir;
+
+use crate::progress::Terminal;
+use crate::scoring::ScoringArgs;
+
+/// Arguments of `genood detect`.
+#[derive(Args)]
+pub struct DetectArgs {
+    /// The run folder of a trained model; its detector is `detector.json` there.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Sets to label, e.g. folder:incoming (none: only fit the detector).
+    #[arg(long, num_args = 1..)]
+    pub data: Vec<String>,
+    /// Fit the detector again even if the run has one.
+    #[arg(long)]
+    pub refit: bool,
+    /// In-distribution false-positive rate each threshold is fitted at.
+    #[arg(long, value_parser = crate::numbers::positive_finite, default_value_t = 0.05)]
+    pub fpr: f64,
+    /// Inputs per decision of the batch typicality test (consecutive images of a set).
+    #[arg(long, value_parser = crate::numbers::positive, default_value_t = 10)]
+    pub batch: usize,
+    /// Training images scored as the reference of typicality and DoSE.
+    #[arg(long, value_parser = crate::numbers::at_least_two, default_value_t = 2000)]
+    pub reference_images: usize,
+    /// Which images and how.
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+/// Fits the run's detector when it has none (or on --refit), then labels every image of
+/// each set into `detect/<set>.csv` and prints the fractions flagged.
+pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
+    let eval = args.scoring.options();
+    let options = DetectOptions {
+        fpr: args.fpr,
+        batch: args.batch,
+        reference_images: args.reference_images,
+        limit: eval.limit,
+        batch_size: eval.batch_size,
+        iw_samples: eval.iw_samples,
+        seed: eval.seed,
+        threads: eval.threads,
+    };
+    let device = args.scoring.compute.device()?;
+    let mut progress = Terminal::default();
+    let run = RunDir::new(&args.run);
+    let detector = if args.refit || !run.detector().exists() {
+        fit_detector(&args.run, data, &device, &options, &mut progress)?
+    } else {
+        run.read_json(&run.detector())?
+    };
+    if !args.data.is_empty() {
+        let verdicts = apply_detector(
+            &args.run,
+            &args.data,
+            data,
+            &device,
+            &options,
+            &mut progress,
+        )?;
+        print!("{}", verdict_table(&verdicts, &detector));
+    }
+    Ok(())
+}

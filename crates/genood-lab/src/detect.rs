@@ -1,0 +1,513 @@
+//! Which inputs should a model's likelihood not be trusted on? Thresholds fitted on
+//! in-distribution data alone (the run's own held-out images), then a verdict for every image
+//! of any set, labelled or not (`genood detect`).
+//!
+//! Fitting scores the run's held-out training images (the calibration set) and a seeded
+//! subset of the images it trained on (the reference: the typicality test's entropy estimate
+//! and DoSE's density). Each score's threshold is the calibration scores' `1 − fpr` quantile,
+//! so about `fpr` of in-distribution inputs are flagged by each. The combined score is the
+//! largest calibration percentile among typicality, input complexity and DoSE, with its own
+//! threshold fitted the same way. The likelihood itself is kept as the score the paper shows
+//! failing: it flags only inputs that are *less* likely than the training data.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::prelude::*;
+use genood_data::{Conform, DataSource, ImageSet, SetSpec};
+use genood_models::{DensityModel, Model};
+use genood_ood::scores::{
+    Codec, ExampleStats, Kde, dose_features, input_complexity, typicality_threshold,
+};
+use genood_train::eval::{ExampleScore, evaluate_with_progress};
+use genood_train::provenance::current_model;
+use genood_train::run::{RunConfig, RunDir, stream_rng, streams};
+use genood_train::trainer::heldout_count;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::error::LabError;
+use crate::progress::Progress;
+use crate::sets::load_subset;
+
+/// The single-image scores a detector thresholds, in its CSV's order: the likelihood, then
+/// the three the combined score takes.
+pub const SCORES: [&str; 4] = ["likelihood", "typicality", "complexity", "dose"];
+
+/// How a detector is fitted and applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectOptions {
+    /// The in-distribution false-positive rate each threshold is set at.
+    pub fpr: f64,
+    /// Inputs per decision of the batch typicality test.
+    pub batch: usize,
+    /// Training images scored as the reference (a seeded subset).
+    pub reference_images: usize,
+    /// Score at most this many images per set when applying (a seeded subset; `None`: all).
+    pub limit: Option<usize>,
+    /// Images per evaluation batch.
+    pub batch_size: usize,
+    /// Importance samples of a VAE's bound.
+    pub iw_samples: usize,
+    /// Seed of the noise, the subsets and the bootstrap.
+    pub seed: u64,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Default for DetectOptions {
+    /// 5% false positives, batches of 10, 2,000 reference images, the evaluation defaults.
+    fn default() -> Self {
+        let eval = crate::evaluation::EvalOptions::default();
+        Self {
+            fpr: 0.05,
+            batch: 10,
+            reference_images: 2000,
+            limit: None,
+            batch_size: eval.batch_size,
+            iw_samples: eval.iw_samples,
+            seed: eval.seed,
+            threads: eval.threads,
+        }
+    }
+}
+
+/// One score's threshold and the calibration scores its percentiles are read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// The score.
+    pub score: String,
+    /// Inputs scoring above it are flagged.
+    pub threshold: f64,
+    /// The calibration images' scores, sorted.
+    pub calibration: Vec<f64>,
+}
+
+impl Threshold {
+    fn fit(score: &str, mut calibration: Vec<f64>, fpr: f64) -> Self {
+        calibration.sort_by(f64::total_cmp);
+        Self {
+            score: score.into(),
+            threshold: quantile(&calibration, 1.0 - fpr),
+            calibration,
+        }
+    }
+
+    /// The percentage of calibration scores below `value`.
+    pub fn percentile(&self, value: f64) -> f64 {
+        let below = self.calibration.partition_point(|c| *c < value);
+        100.0 * below as f64 / self.calibration.len() as f64
+    }
+}
+
+/// The `q` quantile of sorted `values` (the smallest value with at least `q` of them at or
+/// below it).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1]
+}
+
+/// A fitted detector, stored as the run's `detector.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detector {
+    /// The run's training set.
+    pub data: String,
+    /// The checkpoint's step when fitted.
+    pub step: usize,
+    /// The SHA-256 of the `model.safetensors` fitted with; applying with another is refused.
+    pub model_sha256: String,
+    /// The target in-distribution false-positive rate.
+    pub fpr: f64,
+    /// Mean bpd of the reference images: the typicality test's entropy estimate.
+    pub entropy: f64,
+    /// The reference images' DoSE features (log p and the model's statistics).
+    pub dose_reference: Vec<Vec<f64>>,
+    /// Calibration (held-out) images.
+    pub calibration_images: usize,
+    /// One threshold per entry of [`SCORES`].
+    pub scores: Vec<Threshold>,
+    /// The combined score's threshold (over calibration percentiles).
+    pub combined: Threshold,
+    /// Inputs per batch of the batch typicality test.
+    pub batch: usize,
+    /// The batch test's entropy estimate (the calibration images' mean bpd).
+    pub batch_entropy: f64,
+    /// The batch test's threshold on `|mean bpd − entropy|`.
+    pub batch_threshold: f64,
+}
+
+/// The four scores of each image, in [`SCORES`]'s order.
+fn score_values(scores: &[ExampleScore], set: &ImageSet, entropy: f64, kde: &Kde) -> Vec<[f64; 4]> {
+    let stats: Vec<ExampleStats> = scores
+        .iter()
+        .map(|s| ExampleStats {
+            log_p: s.log_p,
+            bpd: s.bpd,
+            parts: s.parts.iter().map(|(_, v)| *v).collect(),
+        })
+        .collect();
+    let features = dose_features(&stats);
+    scores
+        .iter()
+        .zip(&features)
+        .map(|(s, f)| {
+            let bits = Codec::WebpLossless.compressed_bits(set.image(s.index), set.shape);
+            [
+                s.bpd,
+                (s.bpd - entropy).abs(),
+                input_complexity(s.bpd, set.image_size(), bits),
+                -kde.log_density(f),
+            ]
+        })
+        .collect()
+}
+
+/// Scores `indices` of `set` with `model`, reporting as `task`.
+fn evaluate(
+    model: &Model,
+    set: &ImageSet,
+    indices: &[usize],
+    options: &DetectOptions,
+    device: &Device,
+    task: &str,
+    progress: &mut dyn Progress,
+) -> Vec<ExampleScore> {
+    progress.advance(task, 0, indices.len());
+    evaluate_with_progress(
+        model,
+        set,
+        indices,
+        options.batch_size,
+        options.iw_samples,
+        options.seed,
+        options.threads,
+        device,
+        &mut |done, total| progress.advance(task, done, total),
+    )
+}
+
+/// The run's training set, and the indices of its held-out and training images as the
+/// trainer split them.
+fn training_split(
+    config: &RunConfig,
+    data: &DataSource,
+) -> Result<(ImageSet, Vec<usize>, Vec<usize>), LabError> {
+    let conform = Conform::to(config.model.image().dims());
+    let set = SetSpec::parse(&config.data)?.load(data, config.train.seed, conform)?;
+    let held = heldout_count(set.len(), config.train.heldout_size);
+    let (rest, heldout) = set.heldout_indices(
+        held,
+        &mut stream_rng(config.train.seed, streams::HELDOUT_SPLIT, 0),
+    );
+    Ok((set, rest, heldout))
+}
+
+/// Fits a detector for the run in `run_dir` on its own held-out images and writes it to
+/// `detector.json` there.
+pub fn fit_detector(
+    run_dir: &Path,
+    data: &DataSource,
+    device: &Device,
+    options: &DetectOptions,
+    progress: &mut dyn Progress,
+) -> Result<Detector, LabError> {
+    if !(options.fpr > 0.0 && options.fpr < 1.0) {
+        return Err(LabError::Config(format!(
+            "the false-positive rate must lie between 0 and 1, got {}",
+            options.fpr
+        )));
+    }
+    let run = RunDir::new(run_dir);
+    let (config, model) = run.load_model(device)?;
+    let (step, model_sha256) = current_model(&run)?;
+    let (set, trained, heldout) = training_split(&config, data)?;
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut reference = trained;
+    reference.shuffle(&mut rng);
+    reference.truncate(options.reference_images);
+    reference.sort_unstable();
+    let reference_scores = evaluate(
+        &model,
+        &set,
+        &reference,
+        options,
+        device,
+        "reference",
+        progress,
+    );
+    let calibration_scores = evaluate(
+        &model,
+        &set,
+        &heldout,
+        options,
+        device,
+        "calibration",
+        progress,
+    );
+    if reference_scores.len() < 2 || calibration_scores.len() < 2 {
+        return Err(LabError::set(
+            &config.data,
+            "too few images to fit a detector (it needs two reference and two held-out images)",
+        ));
+    }
+    let entropy =
+        reference_scores.iter().map(|s| s.bpd).sum::<f64>() / reference_scores.len() as f64;
+    let stats: Vec<ExampleStats> = reference_scores
+        .iter()
+        .map(|s| ExampleStats {
+            log_p: s.log_p,
+            bpd: s.bpd,
+            parts: s.parts.iter().map(|(_, v)| *v).collect(),
+        })
+        .collect();
+    let dose_reference = dose_features(&stats);
+    let kde = Kde::fit(&dose_reference);
+    let values = score_values(&calibration_scores, &set, entropy, &kde);
+    let scores: Vec<Threshold> = SCORES
+        .iter()
+        .enumerate()
+        .map(|(k, name)| Threshold::fit(name, values.iter().map(|v| v[k]).collect(), options.fpr))
+        .collect();
+    let combined = Threshold::fit(
+        "combined",
+        values.iter().map(|v| combined_of(&scores, v)).collect(),
+        options.fpr,
+    );
+    let calibration_bpd: Vec<f64> = calibration_scores.iter().map(|s| s.bpd).collect();
+    let batch_entropy = calibration_bpd.iter().sum::<f64>() / calibration_bpd.len() as f64;
+    let batch_threshold = typicality_threshold(
+        &calibration_bpd,
+        options.batch,
+        2000,
+        1.0 - options.fpr,
+        &mut rng,
+    );
+    let detector = Detector {
+        data: config.data.clone(),
+        step,
+        model_sha256,
+        fpr: options.fpr,
+        entropy,
+        dose_reference,
+        calibration_images: heldout.len(),
+        scores,
+        combined,
+        batch: options.batch,
+        batch_entropy,
+        batch_threshold,
+    };
+    run.write_json(&run.detector(), &detector)?;
+    progress.note(&format!(
+        "fitted {} on {} held-out and {} training images of {} (false positives {:.0}%)",
+        run.detector().display(),
+        heldout.len(),
+        reference.len(),
+        config.data,
+        100.0 * options.fpr
+    ));
+    Ok(detector)
+}
+
+/// The combined score of one image: its largest calibration percentile among typicality,
+/// input complexity and DoSE.
+fn combined_of(scores: &[Threshold], values: &[f64; 4]) -> f64 {
+    (1..4)
+        .map(|k| scores[k].percentile(values[k]))
+        .fold(0.0, f64::max)
+}
+
+/// How many of a set's images (and batches) each score flagged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdicts {
+    /// The set.
+    pub set: String,
+    /// Images scored.
+    pub images: usize,
+    /// Files left out as unreadable (`--skip-bad`).
+    pub skipped: usize,
+    /// Fraction flagged by each of [`SCORES`], in order.
+    pub flagged: Vec<f64>,
+    /// Fraction flagged by the combined score: the verdict.
+    pub combined: f64,
+    /// Fraction of the consecutive batches the batch typicality test flagged.
+    pub batches: f64,
+    /// The per-image CSV.
+    pub csv: PathBuf,
+}
+
+/// Labels every image of each set in `sets` with the run's detector, writing
+/// `detect/<set>.csv` into the run (one row per image: each score, its calibration
+/// percentile, the combined score, the batch test and the verdict).
+pub fn apply_detector(
+    run_dir: &Path,
+    sets: &[String],
+    data: &DataSource,
+    device: &Device,
+    options: &DetectOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Verdicts>, LabError> {
+    let run = RunDir::new(run_dir);
+    let path = run.detector();
+    if !path.exists() {
+        return Err(LabError::set(
+            &run_dir.display().to_string(),
+            "has no detector.json; fit one first (`genood detect --run RUN`)",
+        ));
+    }
+    let detector: Detector = run.read_json(&path)?;
+    let (step, model) = current_model(&run)?;
+    if model != detector.model_sha256 {
+        return Err(LabError::Config(format!(
+            "{}: fitted at step {}, the run is now at step {step}; fit it again (`genood detect --run {} --refit`)",
+            path.display(),
+            detector.step,
+            run_dir.display()
+        )));
+    }
+    let (_, model_loaded) = run.load_model(device)?;
+    let kde = Kde::fit(&detector.dose_reference);
+    let mut all = Vec::new();
+    for name in sets {
+        let subset = load_subset(
+            name,
+            data,
+            options.seed,
+            options.limit,
+            model_loaded.image_dims(),
+        )?;
+        let started = Instant::now();
+        let scores = evaluate(
+            &model_loaded,
+            &subset.set,
+            &subset.indices,
+            options,
+            device,
+            &format!("detect {name}"),
+            progress,
+        );
+        let values = score_values(&scores, &subset.set, detector.entropy, &kde);
+        let csv = run.verdicts(&subset.spec.label());
+        let verdicts = write_verdicts(&detector, &subset.set, &scores, &values, &csv)?;
+        progress.note(&format!(
+            "{}: {} images in {:.1} s, {:.1}% flagged → {}",
+            name,
+            verdicts.images,
+            started.elapsed().as_secs_f64(),
+            100.0 * verdicts.combined,
+            csv.display()
+        ));
+        all.push(verdicts);
+    }
+    Ok(all)
+}
+
+/// Writes one row per image and returns the fractions flagged.
+fn write_verdicts(
+    detector: &Detector,
+    set: &ImageSet,
+    scores: &[ExampleScore],
+    values: &[[f64; 4]],
+    csv: &Path,
+) -> Result<Verdicts, LabError> {
+    let m = detector.batch;
+    // The batch test takes consecutive images in scoring order as one source.
+    let batch_flagged: Vec<bool> = scores
+        .chunks(m)
+        .map(|batch| {
+            let mean = batch.iter().map(|s| s.bpd).sum::<f64>() / batch.len() as f64;
+            batch.len() == m && (mean - detector.batch_entropy).abs() > detector.batch_threshold
+        })
+        .collect();
+    let mut header = vec!["index".to_string(), "label".into()];
+    for score in SCORES {
+        header.push(score.into());
+        header.push(format!("{score}_percentile"));
+    }
+    header.extend(
+        [
+            "combined_percentile",
+            "batch_flagged",
+            "flagged_by",
+            "verdict",
+            "path",
+        ]
+        .map(String::from),
+    );
+    let mut out = header.join(",") + "\n";
+    let mut flagged = [0usize; 4];
+    let mut combined_flagged = 0;
+    for (i, (s, v)) in scores.iter().zip(values).enumerate() {
+        let mut by = Vec::new();
+        out.push_str(&format!(
+            "{},{}",
+            s.index,
+            s.label.map(|l| l.to_string()).unwrap_or_default()
+        ));
+        for (k, t) in detector.scores.iter().enumerate() {
+            out.push_str(&format!(",{:?},{:.2}", v[k], t.percentile(v[k])));
+            if v[k] > t.threshold {
+                flagged[k] += 1;
+                by.push(SCORES[k]);
+            }
+        }
+        let combined = combined_of(&detector.scores, v);
+        let ood = combined > detector.combined.threshold;
+        combined_flagged += usize::from(ood);
+        out.push_str(&format!(
+            ",{combined:.2},{},{},{},{}\n",
+            batch_flagged[i / m],
+            by.join(";"),
+            if ood { "ood" } else { "in" },
+            genood_train::csv::quote(s.path.as_deref().unwrap_or_default())
+        ));
+    }
+    genood_data::atomic::write_atomically(csv, out.as_bytes()).map_err(|source| LabError::Io {
+        path: csv.to_path_buf(),
+        source,
+    })?;
+    let n = scores.len().max(1) as f64;
+    let full_batches = scores.len() / m;
+    Ok(Verdicts {
+        set: set.name.clone(),
+        images: scores.len(),
+        skipped: set.skipped.len(),
+        flagged: flagged.iter().map(|&f| f as f64 / n).collect(),
+        combined: combined_flagged as f64 / n,
+        batches: batch_flagged.iter().filter(|&&b| b).count() as f64 / full_batches.max(1) as f64,
+        csv: csv.to_path_buf(),
+    })
+}
+
+/// The verdicts as a Markdown table.
+pub fn verdict_table(verdicts: &[Verdicts], detector: &Detector) -> String {
+    let mut md = format!(
+        "Flagged at {:.0}% in-distribution false positives (batch test: consecutive batches of {}):\n\n| set | images | {} | combined (verdict) | batches |\n|---|---:|{}---:|---:|\n",
+        100.0 * detector.fpr,
+        detector.batch,
+        SCORES.join(" | "),
+        "---:|".repeat(SCORES.len())
+    );
+    for v in verdicts {
+        let skipped = if v.skipped > 0 {
+            format!(" ({} unreadable files skipped)", v.skipped)
+        } else {
+            String::new()
+        };
+        let pct = |f: f64| format!("{:.1}%", 100.0 * f);
+        md.push_str(&format!(
+            "| {}{skipped} | {} | {} | {} | {} |\n",
+            v.set,
+            v.images,
+            v.flagged
+                .iter()
+                .map(|&f| pct(f))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            pct(v.combined),
+            pct(v.batches)
+        ));
+    }
+    md
+}
