@@ -1,10 +1,17 @@
 #!/bin/bash
 # Usage: scripts/reproduce-hashes.sh OUT (the --out of `genood reproduce`); compare two builds
 # by running both into their own OUT and diffing this output.
-# Hashes of every scores/regret CSV, of analysis.json and of results.json, with the output
-# folder's path replaced by OUT and results.json's timing fields removed.
+# Hashes of every scores/regret CSV (without the `path` column scores CSVs end with since
+# f8e3b25, so builds before and after compare), of analysis.json and of results.json, with
+# the output folder's path replaced by OUT and results.json's timing fields removed.
 cd "$1" || exit 1
-find . -path '*/scores/*.csv' -o -path '*/regret/*.csv' | sort | xargs sha256sum
+for csv in $(find . -path '*/scores/*.csv' -o -path '*/regret/*.csv' | sort); do
+  if head -1 "$csv" | grep -q ',path$'; then
+    printf '%s  %s\n' "$(sed 's/,[^,]*$//' "$csv" | sha256sum | cut -d' ' -f1)" "$csv"
+  else
+    sha256sum "$csv"
+  fi
+done
 python3 - "$1" <<'PY'
 import json, hashlib, sys
 root = sys.argv[1].rstrip('/')
