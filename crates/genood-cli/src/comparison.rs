@@ -1,10 +1,11 @@
 //! `--in`, `--ood`, `--reference`, `--background` and `--ensemble`, shared by `score` and
 //! `report`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use genood_lab::score::Comparison;
+use genood_train::run::{RunDir, RunError};
 
 /// The sets a score compares and the companion models it may use; shared by `score` and
 /// `report`.
@@ -17,9 +18,9 @@ pub struct ComparisonArgs {
     #[arg(long, num_args = 1.., required = true)]
     pub ood: Vec<String>,
     /// In-distribution data the typicality test's entropy estimate and DoSE's density are
-    /// fitted on (scored by `eval` too).
-    #[arg(long, default_value = "fashion-mnist:train")]
-    pub reference: String,
+    /// fitted on, scored by `eval` too (default: the run's training set).
+    #[arg(long)]
+    pub reference: Option<String>,
     /// A background model's run folder (`genood train --background`), scored by `eval` on the
     /// same sets with the same seed and limit: adds the likelihood-ratio score.
     #[arg(long)]
@@ -31,14 +32,19 @@ pub struct ComparisonArgs {
 }
 
 impl ComparisonArgs {
-    /// The library's comparison these flags describe.
-    pub fn comparison(&self) -> Comparison {
-        Comparison {
+    /// The library's comparison these flags describe for the run in `run`, whose training
+    /// set is the default reference.
+    pub fn comparison(&self, run: &Path) -> Result<Comparison, RunError> {
+        let reference = match &self.reference {
+            Some(reference) => reference.clone(),
+            None => RunDir::new(run).read_config()?.data,
+        };
+        Ok(Comparison {
             in_dist: self.in_dist.clone(),
             ood: self.ood.clone(),
-            reference: self.reference.clone(),
+            reference,
             background: self.background.clone(),
             ensemble: self.ensemble.clone(),
-        }
+        })
     }
 }

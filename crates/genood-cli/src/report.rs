@@ -39,7 +39,7 @@ pub fn run(args: ReportArgs, data: &DataSource) -> Result<()> {
     };
     let path = write_report(
         &args.run,
-        &args.comparison.comparison(),
+        &args.comparison.comparison(&args.run[0])?,
         &options,
         data,
         &mut Terminal::default(),

@@ -16,6 +16,16 @@ pub struct ReproduceArgs {
     /// The experiment: fashion-mnist-mnist, cifar10-svhn, svhn-cifar10, celeba-svhn, imagenet32-cifar10.
     #[arg(long, default_value = "fashion-mnist-mnist")]
     pub pair: String,
+    /// Any training set instead of --pair (e.g. folder:photos/train), with --ood.
+    #[arg(long, conflicts_with = "pair", requires = "ood")]
+    pub train: Option<String>,
+    /// The in-distribution test set of a --train experiment (default: the test split of a
+    /// named training split).
+    #[arg(long = "in", requires = "train")]
+    pub in_dist: Option<String>,
+    /// The OOD sets of a --train experiment.
+    #[arg(long, num_args = 1.., requires = "train")]
+    pub ood: Vec<String>,
     /// Preset: tiny, quick (CPU minutes) or paper (GPU hours).
     #[arg(long, default_value = "quick")]
     pub preset: String,
@@ -70,6 +80,9 @@ pub struct ReproduceArgs {
 pub fn run(args: ReproduceArgs, data: &DataSource) -> Result<()> {
     let options = ReproduceOptions {
         pair: args.pair,
+        train: args.train,
+        in_dist: args.in_dist,
+        ood: args.ood,
         preset: args.preset,
         models: args.models,
         out: args.out,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use genood_data::DataSource;
-use genood_lab::score::{score_rows, write_score_tables};
+use genood_lab::score::{score_rows, write_per_image_scores, write_score_tables};
 
 use crate::comparison::ComparisonArgs;
 
@@ -26,16 +26,14 @@ pub struct ScoreArgs {
     pub seed: u64,
 }
 
-/// Computes every score, writes `ood-scores.json` and `ood-scores.md` into the run folder and
-/// prints the table.
+/// Computes every score, writes `ood-scores.json`, `ood-scores.md` and each set's per-image
+/// values (`ood-scores/<set>.csv`) into the run folder and prints the table.
 pub fn run(args: ScoreArgs, data: &DataSource) -> Result<()> {
-    let rows = score_rows(
-        &args.run,
-        &args.comparison.comparison(),
-        args.resamples,
-        args.seed,
-        data,
-    )?;
+    let comparison = args.comparison.comparison(&args.run)?;
+    let rows = score_rows(&args.run, &comparison, args.resamples, args.seed, data)?;
     println!("{}", write_score_tables(&args.run, &rows)?);
+    for path in write_per_image_scores(&args.run, &comparison, &rows)? {
+        eprintln!("per-image scores → {}", path.display());
+    }
     Ok(())
 }

@@ -156,6 +156,18 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
         table.contains("| fashion-mnist:test (2000 of 10000) | mnist:test (2000 of 10000) |"),
         "{table}"
     );
+    // Without --reference the run's own training set is the reference, and every
+    // single-input score is written per image.
+    let per_image = std::fs::read_to_string(run.join("ood-scores/mnist_test.csv")).unwrap();
+    let mut lines = per_image.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("index,likelihood (bpd),typicality,input complexity (png-best)"),
+        "{per_image}"
+    );
+    assert_eq!(lines.count(), 2000);
 
     // A background model (perturbed inputs) and a second ensemble member add the
     // likelihood-ratio and WAIC scores.
@@ -1224,6 +1236,55 @@ fn own_image_folders_train_at_their_native_shape_and_show_the_failure() {
     assert!(
         (0.01..=0.12).contains(&flagged),
         "{flagged} of unseen FashionMNIST flagged"
+    );
+
+    // The whole experiment on the folders: no paper figures, so no literature columns.
+    let out = dir.join("reproduce");
+    let log = ok(genood(
+        &[
+            "reproduce",
+            "--preset",
+            "tiny",
+            "--train",
+            &folder(&fashion),
+            "--in",
+            &folder(&fashion_test),
+            "--ood",
+            &folder(&mnist),
+            "--models",
+            "glow",
+            "--steps",
+            "40",
+            "--ensemble",
+            "1",
+            "--background-mu",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        real_data(),
+    ));
+    assert!(
+        log.contains("plan: 5 stages") && log.contains("stage 5 of 5"),
+        "{log}"
+    );
+    let experiment = out.join("fashion-vs-digits-glow");
+    let summary = std::fs::read_to_string(experiment.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("The paper has no figures for these sets."),
+        "{summary}"
+    );
+    assert!(!summary.contains("reported bpd"), "{summary}");
+    let report = std::fs::read_to_string(experiment.join("report/report.html")).unwrap();
+    assert!(!report.contains("reported AUROC"));
+    // Verdict first, sets named by their folders, each set's gallery.
+    let verdict = report
+        .find("<h2 id=\"s1\">Verdict</h2>")
+        .expect("a verdict");
+    assert!(verdict < report.find("Bits per dimension").unwrap());
+    assert!(
+        report.contains("digits: the 8 most likely images"),
+        "gallery"
     );
 }
 

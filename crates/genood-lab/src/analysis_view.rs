@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use genood_data::SetSpec;
 use genood_ood::report::{Block, render_html};
 use genood_ood::svg::{histogram, line_chart};
 use genood_train::dynamics::{HELDOUT, TRAIN};
@@ -31,23 +32,23 @@ pub fn figures(analysis: &Analysis) -> Vec<Figure> {
         let series: Vec<(String, Vec<f64>)> = analysis
             .moments
             .iter()
-            .map(|m| (m.set.clone(), pick(m).clone()))
+            .map(|m| (short(&m.set), pick(m).clone()))
             .collect();
         let x_label = format!("{quantity} of one pixel over the set (pixel scale [0, 1])");
         out.push((name.into(), histogram(title, &x_label, &series, BINS)));
     }
     for run in &analysis.runs {
-        let curves: Vec<(String, Vec<(f64, f64)>)> = run
-            .graying
-            .iter()
-            .map(|c| {
-                let images = c.points.first().map_or(0, |p| p.images);
-                (
-                    format!("{} ({images} images)", c.set),
-                    c.points.iter().map(|p| (p.alpha, p.mean_bpd)).collect(),
-                )
-            })
-            .collect();
+        // The reference set is not grayed; its empty curve keeps each set's colour.
+        let curves: Vec<(String, Vec<(f64, f64)>)> =
+            std::iter::once((short(&analysis.reference), Vec::new()))
+                .chain(run.graying.iter().map(|c| {
+                    let images = c.points.first().map_or(0, |p| p.images);
+                    (
+                        format!("{} ({images} images)", short(&c.set)),
+                        c.points.iter().map(|p| (p.alpha, p.mean_bpd)).collect(),
+                    )
+                }))
+                .collect();
         out.push((
             format!("{}-graying", run.stem),
             line_chart(
@@ -86,9 +87,9 @@ fn dynamics_series(analysis: &Analysis, run: &RunAnalysis) -> Vec<(String, Vec<(
             let rows: Vec<_> = run.dynamics.iter().filter(|r| r.set == *name).collect();
             let images = rows.first().map_or(0, |r| r.images);
             let label = match *name {
-                TRAIN => format!("{} (train subset, {images})", analysis.reference),
+                TRAIN => format!("{} (train subset, {images})", short(&analysis.reference)),
                 HELDOUT => format!("held-out train ({images})"),
-                other => format!("{other} ({images})"),
+                other => format!("{} ({images})", short(other)),
             };
             (
                 label,
@@ -96,6 +97,11 @@ fn dynamics_series(analysis: &Analysis, run: &RunAnalysis) -> Vec<(String, Vec<(
             )
         })
         .collect()
+}
+
+/// A set's short name for legends (`folder:/data/cats` → `cats`).
+fn short(spec: &str) -> String {
+    SetSpec::parse(spec).map_or_else(|_| spec.to_string(), |s| s.display_name())
 }
 
 /// A signed figure, in scientific notation once it is too long to read.
@@ -436,7 +442,11 @@ fn decomposition(analyzed: &Analyzed) -> Vec<Figure> {
             .and_then(|(_, s)| s.first())
             .is_some_and(|s| s.part(genood_models::density::part::LOG_DET).is_some());
         if is_flow {
-            for (kind, svg) in likelihood_histograms(&run.model, "", scores)
+            let named: Vec<_> = scores
+                .iter()
+                .map(|(set, s)| (short(set), s.clone()))
+                .collect();
+            for (kind, svg) in likelihood_histograms(&run.model, "", &named)
                 .into_iter()
                 .skip(1)
             {

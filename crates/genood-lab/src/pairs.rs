@@ -2,9 +2,11 @@
 //! reports for Glow. Figures recalled rather than read from the paper's tables are flagged
 //! as unverified.
 
+use genood_data::SetSpec;
 use serde::Serialize;
 
 use crate::error::LabError;
+use crate::figures::file_safe;
 
 /// Glow bpd reported in the paper for one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -32,6 +34,70 @@ pub struct Pair {
     pub ood: &'static [&'static str],
     /// What the paper reports, where known.
     pub reported: Option<Reported>,
+}
+
+/// An experiment's sets, owned: a built-in [`Pair`]'s, or any the user names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairSets {
+    /// The experiment's name (its output folder).
+    pub name: String,
+    /// Training set.
+    pub train: String,
+    /// In-distribution test set.
+    pub test: String,
+    /// OOD sets.
+    pub ood: Vec<String>,
+    /// What the paper reports, where known (built-in pairs only).
+    pub reported: Option<Reported>,
+}
+
+impl From<Pair> for PairSets {
+    fn from(pair: Pair) -> Self {
+        Self {
+            name: pair.name.into(),
+            train: pair.train.into(),
+            test: pair.test.into(),
+            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
+            reported: pair.reported,
+        }
+    }
+}
+
+impl PairSets {
+    /// Any sets: `train`, compared on `test` (default: the `test` split of a named training
+    /// split) against `ood`. The name joins the sets' short names (`photos-vs-scans`).
+    pub fn custom(train: &str, test: Option<&str>, ood: &[String]) -> Result<Self, LabError> {
+        if ood.is_empty() {
+            return Err(LabError::Config(
+                "name at least one OOD set (--ood SET…)".into(),
+            ));
+        }
+        let spec = SetSpec::parse(train)?;
+        let test = match (test, &spec) {
+            (Some(test), _) => test.to_string(),
+            (None, SetSpec::Real { dataset, .. }) if dataset.splits().contains(&"test") => {
+                format!("{}:test", dataset.name())
+            }
+            _ => {
+                return Err(LabError::Config(format!(
+                    "{train} has no test split to compare with; name the in-distribution test set (--in SET)"
+                )));
+            }
+        };
+        SetSpec::parse(&test)?;
+        let mut short = vec![spec.display_name()];
+        for set in ood {
+            short.push(SetSpec::parse(set)?.display_name());
+        }
+        let name = file_safe(&format!("{}-vs-{}", short[0], short[1..].join("-")));
+        Ok(Self {
+            name,
+            train: train.into(),
+            test,
+            ood: ood.to_vec(),
+            reported: None,
+        })
+    }
 }
 
 /// Every pair genood can reproduce.

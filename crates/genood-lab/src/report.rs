@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use genood_data::DataSource;
-use genood_data::SetSpec;
+use genood_data::{Conform, DataSource, SetSpec};
+use genood_models::DensityModel;
 use genood_ood::metrics::roc_curve;
-use genood_ood::report::{Block, render_html};
+use genood_ood::report::{Block, image_grid_png, render_html};
 use genood_ood::svg::roc_chart;
-use genood_train::eval::SetSummary;
+use genood_train::eval::{ExampleScore, SetSummary};
 use genood_train::provenance::read_scores;
 use genood_train::run::{RunDir, RunError};
 
@@ -49,9 +49,14 @@ fn recorded_bound(run: &RunDir, set: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Images per row of the gallery, and how many of the most and least likely it shows.
+const GALLERY: usize = 8;
+
 /// Builds the page for `runs` (each scored on the sets of `compared`; the companion models
 /// apply to the first run) and writes it with its figures into `options.out`; returns the
-/// page's path. Models are loaded on the CPU to draw their samples.
+/// page's path. The page opens with the verdict of every score, then each run's figures, a
+/// gallery of each set's most and least likely images, the analysis and the configurations.
+/// Models are loaded on the CPU to draw their samples.
 pub fn write_report(
     runs: &[PathBuf],
     compared: &Comparison,
@@ -59,33 +64,41 @@ pub fn write_report(
     data: &DataSource,
     progress: &mut dyn Progress,
 ) -> Result<PathBuf, LabError> {
-    let mut blocks = vec![Block::Text(format!(
+    let name_of = |set: &str| SetSpec::parse(set).map(|s| s.display_name());
+    let mut sets = vec![compared.reference.clone(), compared.in_dist.clone()];
+    sets.extend(compared.ood.iter().cloned());
+    let names: Vec<String> = sets.iter().map(|s| name_of(s)).collect::<Result<_, _>>()?;
+    let intro = Block::Text(format!(
         "In-distribution test set {}, OOD sets {}, reference (training) data {}. Lower bits per dimension means higher likelihood. \
          For OOD detection, OOD is the positive class and a higher score means more OOD; intervals are 95% bootstrap intervals.",
         compared.in_dist,
         compared.ood.join(", "),
         compared.reference
-    ))];
-    let mut sets = vec![compared.reference.clone(), compared.in_dist.clone()];
-    sets.extend(compared.ood.iter().cloned());
+    ));
+    let mut verdicts = Vec::new();
+    let mut body = Vec::new();
+    let mut configs = vec![Block::Heading("Configurations".into())];
     for (k, run_path) in runs.iter().enumerate() {
         let run = RunDir::new(run_path);
         let (config, model) = run.load_model(&Device::flex())?;
-        let name = format!("{} ({})", config.model.label(), run_path.display());
+        let model_name = config.model.label();
         let stem = run_path
             .file_name()
             .map_or("run".into(), |n| n.to_string_lossy().into_owned());
-        blocks.push(Block::Heading(name.clone()));
+        body.push(Block::Heading(format!(
+            "{model_name} ({})",
+            run_path.display()
+        )));
 
         let mut scores = Vec::new();
-        for set in &sets {
+        for (set, name) in sets.iter().zip(&names) {
             let read = read_scores(&run, &SetSpec::parse(set)?.label())?;
-            scores.push((set.clone(), read));
+            scores.push((name.clone(), read));
         }
         let bound = recorded_bound(&run, &SetSpec::parse(&compared.in_dist)?.label());
-        for (kind, svg) in likelihood_histograms(config.model.label(), &bound, &scores) {
+        for (kind, svg) in likelihood_histograms(model_name, &bound, &scores) {
             write_figure(&options.out, &format!("{stem}-{kind}"), &svg)?;
-            blocks.push(Block::Svg(svg));
+            body.push(Block::Svg(svg));
         }
 
         // The companion models belong to the first run only.
@@ -95,6 +108,11 @@ pub fn write_report(
             comparison.ensemble.clear();
         }
         let rows = score_rows(run_path, &comparison, 1000, 0, data)?;
+        verdicts.extend(
+            rows.iter()
+                .map(|r| verdict_row(model_name, r, &name_of(&r.ood)?))
+                .collect::<Result<Vec<_>, LabError>>()?,
+        );
         for ood in &compared.ood {
             let series: Vec<(String, Vec<(f64, f64)>)> = rows
                 .iter()
@@ -107,12 +125,7 @@ pub fn write_report(
                 })
                 .collect();
             let svg = roc_chart(
-                &format!(
-                    "ROC, {} vs {} — {}",
-                    compared.in_dist,
-                    ood,
-                    config.model.label()
-                ),
+                &format!("ROC, {} vs {} — {model_name}", names[1], name_of(ood)?),
                 &series,
             );
             write_figure(
@@ -120,9 +133,30 @@ pub fn write_report(
                 &format!("{stem}-roc-{}", file_safe(ood)),
                 &svg,
             )?;
-            blocks.push(Block::Svg(svg));
+            body.push(Block::Svg(svg));
         }
-        blocks.push(metrics_table(&rows));
+        body.push(metrics_table(&rows));
+        let gallery = likelihood_gallery(
+            &sets[1..],
+            &names[1..],
+            &scores[1..],
+            model.image_dims(),
+            data,
+        )?;
+        for (name, png) in gallery {
+            write_file(
+                &options
+                    .out
+                    .join(format!("{stem}-gallery-{}.png", file_safe(&name))),
+                &png,
+            )?;
+            body.push(Block::Png {
+                caption: format!(
+                    "{name}: the {GALLERY} most likely images (top row, most likely first) and the {GALLERY} least likely (bottom row) — {model_name}"
+                ),
+                bytes: png,
+            });
+        }
 
         let png = sample_grid(
             &model,
@@ -133,22 +167,37 @@ pub fn write_report(
             progress,
         );
         write_file(&options.out.join(format!("{stem}-samples.png")), &png)?;
-        blocks.push(Block::Png {
+        body.push(Block::Png {
             caption: format!(
-                "{} samples at temperature {TEMPERATURE} — {}",
+                "{} samples at temperature {TEMPERATURE} — {model_name}",
                 options.samples,
-                config.model.label()
             ),
             bytes: png,
         });
         let config_path = run.config();
-        blocks.push(Block::Pre(std::fs::read_to_string(&config_path).map_err(
+        configs.push(Block::Text(format!(
+            "{model_name}: {}",
+            config_path.display()
+        )));
+        configs.push(Block::Pre(std::fs::read_to_string(&config_path).map_err(
             |source| LabError::Io {
                 path: config_path.clone(),
                 source,
             },
         )?));
     }
+    let mut blocks = vec![
+        intro,
+        Block::Heading("Verdict".into()),
+        Block::Text(VERDICT_RULE.into()),
+        Block::Table(
+            ["model", "score", "OOD set", "AUROC [95% CI]", "verdict"]
+                .map(String::from)
+                .to_vec(),
+            verdicts,
+        ),
+    ];
+    blocks.extend(body);
     if let Some(path) = &options.analysis {
         let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
             path: path.clone(),
@@ -161,14 +210,71 @@ pub fn write_report(
         let figures = analysis_view::figures(&analysis);
         blocks.extend(analysis_view::blocks(&analysis, &figures, None));
     }
+    blocks.extend(configs);
     let html = render_html("genood report", &blocks);
     let path = options.out.join("report.html");
     write_file(&path, html.as_bytes())?;
     Ok(path)
 }
 
+/// How the verdict reads an AUROC's interval.
+const VERDICT_RULE: &str = "A score separates the sets when its AUROC's 95% interval lies above 0.9, fails when it lies below 0.6 (below 0.5 it ranks the OOD set as more in-distribution than the test set), and works partly in between.";
+
+/// One line of the verdict: the score, its AUROC and what it means.
+fn verdict_row(model: &str, row: &ScoreRow, ood: &str) -> Result<Vec<String>, LabError> {
+    let auroc = &row.metrics.auroc;
+    let verdict = if auroc.low >= 0.9 {
+        "separates"
+    } else if auroc.high < 0.5 {
+        "fails: OOD looks more in-distribution"
+    } else if auroc.high < 0.6 {
+        "fails"
+    } else {
+        "partly"
+    };
+    Ok(vec![
+        model.into(),
+        row.score.clone(),
+        ood.into(),
+        format!("{:.3} [{:.3}, {:.3}]", auroc.value, auroc.low, auroc.high),
+        verdict.into(),
+    ])
+}
+
+/// For each set, its [`GALLERY`] most likely and least likely scored images as one PNG (two
+/// rows), with the set's short name.
+fn likelihood_gallery(
+    sets: &[String],
+    names: &[String],
+    scores: &[(String, Vec<ExampleScore>)],
+    shape: [usize; 3],
+    data: &DataSource,
+) -> Result<Vec<(String, Vec<u8>)>, LabError> {
+    let mut out = Vec::new();
+    for ((set, name), (_, scored)) in sets.iter().zip(names).zip(scores) {
+        let images = SetSpec::parse(set)?.load(data, 0, Conform::to(shape))?;
+        let mut order: Vec<&ExampleScore> = scored.iter().collect();
+        order.sort_by(|a, b| a.bpd.total_cmp(&b.bpd));
+        let k = GALLERY.min(order.len() / 2);
+        let picks: Vec<&[u8]> = order[..k]
+            .iter()
+            .chain(order[order.len() - k..].iter().rev())
+            .map(|s| images.image(s.index))
+            .collect();
+        let scale = if shape[1] <= 32 { 3 } else { 1 };
+        out.push((name.clone(), image_grid_png(&picks, shape, k.max(1), scale)));
+    }
+    Ok(out)
+}
+
 fn metrics_table(rows: &[ScoreRow]) -> Block {
-    let header = [
+    let reported: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| reported_auroc(&r.score, &r.in_dist, &r.ood))
+        .collect();
+    // The literature column only where some figure exists for these sets.
+    let literature = reported.iter().any(Option::is_some);
+    let mut header = vec![
         "score",
         "in (images)",
         "OOD (images)",
@@ -177,14 +283,17 @@ fn metrics_table(rows: &[ScoreRow]) -> Block {
         "AUPR-out",
         "FPR@95",
         "det. acc.",
-        "reported AUROC (literature)",
-        "cost",
     ];
+    if literature {
+        header.push("reported AUROC (literature)");
+    }
+    header.push("cost");
     let body = rows
         .iter()
-        .map(|r| {
+        .zip(&reported)
+        .map(|(r, reported)| {
             let m = &r.metrics;
-            vec![
+            let mut row = vec![
                 r.score.clone(),
                 r.in_images.label(&r.in_dist),
                 r.ood_images.label(&r.ood),
@@ -196,11 +305,13 @@ fn metrics_table(rows: &[ScoreRow]) -> Block {
                 format!("{:.3}", m.aupr_out.value),
                 format!("{:.3}", m.fpr95.value),
                 format!("{:.3}", m.detection_accuracy.value),
-                reported_auroc(&r.score, &r.in_dist, &r.ood)
-                    .map_or("–".into(), |v| format!("{v} (reported)")),
-                r.cost.clone(),
-            ]
+            ];
+            if literature {
+                row.push(reported.map_or("–".into(), |v| format!("{v} (reported)")));
+            }
+            row.push(r.cost.clone());
+            row
         })
         .collect();
-    Block::Table(header.map(String::from).to_vec(), body)
+    Block::Table(header.into_iter().map(String::from).collect(), body)
 }

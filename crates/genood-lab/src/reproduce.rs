@@ -21,7 +21,7 @@ use crate::analysis::{AnalysisOptions, GRAY_LIMIT, analyze};
 use crate::analysis_view::{self, write_analysis};
 use crate::error::LabError;
 use crate::evaluation::{EvalOptions, IW_SAMPLES, evaluate_sets, summary_table};
-use crate::pairs::{Pair, Reported, find_pair};
+use crate::pairs::{PairSets, Reported, find_pair};
 use crate::progress::Progress;
 use crate::regret::{self, RegretOptions, regret_sets};
 use crate::report::{ReportOptions, SAMPLES, write_report};
@@ -46,8 +46,15 @@ const CPU_AUTOREGRESSIVE_SAMPLES: usize = 12;
 /// What [`reproduce`] runs and where it writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReproduceOptions {
-    /// The experiment: a pair of [`crate::pairs::PAIRS`].
+    /// The experiment: a pair of [`crate::pairs::PAIRS`], unless `train` is given.
     pub pair: String,
+    /// Any training set instead of a built-in pair (with `ood`, and `in_dist` unless the set
+    /// is a named split with a test split).
+    pub train: Option<String>,
+    /// The in-distribution test set of a `train` experiment.
+    pub in_dist: Option<String>,
+    /// The OOD sets of a `train` experiment.
+    pub ood: Vec<String>,
     /// Preset: tiny, quick (CPU minutes) or paper (GPU hours).
     pub preset: String,
     /// Models to train, in order; the first also gets the likelihood-ratio background and the
@@ -88,6 +95,9 @@ impl Default for ReproduceOptions {
     fn default() -> Self {
         Self {
             pair: "fashion-mnist-mnist".into(),
+            train: None,
+            in_dist: None,
+            ood: Vec::new(),
             preset: "quick".into(),
             models: DEFAULT_MODELS.split(',').map(String::from).collect(),
             out: "runs/reproduce".into(),
@@ -195,7 +205,7 @@ struct ModelResult {
 /// Everything `results.json` holds.
 #[derive(Debug, Serialize)]
 struct Results {
-    pair: Pair,
+    pair: PairSets,
     preset: String,
     device: String,
     reported_glow_bpd: Option<Reported>,
@@ -208,22 +218,19 @@ struct Results {
 }
 
 /// The pair's test split against its OOD sets, with the training split as reference.
-fn comparison(pair: &Pair, background: Option<PathBuf>, ensemble: Vec<PathBuf>) -> Comparison {
+fn comparison(pair: &PairSets, background: Option<PathBuf>, ensemble: Vec<PathBuf>) -> Comparison {
     Comparison {
-        in_dist: pair.test.into(),
-        ood: pair.ood.iter().map(|s| s.to_string()).collect(),
-        reference: pair.train.into(),
+        in_dist: pair.test.clone(),
+        ood: pair.ood.clone(),
+        reference: pair.train.clone(),
         background,
         ensemble,
     }
 }
 
-fn datasets_of(pair: &Pair) -> Result<Vec<String>, LabError> {
+fn datasets_of(pair: &PairSets) -> Result<Vec<String>, LabError> {
     let mut names = Vec::new();
-    for spec in std::iter::once(pair.train)
-        .chain(std::iter::once(pair.test))
-        .chain(pair.ood.iter().copied())
-    {
+    for spec in [&pair.train, &pair.test].into_iter().chain(&pair.ood) {
         if let SetSpec::Real { dataset, .. } = SetSpec::parse(spec)? {
             let name = dataset.name().to_string();
             if !names.contains(&name) {
@@ -252,26 +259,34 @@ pub fn reproduce(
     progress: &mut dyn Progress,
 ) -> Result<Reproduced, LabError> {
     let started = Instant::now();
-    let pair = find_pair(&args.pair)?;
-    let fetch = FetchOptions {
-        mirror: args.mirror.clone(),
-        offline: false,
+    let pair = match &args.train {
+        Some(train) => PairSets::custom(train, args.in_dist.as_deref(), &args.ood)?,
+        None => find_pair(&args.pair)?.into(),
     };
-    fetch_sets(&datasets_of(&pair)?, &data.dir, &fetch, progress)?;
-    let out = args.out.join(experiment_folder(pair.name, &args.models));
+    let out = args.out.join(experiment_folder(&pair.name, &args.models));
     let mut experiment = Experiment {
         args,
         device,
         data,
         progress,
+        stage: 0,
+        stages: 3 + 2 * args.models.len(),
     };
+    experiment.progress.note(&plan(&pair, args, &out));
+    experiment.stage("fetch the data");
+    let fetch = FetchOptions {
+        mirror: args.mirror.clone(),
+        offline: false,
+    };
+    fetch_sets(&datasets_of(&pair)?, &data.dir, &fetch, experiment.progress)?;
     let mut models = Vec::new();
     for model in &args.models {
         models.push(experiment.run_model(&pair, model, &out)?);
     }
+    experiment.stage("analyse why the likelihood fails");
     let analysis_dir = out.join("analysis");
     let options = AnalysisOptions {
-        reference: Some(pair.train.into()),
+        reference: Some(pair.train.clone()),
         gray_limit: models
             .iter()
             .map(|m| m.budget.gray_limit)
@@ -287,11 +302,10 @@ pub fn reproduce(
         ..AnalysisOptions::default()
     };
     let runs: Vec<PathBuf> = models.iter().map(|m| m.run.clone()).collect();
-    let ood: Vec<String> = pair.ood.iter().map(|s| s.to_string()).collect();
     let analyzed = analyze(
         &runs,
-        pair.test,
-        &ood,
+        &pair.test,
+        &pair.ood,
         &options,
         (data, device),
         experiment.progress,
@@ -303,6 +317,7 @@ pub fn reproduce(
         html.display()
     ));
     let analysis = analyzed.analysis;
+    experiment.stage("write the report");
     let report = write_report(
         &runs,
         &comparison(
@@ -326,10 +341,10 @@ pub fn reproduce(
         .progress
         .note(&format!("wrote {}", report.display()));
     let results = Results {
+        reported_glow_bpd: pair.reported,
         pair,
         preset: args.preset.clone(),
         device: args.device_name.clone(),
-        reported_glow_bpd: pair.reported,
         report,
         analysis: analysis_dir,
         models,
@@ -359,15 +374,61 @@ pub fn reproduce(
     })
 }
 
+/// What a reproduction will do, before it starts.
+fn plan(pair: &PairSets, args: &ReproduceOptions, out: &Path) -> String {
+    let mut companions = Vec::new();
+    if args.background_mu > 0.0 {
+        companions.push(format!(
+            "a likelihood-ratio background model (μ = {})",
+            args.background_mu
+        ));
+    }
+    if args.ensemble > 1 {
+        let more = args.ensemble - 1;
+        companions.push(format!(
+            "{more} more seed{} for WAIC",
+            if more == 1 { "" } else { "s" }
+        ));
+    }
+    let first = match companions.is_empty() {
+        true => String::new(),
+        false => format!(
+            " ({} also trains {})",
+            args.models[0],
+            companions.join(" and ")
+        ),
+    };
+    format!(
+        "plan: {} stages into {}: fetch; train, evaluate and score {} (preset {}){first}; analyse; report\nsets: train on {}, in-distribution {}, OOD {}",
+        3 + 2 * args.models.len(),
+        out.display(),
+        args.models.join(", "),
+        args.preset,
+        pair.train,
+        pair.test,
+        pair.ood.join(", ")
+    )
+}
+
 /// One reproduction's settings, device and progress, shared by its steps.
 struct Experiment<'a> {
     args: &'a ReproduceOptions,
     device: &'a Device,
     data: &'a DataSource,
     progress: &'a mut dyn Progress,
+    /// Stages begun, of `stages`.
+    stage: usize,
+    stages: usize,
 }
 
 impl Experiment<'_> {
+    /// Announces the next stage: "stage i of n: what".
+    fn stage(&mut self, what: &str) {
+        self.stage += 1;
+        self.progress
+            .note(&format!("stage {} of {}: {what}", self.stage, self.stages));
+    }
+
     /// Trains `config` into `run_dir` unless a finished run of the same config is there;
     /// returns (seconds, images per second) of training, zeros when skipped.
     fn ensure_trained(
@@ -418,26 +479,42 @@ impl Experiment<'_> {
     }
 
     /// Trains, evaluates and scores `model` (with its companions when it is the first).
-    fn run_model(&mut self, pair: &Pair, model: &str, out: &Path) -> Result<ModelResult, LabError> {
+    fn run_model(
+        &mut self,
+        pair: &PairSets,
+        model: &str,
+        out: &Path,
+    ) -> Result<ModelResult, LabError> {
         let run_dir = out.join(model);
         let args = self.args;
+        self.stage(&format!("train {model}"));
         let mut config = run_config(&TrainOptions {
             preset: args.preset.clone(),
             model: model.into(),
-            data: pair.train.into(),
+            data: pair.train.clone(),
             steps: args.steps,
             threads: args.threads,
             ..TrainOptions::default()
         })?;
         // The likelihood of the OOD sets over training, for `analyze`'s dynamics figure.
-        config.monitor = pair.ood.iter().map(|s| s.to_string()).collect();
+        config.monitor = pair.ood.clone();
         let (train_seconds, train_images_per_sec) = self.ensure_trained(&config, &run_dir)?;
+        let companions = model == args.models[0] && (args.background_mu > 0.0 || args.ensemble > 1);
+        self.stage(&if companions {
+            format!("evaluate {model}, train and evaluate its companions, score")
+        } else {
+            format!("evaluate and score {model}")
+        });
         let eval_started = Instant::now();
         let budget = Budget::of(args, &config.model);
-        let mut sets =
-            self.evaluate(&budget, &run_dir, &[pair.train.into()], budget.train_limit)?;
-        let mut held_out: Vec<String> = vec![pair.test.into()];
-        held_out.extend(pair.ood.iter().map(|s| s.to_string()));
+        let mut sets = self.evaluate(
+            &budget,
+            &run_dir,
+            std::slice::from_ref(&pair.train),
+            budget.train_limit,
+        )?;
+        let mut held_out: Vec<String> = vec![pair.test.clone()];
+        held_out.extend(pair.ood.iter().cloned());
         sets.extend(self.evaluate(&budget, &run_dir, &held_out, budget.held_out_limit)?);
         if matches!(config.model, ModelConfig::Vae(_)) {
             let refit = RegretConfig {
@@ -525,19 +602,23 @@ impl Experiment<'_> {
 fn render_summary(results: &Results) -> String {
     let pair = &results.pair;
     let mut md = format!(
-        "# genood reproduce: {} (preset `{}`, device `{}`)\n\nMean bits per dimension (lower = more likely). \
-         `reported` is the paper's Glow figure{}; genood's figures are measured.\n\n",
+        "# genood reproduce: {} (preset `{}`, device `{}`)\n\nMean bits per dimension (lower = more likely). {}\n\n",
         pair.name,
         results.preset,
         results.device,
         match pair.reported {
-            Some(r) if !r.verified => " (recalled, unverified)",
-            _ => "",
+            Some(r) if !r.verified => {
+                "`reported` is the paper's Glow figure (recalled, unverified); genood's figures are measured."
+            }
+            Some(_) => "`reported` is the paper's Glow figure; genood's figures are measured.",
+            None => "The paper has no figures for these sets.",
         }
     );
-    md.push_str(
-        "| model | set | images | measured bpd | log p is | reported bpd (Glow) |\n|---|---|---:|---:|---|---:|\n",
-    );
+    md.push_str(if pair.reported.is_some() {
+        "| model | set | images | measured bpd | log p is | reported bpd (Glow) |\n|---|---|---:|---:|---|---:|\n"
+    } else {
+        "| model | set | images | measured bpd | log p is |\n|---|---|---:|---:|---|\n"
+    });
     for m in &results.models {
         for (i, s) in m.sets.iter().enumerate() {
             let reported = pair.reported.map(|r| match i {
@@ -545,12 +626,18 @@ fn render_summary(results: &Results) -> String {
                 1 => r.test,
                 _ => r.ood,
             });
-            let reported = reported
-                .filter(|_| i < 3 && m.model == "glow")
-                .map_or("–".into(), |v| format!("{v:.3}"));
+            let reported = match pair.reported {
+                Some(_) => format!(
+                    " {} |",
+                    reported
+                        .filter(|_| i < 3 && m.model == "glow")
+                        .map_or("–".into(), |v| format!("{v:.3}"))
+                ),
+                None => String::new(),
+            };
             md.push_str(&format!(
-                "| {} | {} | {} | {:.3} | {} | {} |\n",
-                m.model, s.set, s.count, s.mean_bpd, s.bound, reported
+                "| {} | {} | {} | {:.3} | {} |{reported}\n",
+                m.model, s.set, s.count, s.mean_bpd, s.bound
             ));
         }
     }
@@ -562,8 +649,12 @@ fn render_summary(results: &Results) -> String {
             } else {
                 "lower likelihood than"
             };
+            let paper = match pair.reported {
+                Some(_) => " (the paper's finding is \"higher\")",
+                None => "",
+            };
             md.push_str(&format!(
-                "- {}: {set} gets {verdict} {} (the paper's finding is \"higher\").\n",
+                "- {}: {set} gets {verdict} {}{paper}.\n",
                 m.model, pair.test
             ));
         }

@@ -9,6 +9,7 @@ use genood_ood::scores::{
     Codec, ExampleStats, ThresholdTest, dose, input_complexity, likelihood_ratio,
     negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
 };
+use genood_train::csv::quote;
 use genood_train::eval::ExampleScore;
 use genood_train::provenance::read_scores;
 use genood_train::regret::{RegretSummary, read_regret_csv};
@@ -18,6 +19,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::error::LabError;
+use crate::figures::file_safe;
 
 /// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
 pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];
@@ -358,4 +360,63 @@ pub fn write_score_tables(run_dir: &Path, rows: &[ScoreRow]) -> Result<String, L
     let path = run_dir.join("ood-scores.md");
     write_atomically(&path, md.as_bytes()).map_err(io(path.clone()))?;
     Ok(md)
+}
+
+/// Writes each set's per-image values of every single-input score into
+/// `ood-scores/<set>.csv` in `run_dir`: `index`, one column per score (in `rows`' order,
+/// higher = more OOD), then `path`. Scores computed on their own subset (likelihood regret)
+/// are left out. Returns the files written.
+pub fn write_per_image_scores(
+    run_dir: &Path,
+    sets: &Comparison,
+    rows: &[ScoreRow],
+) -> Result<Vec<PathBuf>, LabError> {
+    let run = RunDir::new(run_dir);
+    let dir = run_dir.join("ood-scores");
+    let mut written = Vec::new();
+    // Each set with the OOD set it is (none for the in-distribution set).
+    let named = std::iter::once((&sets.in_dist, None)).chain(sets.ood.iter().map(|o| (o, Some(o))));
+    for (set, as_ood) in named {
+        let scores = load_scores(&run, set)?;
+        let mut columns: Vec<(&str, &Vec<f64>)> = Vec::new();
+        for row in rows.iter().filter(|r| r.batch == 1) {
+            if let Some(values) = values_of(row, as_ood).filter(|v| v.len() == scores.len())
+                && !columns.iter().any(|(name, _)| *name == row.score)
+            {
+                columns.push((&row.score, values));
+            }
+        }
+        let mut csv = String::from("index");
+        for (name, _) in &columns {
+            csv.push(',');
+            csv.push_str(&quote(name));
+        }
+        csv.push_str(",path\n");
+        for (i, s) in scores.iter().enumerate() {
+            csv.push_str(&s.index.to_string());
+            for (_, values) in &columns {
+                csv.push_str(&format!(",{:?}", values[i]));
+            }
+            csv.push_str(&format!(
+                ",{}\n",
+                quote(s.path.as_deref().unwrap_or_default())
+            ));
+        }
+        let path = dir.join(format!("{}.csv", file_safe(&SetSpec::parse(set)?.label())));
+        write_atomically(&path, csv.as_bytes()).map_err(|source| LabError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// A row's scores of the in-distribution set (`ood` none) or of OOD set `ood`, if it is the
+/// row's.
+fn values_of<'a>(row: &'a ScoreRow, ood: Option<&String>) -> Option<&'a Vec<f64>> {
+    match ood {
+        None => Some(&row.in_scores),
+        Some(ood) => (&row.ood == ood).then_some(&row.ood_scores),
+    }
 }

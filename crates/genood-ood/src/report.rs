@@ -92,13 +92,21 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The whole page.
+/// The whole page, with a table of contents linking every heading.
 pub fn render_html(title: &str, blocks: &[Block]) -> String {
     let mut body = String::new();
+    let mut contents = String::new();
+    let mut sections = 0;
     for block in blocks {
         match block {
             Block::Heading(text) => {
-                let _ = write!(body, "<h2>{}</h2>", escape(text));
+                sections += 1;
+                let _ = write!(body, "<h2 id=\"s{sections}\">{}</h2>", escape(text));
+                let _ = write!(
+                    contents,
+                    "<li><a href=\"#s{sections}\">{}</a></li>",
+                    escape(text)
+                );
             }
             Block::Text(text) => {
                 let _ = write!(body, "<p>{}</p>", escape(text));
@@ -133,6 +141,9 @@ pub fn render_html(title: &str, blocks: &[Block]) -> String {
                 let _ = write!(body, "<pre>{}</pre>", escape(text));
             }
         }
+    }
+    if sections > 1 {
+        body = format!("<nav><h2>Contents</h2><ol>{contents}</ol></nav>{body}");
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>\
@@ -242,5 +253,19 @@ mod tests {
             html.contains("font/ttf;base64,AAEAAA"),
             "TrueType magic 0x00010000 in base64"
         );
+        assert!(!html.contains("<nav>"), "one section needs no contents");
+    }
+
+    #[test]
+    fn the_contents_link_every_heading() {
+        let html = render_html(
+            "t",
+            &[
+                Block::Heading("Verdict".into()),
+                Block::Heading("glow & co".into()),
+            ],
+        );
+        assert!(html.contains("<li><a href=\"#s1\">Verdict</a></li>"));
+        assert!(html.contains("<h2 id=\"s2\">glow &amp; co</h2>"));
     }
 }

@@ -9,9 +9,10 @@ const LEFT: f64 = 72.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 44.0;
 const BOTTOM: f64 = 56.0;
-/// Colour-blind-safe palette (Okabe–Ito).
-pub const PALETTE: [&str; 7] = [
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+/// Colour-blind-safe palette (Okabe–Ito, yellow replaced by grey), ordered so that series
+/// drawn together differ most: the two blues are the first and the seventh.
+pub const PALETTE: [&str; 8] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#000000", "#56B4E9", "#777777",
 ];
 const FONT: &str = "font-family=\"DejaVu Sans, sans-serif\"";
 
@@ -155,16 +156,16 @@ fn legend_box(labels: &[String], corner: Corner) -> (f64, f64, f64, f64) {
     (left, top, width, height)
 }
 
-/// A legend box in `corner`, one coloured square per series.
-fn legend(out: &mut String, labels: &[String], corner: Corner) {
+/// A legend box in `corner`, one square per series in its palette colour `colours[i]`.
+fn legend(out: &mut String, labels: &[String], colours: &[usize], corner: Corner) {
     let (left, top, width, height) = legend_box(labels, corner);
     let _ = write!(
         out,
         "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{height}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>"
     );
-    for (i, label) in labels.iter().enumerate() {
+    for (i, (label, colour)) in labels.iter().zip(colours).enumerate() {
         let y = top + 16.0 + 18.0 * i as f64;
-        let color = PALETTE[i % PALETTE.len()];
+        let color = PALETTE[colour % PALETTE.len()];
         let _ = write!(
             out,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/>",
@@ -238,8 +239,10 @@ fn document(body: String) -> String {
 }
 
 /// Overlaid density histograms of several samples on shared bins spanning their 0.5th to
-/// 99.5th percentiles (so a few outliers do not squash the plot). A sample with a single
-/// repeated value is drawn as one bar and labelled with that value.
+/// 99.5th percentiles (so a few outliers do not squash the plot); each legend entry counts
+/// the values left off either side. Series `i` takes palette colour `i`; an empty series is
+/// neither drawn nor listed but keeps its colour, so a set can keep one colour in every figure. A sample with a single repeated value is drawn as one
+/// bar and labelled with that value.
 pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins: usize) -> String {
     let mut pooled: Vec<f64> = series
         .iter()
@@ -261,7 +264,12 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
     let width = (high - low) / bins as f64;
     let mut densities = Vec::new();
     let mut labels = Vec::new();
-    for (label, values) in series {
+    let mut colours = Vec::new();
+    for (colour, (label, values)) in series.iter().enumerate() {
+        if values.is_empty() {
+            continue;
+        }
+        colours.push(colour);
         let mut counts = vec![0usize; bins];
         for &v in values.iter().filter(|v| v.is_finite()) {
             if (low..=high).contains(&v) {
@@ -278,9 +286,17 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
         let single = values
             .first()
             .filter(|first| values.iter().all(|v| v == *first));
+        let below = values.iter().filter(|v| **v < low).count();
+        let above = values.iter().filter(|v| **v > high).count();
+        let clipped = match (below, above) {
+            (0, 0) => String::new(),
+            (b, 0) => format!("; {b} left of the axis"),
+            (0, a) => format!("; {a} right of the axis"),
+            (b, a) => format!("; {b} left, {a} right of the axis"),
+        };
         labels.push(match single {
             Some(v) if values.len() > 1 => format!("{label} (all = {})", format_tick(*v)),
-            _ => format!("{label} (n = {})", values.len()),
+            _ => format!("{label} (n = {}{clipped})", values.len()),
         });
     }
     let peak = densities
@@ -316,8 +332,8 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
     };
     let mut out = String::new();
     frame.axes(&mut out, title, x_label, "density");
-    for (i, density) in densities.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    for (density, colour) in densities.iter().zip(&colours) {
+        let color = PALETTE[colour % PALETTE.len()];
         let mut path = format!("M{:.1},{:.1}", frame.px(low), frame.py(0.0));
         for (b, d) in density.iter().enumerate() {
             let (a, z) = (low + b as f64 * width, low + (b + 1) as f64 * width);
@@ -336,7 +352,7 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
             "<path d=\"{path}\" fill=\"{color}\" fill-opacity=\"0.28\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
         );
     }
-    legend(&mut out, &labels, corner);
+    legend(&mut out, &labels, &colours, corner);
     document(out)
 }
 
@@ -345,6 +361,9 @@ pub fn histogram(title: &str, x_label: &str, series: &[(String, Vec<f64>)], bins
 fn polylines(out: &mut String, frame: &Frame, series: &[(String, Vec<(f64, f64)>)], markers: bool) {
     let (x_span, y_span) = (frame.x.1 - frame.x.0, frame.y.1 - frame.y.0);
     for (i, (_, points)) in series.iter().enumerate() {
+        if points.is_empty() {
+            continue;
+        }
         let color = PALETTE[i % PALETTE.len()];
         let mut kept: Vec<(f64, f64)> = Vec::new();
         for (k, &(x, y)) in points.iter().enumerate() {
@@ -361,8 +380,9 @@ fn polylines(out: &mut String, frame: &Frame, series: &[(String, Vec<(f64, f64)>
             .collect();
         let _ = write!(
             out,
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
-            path.join(" ")
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{}/>",
+            path.join(" "),
+            dashes(i)
         );
         if markers {
             for (x, y) in &kept {
@@ -396,7 +416,8 @@ fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// Line chart of several `(x, y)` series, axes fitted to the data, a dot on every point (for
-/// curves measured at a few settings: graying levels, training steps).
+/// curves measured at a few settings: graying levels, training steps). Colours as in
+/// [`histogram`]: an empty series only holds its colour.
 pub fn line_chart(
     title: &str,
     x_label: &str,
@@ -408,7 +429,14 @@ pub fn line_chart(
         x: padded(points().map(|p| p.0)),
         y: padded(points().map(|p| p.1)),
     };
-    let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
+    let drawn = || {
+        series
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, p))| !p.is_empty())
+    };
+    let labels: Vec<String> = drawn().map(|(_, (l, _))| l.clone()).collect();
+    let colours: Vec<usize> = drawn().map(|(i, _)| i).collect();
     let (mut corner, covered) = emptiest_corner(&frame, &labels, series);
     if covered > 0 {
         make_room_for_legend(&mut frame, &labels);
@@ -417,11 +445,12 @@ pub fn line_chart(
     let mut out = String::new();
     frame.axes(&mut out, title, x_label, y_label);
     polylines(&mut out, &frame, series, true);
-    legend(&mut out, &labels, corner);
+    legend(&mut out, &labels, &colours, corner);
     document(out)
 }
 
-/// ROC curves on `[0, 1]²` with the chance diagonal.
+/// ROC curves on `[0, 1]²` with the chance diagonal; the legend sits below the plot, where it
+/// covers no curve.
 pub fn roc_chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
     let frame = Frame {
         x: (0.0, 1.0),
@@ -443,9 +472,40 @@ pub fn roc_chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
         frame.py(1.0)
     );
     polylines(&mut out, &frame, series, false);
-    let labels: Vec<String> = series.iter().map(|(l, _)| l.clone()).collect();
-    legend(&mut out, &labels, Corner::BottomRight);
-    document(out)
+    // One entry per line under the axis label.
+    let height = HEIGHT + 18.0 * series.len() as f64 + 8.0;
+    let _ = write!(
+        out,
+        "<rect y=\"{HEIGHT}\" width=\"{WIDTH}\" height=\"{:.1}\" fill=\"white\"/>",
+        height - HEIGHT
+    );
+    for (i, (label, _)) in series.iter().enumerate() {
+        let x = LEFT;
+        let y = HEIGHT + 12.0 + 18.0 * i as f64;
+        let color = PALETTE[i % PALETTE.len()];
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"3\"{}/><text x=\"{:.1}\" y=\"{y:.1}\" {FONT} font-size=\"12\">{}</text>",
+            y - 4.0,
+            x + 18.0,
+            y - 4.0,
+            dashes(i),
+            x + 24.0,
+            escape(label)
+        );
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height:.0}\" viewBox=\"0 0 {WIDTH} {height:.0}\">{out}</svg>"
+    )
+}
+
+/// Series past the palette's length repeat its colours dashed.
+fn dashes(series: usize) -> &'static str {
+    if series >= PALETTE.len() {
+        " stroke-dasharray=\"6 3\""
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]
