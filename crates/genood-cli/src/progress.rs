@@ -105,6 +105,10 @@ fn eta(left: Option<Duration>) -> String {
 
 impl genood_lab::Progress for Terminal {
     fn advance(&mut self, task: &str, done: usize, total: usize) {
+        // Nothing counted yet (a set still loading): no bar, which would read "0/0" as done.
+        if total == 0 {
+            return;
+        }
         if self.task.as_ref().is_none_or(|t| t.name != task) {
             self.begin(task, WORK_BAR);
         }
@@ -113,8 +117,8 @@ impl genood_lab::Progress for Terminal {
         };
         current.total = total;
         current.bar.set_length(total as u64);
-        let quarter = 4 * done / total.max(1);
-        let report = total > 0 && quarter > current.quarter;
+        let quarter = 4 * done / total;
+        let report = quarter > current.quarter;
         if report {
             current.quarter = quarter;
         }
