@@ -16,9 +16,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 use genood_models::{DensityModel, Model};
-use genood_ood::scores::{
-    Codec, ExampleStats, Kde, dose_features, input_complexity, typicality_threshold,
-};
+use genood_ood::scores::{Codec, Kde, dose_features, input_complexity, typicality_threshold};
 use genood_train::eval::{ExampleScore, evaluate_with_progress};
 use genood_train::provenance::current_model;
 use genood_train::run::{RunConfig, RunDir, stream_rng, streams};
@@ -30,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::LabError;
 use crate::progress::Progress;
+use crate::score::stats;
 use crate::sets::load_subset;
 
 /// The single-image scores a detector thresholds, in its CSV's order: the likelihood, then
@@ -140,15 +139,7 @@ pub struct Detector {
 
 /// The four scores of each image, in [`SCORES`]'s order.
 fn score_values(scores: &[ExampleScore], set: &ImageSet, entropy: f64, kde: &Kde) -> Vec<[f64; 4]> {
-    let stats: Vec<ExampleStats> = scores
-        .iter()
-        .map(|s| ExampleStats {
-            log_p: s.log_p,
-            bpd: s.bpd,
-            parts: s.parts.iter().map(|(_, v)| *v).collect(),
-        })
-        .collect();
-    let features = dose_features(&stats);
+    let features = dose_features(&stats(scores));
     scores
         .iter()
         .zip(&features)
@@ -254,15 +245,7 @@ pub fn fit_detector(
     }
     let entropy =
         reference_scores.iter().map(|s| s.bpd).sum::<f64>() / reference_scores.len() as f64;
-    let stats: Vec<ExampleStats> = reference_scores
-        .iter()
-        .map(|s| ExampleStats {
-            log_p: s.log_p,
-            bpd: s.bpd,
-            parts: s.parts.iter().map(|(_, v)| *v).collect(),
-        })
-        .collect();
-    let dose_reference = dose_features(&stats);
+    let dose_reference = dose_features(&stats(&reference_scores));
     let kde = Kde::fit(&dose_reference);
     let values = score_values(&calibration_scores, &set, entropy, &kde);
     let scores: Vec<Threshold> = SCORES

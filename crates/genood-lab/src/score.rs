@@ -71,7 +71,8 @@ pub struct ScoreRow {
     pub ood_scores: Vec<f64>,
 }
 
-fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
+/// The per-example statistics the score functions take.
+pub(crate) fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
     scores
         .iter()
         .map(|s| ExampleStats {
