@@ -6,8 +6,9 @@
 //! Data flows one way: data sets ([`sets`]) → a trained run ([`training`]) → per-example
 //! scores in the run folder ([`evaluation`], [`regret`]) → OOD scores and metrics ([`score`])
 //! and the analysis ([`analysis`]) → their views ([`analysis_view`], [`figures`]) → the page
-//! ([`report`]); [`reproduce`] runs them all for one of the paper's [`pairs`], and [`bench`]
-//! measures throughput. Long steps
+//! ([`report`]); [`reproduce`] runs them all for one of the paper's [`pairs`] or any sets,
+//! [`detect`] fits thresholds on a run's held-out images and labels any set image by image,
+//! and [`bench`] measures throughput. Long steps
 //! report through [`Progress`] ([`Quiet`] ignores it); every step fails with a [`LabError`]
 //! naming the file, set or run at fault.
 //!
