@@ -1291,6 +1291,24 @@ fn own_image_folders_train_at_their_native_shape_and_show_the_failure() {
         report.contains("digits: the 8 most likely images"),
         "gallery"
     );
+
+    // A corrupt file is named and refused; --skip-bad leaves it out and says so.
+    let broken = fashion_test.join("class-3").join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot an image").unwrap();
+    let eval = ["eval", "--run", r, "--data", &folder(&fashion_test)];
+    let err = failure(genood(&eval, real_data()));
+    assert!(
+        err.contains(&broken.display().to_string()) && err.contains("--skip-bad"),
+        "{err}"
+    );
+    let mut lenient = vec!["--skip-bad"];
+    lenient.extend(eval);
+    let out = ok(genood(&lenient, real_data()));
+    assert!(
+        out.contains("left out 1 unreadable file (--skip-bad): class-3/broken.png"),
+        "{out}"
+    );
+    assert!(out.contains("| 500 |"), "{out}");
 }
 
 /// A folder path as it appears in its scores file's name (every character but letters,

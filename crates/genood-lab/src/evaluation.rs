@@ -15,7 +15,7 @@ use genood_train::run::RunDir;
 
 use crate::error::LabError;
 use crate::progress::Progress;
-use crate::sets::load_subset;
+use crate::sets::{load_subset, skipped_note};
 
 /// Importance samples of a VAE's bound at evaluation, unless told otherwise.
 pub const IW_SAMPLES: usize = 100;
@@ -69,6 +69,9 @@ pub fn evaluate_sets(
     let mut scored = Vec::with_capacity(subsets.len());
     for subset in subsets {
         let label = subset.spec.label();
+        if let Some(note) = skipped_note(&subset.set) {
+            progress.note(&note);
+        }
         let task = format!("eval {label}");
         progress.advance(&task, 0, subset.indices.len());
         let started = Instant::now();

@@ -55,6 +55,19 @@ pub fn load_subset(
     Ok(Subset { spec, set, indices })
 }
 
+/// "SET: left out N unreadable files: …" when `--skip-bad` left files out of `set`.
+pub fn skipped_note(set: &ImageSet) -> Option<String> {
+    (!set.skipped.is_empty()).then(|| {
+        format!(
+            "{}: left out {} unreadable file{} (--skip-bad): {}",
+            set.name,
+            set.skipped.len(),
+            if set.skipped.len() == 1 { "" } else { "s" },
+            set.skipped.join(", ")
+        )
+    })
+}
+
 /// Fetches the data sets called `names` into `data_dir` (checking published checksums),
 /// reporting each step through `progress`.
 pub fn fetch_sets(

@@ -14,6 +14,7 @@ use genood_train::trainer::{TrainObserver, TrainSummary, train};
 
 use crate::error::LabError;
 use crate::progress::Progress;
+use crate::sets::skipped_note;
 
 /// What a run is to be: a config file or a preset, model and training set, then overrides.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +174,9 @@ pub fn train_run(
 ) -> Result<TrainSummary, LabError> {
     let conform = Conform::to(config.model.image().dims());
     let set = SetSpec::parse(&config.data)?.load(data, config.train.seed, conform)?;
+    if let Some(note) = skipped_note(&set) {
+        observer.message(&note);
+    }
     let mut monitor = Vec::new();
     for spec in &config.monitor {
         let mut loaded = SetSpec::parse(spec)?.load(data, config.train.seed, conform)?;
