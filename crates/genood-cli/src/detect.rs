@@ -20,6 +20,14 @@ pub struct DetectArgs {
     /// Sets to label, e.g. folder:incoming (none: only fit the detector).
     #[arg(long, num_args = 1..)]
     pub data: Vec<String>,
+    /// Scores to fit thresholds for: likelihood, typicality, complexity, dose (used when the
+    /// detector is fitted; --refit changes a fitted one).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "likelihood,typicality,complexity,dose"
+    )]
+    pub scores: Vec<String>,
     /// Fit the detector again even if the run has one.
     #[arg(long)]
     pub refit: bool,
@@ -42,6 +50,7 @@ pub struct DetectArgs {
 pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
     let eval = args.scoring.options();
     let options = DetectOptions {
+        scores: args.scores,
         fpr: args.fpr,
         batch: args.batch,
         reference_images: args.reference_images,

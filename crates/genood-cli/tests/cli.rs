@@ -1243,6 +1243,30 @@ fn own_image_folders_train_at_their_native_shape_and_show_the_failure() {
         "{flagged} of unseen FashionMNIST flagged"
     );
 
+    // The scores are a choice; a misspelt one is refused with the choices.
+    let chosen = ok(genood(
+        &[
+            "detect",
+            "--run",
+            r,
+            "--refit",
+            "--scores",
+            "likelihood,complexity",
+            "--data",
+            &folder(&mnist),
+        ],
+        real_data(),
+    ));
+    assert!(
+        chosen.contains("| likelihood | complexity | combined (verdict) |"),
+        "{chosen}"
+    );
+    let err = failure(genood(
+        &["detect", "--run", r, "--refit", "--scores", "entropy"],
+        real_data(),
+    ));
+    assert!(err.contains("unknown detector score `entropy`"), "{err}");
+
     // The whole experiment on the folders: no paper figures, so no literature columns.
     let out = dir.join("reproduce");
     let log = ok(genood(

@@ -6,8 +6,8 @@
 //! subset of the images it trained on (the reference: the typicality test's entropy estimate
 //! and DoSE's density). Each score's threshold is the calibration scores' `1 − fpr` quantile,
 //! so about `fpr` of in-distribution inputs are flagged by each. The combined score is the
-//! largest calibration percentile among typicality, input complexity and DoSE, with its own
-//! threshold fitted the same way. The likelihood itself is kept as the score the paper shows
+//! largest calibration percentile among the chosen scores but the likelihood (by default
+//! typicality, input complexity and DoSE), with its own threshold fitted the same way. The likelihood itself is kept as the score the paper shows
 //! failing: it flags only inputs that are *less* likely than the training data.
 
 use std::path::{Path, PathBuf};
@@ -31,13 +31,27 @@ use crate::progress::Progress;
 use crate::score::stats;
 use crate::sets::load_subset;
 
-/// The single-image scores a detector thresholds, in its CSV's order: the likelihood, then
-/// the three the combined score takes.
+/// The single-image scores a detector can threshold, in its CSV's order. None needs OOD
+/// examples (nor a second model), so all four are the default.
 pub const SCORES: [&str; 4] = ["likelihood", "typicality", "complexity", "dose"];
 
+/// Position of score `name` in [`SCORES`].
+fn column(name: &str) -> Result<usize, LabError> {
+    SCORES
+        .iter()
+        .position(|s| *s == name)
+        .ok_or_else(|| LabError::Unknown {
+            what: "detector score",
+            name: name.into(),
+            choices: SCORES.join(", "),
+        })
+}
+
 /// How a detector is fitted and applied.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DetectOptions {
+    /// The scores to threshold, of [`SCORES`].
+    pub scores: Vec<String>,
     /// The in-distribution false-positive rate each threshold is set at.
     pub fpr: f64,
     /// Inputs per decision of the batch typicality test.
@@ -61,6 +75,7 @@ impl Default for DetectOptions {
     fn default() -> Self {
         let eval = crate::evaluation::EvalOptions::default();
         Self {
+            scores: SCORES.map(String::from).to_vec(),
             fpr: 0.05,
             batch: 10,
             reference_images: 2000,
@@ -125,8 +140,11 @@ pub struct Detector {
     pub dose_reference: Vec<Vec<f64>>,
     /// Calibration (held-out) images.
     pub calibration_images: usize,
-    /// One threshold per entry of [`SCORES`].
+    /// One threshold per chosen score, in [`SCORES`]' order.
     pub scores: Vec<Threshold>,
+    /// The scores the combined score takes: the chosen ones but the likelihood (or the
+    /// likelihood alone, if only it was chosen).
+    pub combines: Vec<String>,
     /// The combined score's threshold (over calibration percentiles).
     pub combined: Threshold,
     /// Inputs per batch of the batch typicality test.
@@ -210,6 +228,14 @@ pub fn fit_detector(
             options.fpr
         )));
     }
+    if options.scores.is_empty() {
+        return Err(LabError::Config(
+            "choose at least one score to detect with".into(),
+        ));
+    }
+    for name in &options.scores {
+        column(name)?;
+    }
     let run = RunDir::new(run_dir);
     let (config, model) = run.load_model(device)?;
     let (step, model_sha256) = current_model(&run)?;
@@ -248,14 +274,30 @@ pub fn fit_detector(
     let dose_reference = dose_features(&stats(&reference_scores));
     let kde = Kde::fit(&dose_reference);
     let values = score_values(&calibration_scores, &set, entropy, &kde);
-    let scores: Vec<Threshold> = SCORES
+    let mut scores = Vec::new();
+    for (k, name) in SCORES.iter().enumerate() {
+        if options.scores.iter().any(|s| s == name) {
+            scores.push(Threshold::fit(
+                name,
+                values.iter().map(|v| v[k]).collect(),
+                options.fpr,
+            ));
+        }
+    }
+    let mut combines: Vec<String> = scores
         .iter()
-        .enumerate()
-        .map(|(k, name)| Threshold::fit(name, values.iter().map(|v| v[k]).collect(), options.fpr))
+        .map(|t| t.score.clone())
+        .filter(|s| s != "likelihood")
         .collect();
+    if combines.is_empty() {
+        combines = scores.iter().map(|t| t.score.clone()).collect();
+    }
     let combined = Threshold::fit(
         "combined",
-        values.iter().map(|v| combined_of(&scores, v)).collect(),
+        values
+            .iter()
+            .map(|v| combined_of(&scores, &combines, v))
+            .collect(),
         options.fpr,
     );
     let calibration_bpd: Vec<f64> = calibration_scores.iter().map(|s| s.bpd).collect();
@@ -276,6 +318,7 @@ pub fn fit_detector(
         dose_reference,
         calibration_images: heldout.len(),
         scores,
+        combines,
         combined,
         batch: options.batch,
         batch_entropy,
@@ -293,11 +336,20 @@ pub fn fit_detector(
     Ok(detector)
 }
 
-/// The combined score of one image: its largest calibration percentile among typicality,
-/// input complexity and DoSE.
-fn combined_of(scores: &[Threshold], values: &[f64; 4]) -> f64 {
-    (1..4)
-        .map(|k| scores[k].percentile(values[k]))
+/// The combined score of one image: its largest calibration percentile among the scores
+/// `combines` names.
+fn combined_of(scores: &[Threshold], combines: &[String], values: &[f64; 4]) -> f64 {
+    scores
+        .iter()
+        .filter(|t| combines.contains(&t.score))
+        .map(|t| {
+            t.percentile(
+                values[SCORES
+                    .iter()
+                    .position(|s| *s == t.score)
+                    .expect("a score of SCORES")],
+            )
+        })
         .fold(0.0, f64::max)
 }
 
@@ -310,7 +362,7 @@ pub struct Verdicts {
     pub images: usize,
     /// Files left out as unreadable (`--skip-bad`).
     pub skipped: usize,
-    /// Fraction flagged by each of [`SCORES`], in order.
+    /// Fraction flagged by each of the detector's scores, in order.
     pub flagged: Vec<f64>,
     /// Fraction flagged by the combined score: the verdict.
     pub combined: f64,
@@ -404,9 +456,9 @@ fn write_verdicts(
         })
         .collect();
     let mut header = vec!["index".to_string(), "label".into()];
-    for score in SCORES {
-        header.push(score.into());
-        header.push(format!("{score}_percentile"));
+    for t in &detector.scores {
+        header.push(t.score.clone());
+        header.push(format!("{}_percentile", t.score));
     }
     header.extend(
         [
@@ -419,7 +471,7 @@ fn write_verdicts(
         .map(String::from),
     );
     let mut out = header.join(",") + "\n";
-    let mut flagged = [0usize; 4];
+    let mut flagged = vec![0usize; detector.scores.len()];
     let mut combined_flagged = 0;
     for (i, (s, v)) in scores.iter().zip(values).enumerate() {
         let mut by = Vec::new();
@@ -429,13 +481,14 @@ fn write_verdicts(
             s.label.map(|l| l.to_string()).unwrap_or_default()
         ));
         for (k, t) in detector.scores.iter().enumerate() {
-            out.push_str(&format!(",{:?},{:.2}", v[k], t.percentile(v[k])));
-            if v[k] > t.threshold {
+            let value = v[column(&t.score)?];
+            out.push_str(&format!(",{value:?},{:.2}", t.percentile(value)));
+            if value > t.threshold {
                 flagged[k] += 1;
-                by.push(SCORES[k]);
+                by.push(t.score.as_str());
             }
         }
-        let combined = combined_of(&detector.scores, v);
+        let combined = combined_of(&detector.scores, &detector.combines, v);
         let ood = combined > detector.combined.threshold;
         combined_flagged += usize::from(ood);
         out.push_str(&format!(
@@ -469,8 +522,13 @@ pub fn verdict_table(verdicts: &[Verdicts], detector: &Detector) -> String {
         "Flagged at {:.0}% in-distribution false positives (batch test: consecutive batches of {}):\n\n| set | images | {} | combined (verdict) | batches |\n|---|---:|{}---:|---:|\n",
         100.0 * detector.fpr,
         detector.batch,
-        SCORES.join(" | "),
-        "---:|".repeat(SCORES.len())
+        detector
+            .scores
+            .iter()
+            .map(|t| t.score.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---:|".repeat(detector.scores.len())
     );
     for v in verdicts {
         let skipped = if v.skipped > 0 {
