@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use genood_data::DataSource;
-use genood_lab::evaluation::{evaluate_sets, summary_table};
+use genood_lab::evaluation::{Shard, evaluate_sets, merge_shards, summary_table};
 
 use crate::progress::Terminal;
 use crate::scoring::ScoringArgs;
@@ -19,6 +19,14 @@ pub struct EvalArgs {
     /// Sets to score, e.g. fashion-mnist:test mnist:test inverted/mnist:test folder:PATH.
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<String>,
+    /// Score only part K of N of each set's images (e.g. 2/4), into `scores/shards/`, so that
+    /// several workers share a set; `--merge N` joins the parts.
+    #[arg(long, value_name = "K/N", value_parser = crate::numbers::shard, conflicts_with = "merge")]
+    pub shard: Option<Shard>,
+    /// Join the N shards of each set (scored with the same --limit and --seed) into its scores,
+    /// byte for byte what one unsharded evaluation writes.
+    #[arg(long, value_name = "N", value_parser = crate::numbers::positive)]
+    pub merge: Option<usize>,
     /// Which images and how.
     #[command(flatten)]
     pub scoring: ScoringArgs,
@@ -27,14 +35,20 @@ pub struct EvalArgs {
 /// Scores every set, writes `scores/<set>.csv` and `summary.json` into the run folder, and
 /// prints a table.
 pub fn run(args: EvalArgs, data: &DataSource) -> Result<()> {
-    let summaries = evaluate_sets(
-        &args.run,
-        &args.data,
-        data,
-        &args.scoring.compute.device()?,
-        &args.scoring.options(),
-        &mut Terminal::default(),
-    )?;
+    let mut options = args.scoring.options();
+    options.shard = args.shard;
+    let mut progress = Terminal::default();
+    let summaries = match args.merge {
+        Some(count) => merge_shards(&args.run, &args.data, count, data, &options, &mut progress)?,
+        None => evaluate_sets(
+            &args.run,
+            &args.data,
+            data,
+            &args.scoring.compute.device()?,
+            &options,
+            &mut progress,
+        )?,
+    };
     print!("{}", summary_table(&summaries));
     Ok(())
 }

@@ -18,6 +18,21 @@ pub fn size(text: &str) -> Result<[usize; 2], String> {
     Ok([side(h)?, side(w)?])
 }
 
+/// A shard `K/N`: part K (from 1) of N.
+pub fn shard(text: &str) -> Result<genood_lab::evaluation::Shard, String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not K/N"))?;
+    let (k, n) = (positive(k)?, positive(n)?);
+    if k > n {
+        return Err(format!("shard {k} of {n} does not exist"));
+    }
+    Ok(genood_lab::evaluation::Shard {
+        index: k - 1,
+        count: n,
+    })
+}
+
 /// Image channels: 1 (grey) or 3 (RGB).
 pub fn channels(text: &str) -> Result<usize, String> {
     match text {
@@ -83,6 +98,10 @@ mod tests {
         assert!(non_negative_finite("NaN").is_err());
         assert_eq!(size("28x32"), Ok([28, 32]));
         assert_eq!(size("16"), Ok([16, 16]));
+        assert_eq!(shard("2/3").map(|s| (s.index, s.count)), Ok((1, 3)));
+        for bad in ["0/3", "4/3", "1", "a/b"] {
+            assert!(shard(bad).is_err(), "{bad}");
+        }
         for bad in ["0x4", "4x", "axb", ""] {
             assert!(size(bad).is_err(), "{bad}");
         }

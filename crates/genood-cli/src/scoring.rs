@@ -35,6 +35,7 @@ impl ScoringArgs {
             iw_samples: self.iw_samples,
             seed: self.seed,
             threads: self.compute.threads(),
+            shard: None,
         }
     }
 }

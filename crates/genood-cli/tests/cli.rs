@@ -1350,3 +1350,45 @@ fn file_safe(path: &Path) -> String {
         })
         .collect()
 }
+
+#[test]
+fn sharded_evaluation_merges_to_the_bytes_of_an_unsharded_one() {
+    let run = trained_run("shards", "glow");
+    let r = run.to_str().unwrap();
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "--run", r, "--data", "mnist:test", "--limit", "701"];
+        args.extend_from_slice(extra);
+        genood(&args, real_data())
+    };
+    let read = |name: &str| std::fs::read(run.join("scores").join(name)).unwrap();
+    ok(eval(&["--batch-size", "64"]));
+    let (csv, origin) = (read("mnist_test.csv"), read("mnist_test.json"));
+    let summary = std::fs::read(run.join("summary.json")).unwrap();
+    std::fs::remove_file(run.join("scores/mnist_test.csv")).unwrap();
+    // Three workers' parts, other batch sizes; one is missing at first.
+    ok(eval(&["--shard", "1/3", "--batch-size", "50"]));
+    ok(eval(&["--shard", "3/3"]));
+    let err = failure(eval(&["--merge", "3"]));
+    assert!(err.contains("shard 2 of 3 is missing"), "{err}");
+    ok(eval(&["--shard", "2/3", "--batch-size", "7"]));
+    // A merge with another --limit than the shards' is refused.
+    let err = failure(genood(
+        &[
+            "eval",
+            "--run",
+            r,
+            "--data",
+            "mnist:test",
+            "--limit",
+            "700",
+            "--merge",
+            "3",
+        ],
+        real_data(),
+    ));
+    assert!(err.contains("another checkpoint or --limit"), "{err}");
+    ok(eval(&["--merge", "3"]));
+    assert_eq!(read("mnist_test.csv"), csv);
+    assert_eq!(read("mnist_test.json"), origin);
+    assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), summary);
+}

@@ -313,6 +313,7 @@ fn scores_of(
             iw_samples: options.iw_samples,
             seed: options.seed,
             threads: options.threads,
+            shard: None,
         };
         evaluate_sets(run_path, &missing, data, device, &eval, progress)?;
     }

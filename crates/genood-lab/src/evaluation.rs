@@ -2,16 +2,18 @@
 //! beside it, and `summary.json`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
 use genood_data::DataSource;
 use genood_models::DensityModel;
-use genood_train::eval::{SetSummary, evaluate_with_progress, summarize};
+use genood_train::eval::{
+    ExampleScore, SetSummary, evaluate_with_progress, read_scores_csv, summarize, write_scores_csv,
+};
 use genood_train::parallel::available_threads;
-use genood_train::provenance::write_scores;
-use genood_train::run::RunDir;
+use genood_train::provenance::{ScoresOrigin, current_model, write_scores};
+use genood_train::run::{RunDir, RunError};
 
 use crate::error::LabError;
 use crate::progress::Progress;
@@ -33,6 +35,29 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Worker threads the batches are spread over (the scores do not depend on it).
     pub threads: usize,
+    /// Score only this part of each set's images ([`merge_shards`] joins the parts).
+    pub shard: Option<Shard>,
+}
+
+/// Part `index` (from 0) of `count` of a set's images to score, so that several workers can
+/// score one set: contiguous runs of the images to score, the first `len % count` one image
+/// longer. Each image's noise is keyed by the image, so the merged parts are the whole set's
+/// scores bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, from 0.
+    pub index: usize,
+    /// How many parts.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The part of `indices` this shard scores.
+    pub fn part<'a>(&self, indices: &'a [usize]) -> &'a [usize] {
+        let (size, longer) = (indices.len() / self.count, indices.len() % self.count);
+        let start = self.index * size + self.index.min(longer);
+        &indices[start..start + size + usize::from(self.index < longer)]
+    }
 }
 
 impl Default for EvalOptions {
@@ -44,6 +69,7 @@ impl Default for EvalOptions {
             iw_samples: IW_SAMPLES,
             seed: 0,
             threads: available_threads(),
+            shard: None,
         }
     }
 }
@@ -72,13 +98,17 @@ pub fn evaluate_sets(
         if let Some(note) = skipped_note(&subset.set) {
             progress.note(&note);
         }
+        let indices = match options.shard {
+            Some(shard) => shard.part(&subset.indices),
+            None => &subset.indices,
+        };
         let task = format!("eval {label}");
-        progress.advance(&task, 0, subset.indices.len());
+        progress.advance(&task, 0, indices.len());
         let started = Instant::now();
         let scores = evaluate_with_progress(
             &model,
             &subset.set,
-            &subset.indices,
+            indices,
             options.batch_size,
             options.iw_samples,
             options.seed,
@@ -105,9 +135,128 @@ pub fn evaluate_sets(
     })?;
     let mut summaries = Vec::with_capacity(scored.len());
     for (label, scores, summary) in scored {
+        if let Some(shard) = options.shard {
+            let path = write_shard(&run, &label, shard, &scores, options.limit)?;
+            progress.note(&format!("{} → {}", summary.set, path.display()));
+            continue;
+        }
         write_scores(&run, &label, &scores, options.limit)?;
         progress.note(&format!(
             "{} → {}",
+            summary.set,
+            run.scores(&label).display()
+        ));
+        summaries.push(summary);
+    }
+    if options.shard.is_none() {
+        write_summary(&run, &summaries)?;
+    }
+    Ok(summaries)
+}
+
+/// `scores/shards/<set>.<k>-of-<n>.csv`, and its origin as `.json` beside it.
+fn shard_path(run: &RunDir, label: &str, shard: Shard) -> PathBuf {
+    let file = run.scores(label);
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    run.scores_dir().join("shards").join(format!(
+        "{name}.{}-of-{}.csv",
+        shard.index + 1,
+        shard.count
+    ))
+}
+
+/// Writes one shard's scores and their origin (the checkpoint that made them).
+fn write_shard(
+    run: &RunDir,
+    label: &str,
+    shard: Shard,
+    scores: &[ExampleScore],
+    limit: Option<usize>,
+) -> Result<PathBuf, LabError> {
+    let path = shard_path(run, label, shard);
+    let dir = run.scores_dir().join("shards");
+    std::fs::create_dir_all(&dir).map_err(|source| LabError::Io { path: dir, source })?;
+    write_scores_csv(&path, scores).map_err(|source| LabError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let (step, model_sha256) = current_model(run)?;
+    let origin = ScoresOrigin {
+        step,
+        model_sha256,
+        images: scores.len(),
+        limit,
+    };
+    run.write_json(&path.with_extension("json"), &origin)?;
+    Ok(path)
+}
+
+/// Joins the `count` shards of each set in `sets` that `evaluate_sets` wrote with
+/// `options.shard`, after checking that each was made by the run's current checkpoint and
+/// that together they are exactly the images an unsharded evaluation with `options` scores;
+/// then writes each set's scores and summary as that evaluation would, byte for byte.
+pub fn merge_shards(
+    run_dir: &Path,
+    sets: &[String],
+    count: usize,
+    data: &DataSource,
+    options: &EvalOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<SetSummary>, LabError> {
+    let run = RunDir::new(run_dir);
+    let (_, model) = run.load_model(&Device::flex())?;
+    let (_, current) = current_model(&run)?;
+    let mut merged = Vec::new();
+    for name in sets {
+        let subset = load_subset(name, data, options.seed, options.limit, model.image_dims())?;
+        let label = subset.spec.label();
+        let mut scores = Vec::with_capacity(subset.indices.len());
+        for index in 0..count {
+            let path = shard_path(&run, &label, Shard { index, count });
+            if !path.exists() {
+                return Err(LabError::set(
+                    name,
+                    format!(
+                        "shard {} of {count} is missing: {}",
+                        index + 1,
+                        path.display()
+                    ),
+                ));
+            }
+            let origin: ScoresOrigin = run.read_json(&path.with_extension("json"))?;
+            if origin.model_sha256 != current || origin.limit != options.limit {
+                return Err(LabError::set(
+                    name,
+                    format!(
+                        "{} was made by another checkpoint or --limit; score that shard again",
+                        path.display()
+                    ),
+                ));
+            }
+            scores.extend(read_scores_csv(&path).map_err(|reason| RunError::Config {
+                path: path.clone(),
+                reason,
+            })?);
+        }
+        let covered: Vec<usize> = scores.iter().map(|s| s.index).collect();
+        if covered != subset.indices {
+            return Err(LabError::set(
+                name,
+                "the shards do not cover the set's images; score every shard with the same --limit and --seed",
+            ));
+        }
+        let summary = summarize(&label, &model.bound(options.iw_samples).name(), &scores);
+        merged.push((label, scores, summary));
+    }
+    let _lock = run.lock()?;
+    let mut summaries = Vec::with_capacity(merged.len());
+    for (label, scores, summary) in merged {
+        write_scores(&run, &label, &scores, options.limit)?;
+        progress.note(&format!(
+            "{} → {} (from {count} shards)",
             summary.set,
             run.scores(&label).display()
         ));

@@ -465,6 +465,7 @@ impl Experiment<'_> {
             iw_samples: budget.iw_samples,
             seed: 0,
             threads: self.args.threads,
+            shard: None,
         };
         let summaries = evaluate_sets(
             run_dir,
