@@ -84,6 +84,7 @@ pub mod reproduce;
 pub mod samples;
 pub mod score;
 pub mod sets;
+pub mod sweep;
 pub mod training;
 
 pub use error::LabError;

@@ -22,6 +22,12 @@ pub const STEPS: usize = 50;
 pub const LEARNING_RATE: f64 = 0.02;
 /// Posterior samples of each ELBO before and after.
 pub const SAMPLES: usize = 16;
+/// The refit with the defaults above.
+pub const DEFAULT_REFIT: RegretConfig = RegretConfig {
+    steps: STEPS,
+    learning_rate: LEARNING_RATE,
+    samples: SAMPLES,
+};
 
 /// Which images [`regret_sets`] refits, and how the work is spread.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -13,8 +13,7 @@ use genood_data::fetch::FetchOptions;
 use genood_models::ModelConfig;
 use genood_ood::report::render_markdown;
 use genood_train::eval::SetSummary;
-use genood_train::regret::RegretConfig;
-use genood_train::run::{RunConfig, RunDir, TrainState};
+use genood_train::run::RunConfig;
 use serde::Serialize;
 
 use crate::analysis::{AnalysisOptions, GRAY_LIMIT, analyze};
@@ -27,7 +26,7 @@ use crate::regret::{self, RegretOptions, regret_sets};
 use crate::report::{ReportOptions, SAMPLES, write_report};
 use crate::score::{Comparison, ScoreRow, markdown, score_rows};
 use crate::sets::fetch_sets;
-use crate::training::{TrainOptions, run_config, train_reported};
+use crate::training::{TrainOptions, ensure_trained, run_config};
 
 /// The models `reproduce` trains unless told otherwise.
 pub const DEFAULT_MODELS: &str = "glow,cv-glow";
@@ -133,23 +132,23 @@ pub struct Reproduced {
 /// presets their sets are seeded subsets (the bootstrap interval of an AUROC on 1,000 against
 /// 1,000 images is about ±0.02).
 #[derive(Debug, Clone, Copy, Serialize)]
-struct Budget {
+pub(crate) struct Budget {
     /// Images of the training split scored (typicality's and DoSE's reference).
-    train_limit: Option<usize>,
+    pub(crate) train_limit: Option<usize>,
     /// Images of the test and each OOD set scored.
-    held_out_limit: Option<usize>,
+    pub(crate) held_out_limit: Option<usize>,
     /// Importance samples of a VAE's bound.
-    iw_samples: usize,
+    pub(crate) iw_samples: usize,
     /// Images of the test and each OOD set whose likelihood regret is computed (VAEs).
-    regret_limit: Option<usize>,
+    pub(crate) regret_limit: Option<usize>,
     /// Images per set at each graying level.
-    gray_limit: usize,
+    pub(crate) gray_limit: usize,
     /// Images drawn for the report.
-    samples: usize,
+    pub(crate) samples: usize,
 }
 
 impl Budget {
-    fn of(args: &ReproduceOptions, model: &ModelConfig) -> Self {
+    pub(crate) fn of(args: &ReproduceOptions, model: &ModelConfig) -> Self {
         let paper = args.preset == "paper";
         let costly = !paper && !matches!(model, ModelConfig::Glow(_));
         let cap = |limit: Option<usize>| match (limit, costly) {
@@ -228,7 +227,8 @@ fn comparison(pair: &PairSets, background: Option<PathBuf>, ensemble: Vec<PathBu
     }
 }
 
-fn datasets_of(pair: &PairSets) -> Result<Vec<String>, LabError> {
+/// The data sets `fetch` downloads for `pair`'s named splits.
+pub(crate) fn datasets_of(pair: &PairSets) -> Result<Vec<String>, LabError> {
     let mut names = Vec::new();
     for spec in [&pair.train, &pair.test].into_iter().chain(&pair.ood) {
         if let SetSpec::Real { dataset, .. } = SetSpec::parse(spec)? {
@@ -436,19 +436,7 @@ impl Experiment<'_> {
         config: &RunConfig,
         run_dir: &Path,
     ) -> Result<(f64, f64), LabError> {
-        let run = RunDir::new(run_dir);
-        let finished = run.has_checkpoint()
-            && run.read_config().ok().as_ref() == Some(config)
-            && run
-                .read_json::<TrainState>(&run.state())
-                .is_ok_and(|s| s.step >= config.train.steps);
-        if finished {
-            self.progress
-                .note(&format!("{}: already trained", run_dir.display()));
-            return Ok((0.0, 0.0));
-        }
-        let summary = train_reported(config, run_dir, true, self.device, self.data, self.progress)?;
-        Ok((summary.seconds, summary.images_per_sec))
+        ensure_trained(config, run_dir, self.device, self.data, self.progress)
     }
 
     /// Scores `sets` with the model in `run_dir` (at most `limit` images each, seed 0).
@@ -518,11 +506,6 @@ impl Experiment<'_> {
         held_out.extend(pair.ood.iter().cloned());
         sets.extend(self.evaluate(&budget, &run_dir, &held_out, budget.held_out_limit)?);
         if matches!(config.model, ModelConfig::Vae(_)) {
-            let refit = RegretConfig {
-                steps: regret::STEPS,
-                learning_rate: regret::LEARNING_RATE,
-                samples: regret::SAMPLES,
-            };
             let options = RegretOptions {
                 limit: budget.regret_limit,
                 batch_size: 250,
@@ -534,7 +517,7 @@ impl Experiment<'_> {
                 &held_out,
                 self.data,
                 &self.device.clone().autodiff(),
-                refit,
+                regret::DEFAULT_REFIT,
                 &options,
                 self.progress,
             )?;

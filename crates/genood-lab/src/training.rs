@@ -9,7 +9,7 @@ use genood_data::{Conform, DataSource};
 use genood_flows::fold::Precision;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{ImageShape, ModelConfig};
-use genood_train::run::{RunConfig, RunDir, RunError};
+use genood_train::run::{RunConfig, RunDir, RunError, TrainState};
 use genood_train::trainer::{TrainObserver, TrainSummary, train};
 
 use crate::error::LabError;
@@ -212,4 +212,28 @@ pub fn train_reported(
         summary.steps, summary.heldout_bpd, summary.images_per_sec, summary.seconds
     ));
     Ok(summary)
+}
+
+/// Trains `config` into `run_dir`, resuming from its last checkpoint, unless a finished run
+/// of the same config is there; returns (seconds, images per second) of training, zeros when
+/// it was finished already.
+pub fn ensure_trained(
+    config: &RunConfig,
+    run_dir: &Path,
+    device: &Device,
+    data: &DataSource,
+    progress: &mut dyn Progress,
+) -> Result<(f64, f64), LabError> {
+    let run = RunDir::new(run_dir);
+    let finished = run.has_checkpoint()
+        && run.read_config().ok().as_ref() == Some(config)
+        && run
+            .read_json::<TrainState>(&run.state())
+            .is_ok_and(|s| s.step >= config.train.steps);
+    if finished {
+        progress.note(&format!("{}: already trained", run_dir.display()));
+        return Ok((0.0, 0.0));
+    }
+    let summary = train_reported(config, run_dir, true, device, data, progress)?;
+    Ok((summary.seconds, summary.images_per_sec))
 }

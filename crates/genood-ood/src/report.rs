@@ -92,6 +92,34 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// A table cell as HTML: escaped text, with Markdown links `[label](href)` as anchors (the
+/// same cell reads as a link in the Markdown rendering too).
+fn cell_html(text: &str) -> String {
+    let mut html = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let link = rest[open + 1..].split_once("](").and_then(|(label, tail)| {
+            let (href, after) = tail.split_once(')')?;
+            (!label.contains('[')).then_some((label, href, after))
+        });
+        let Some((label, href, after)) = link else {
+            html.push_str(&escape(&rest[..=open]));
+            rest = &rest[open + 1..];
+            continue;
+        };
+        html.push_str(&escape(&rest[..open]));
+        let _ = write!(
+            html,
+            "<a href=\"{}\">{}</a>",
+            escape(href).replace('"', "&quot;"),
+            escape(label)
+        );
+        rest = after;
+    }
+    html.push_str(&escape(rest));
+    html
+}
+
 /// The whole page, with a table of contents linking every heading.
 pub fn render_html(title: &str, blocks: &[Block]) -> String {
     let mut body = String::new();
@@ -131,7 +159,7 @@ pub fn render_html(title: &str, blocks: &[Block]) -> String {
                 for row in rows {
                     body.push_str("<tr>");
                     for cell in row {
-                        let _ = write!(body, "<td>{}</td>", escape(cell));
+                        let _ = write!(body, "<td>{}</td>", cell_html(cell));
                     }
                     body.push_str("</tr>");
                 }
@@ -203,6 +231,16 @@ pub fn render_markdown(blocks: &[Block]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_cells_keep_brackets_and_turn_markdown_links_into_anchors() {
+        assert_eq!(cell_html("0.093 [0.08, 0.10]"), "0.093 [0.08, 0.10]");
+        assert_eq!(
+            cell_html("0.5 ± 0.1 [s0](../a b/r.html) [s1](x\"y) <b>"),
+            "0.5 ± 0.1 <a href=\"../a b/r.html\">s0</a> <a href=\"x&quot;y\">s1</a> &lt;b&gt;"
+        );
+        assert_eq!(cell_html("[a [b](c)"), "[a <a href=\"c\">b</a>");
+    }
 
     #[test]
     fn base64_of_known_strings() {

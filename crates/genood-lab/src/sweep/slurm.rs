@@ -1,0 +1,275 @@
+//! The Slurm executor. Each stage's unfinished jobs go in as one `sbatch` job array, which
+//! runs `genood sweep run-job SWEEP JOB` per task on a shared file system, with the stage's
+//! resources, after the arrays of the earlier stages succeeded (`--dependency=afterok:…`).
+//! `--kill-on-invalid-dep=yes` cancels what waits for a failed job, which Slurm would otherwise
+//! leave pending forever (reason `DependencyNeverSatisfied`). `SWEEP/slurm/` keeps each
+//! array's job list, batch script and Slurm output, and `submissions.json` their ids for
+//! `status` and `cancel`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::LabError;
+use crate::progress::Progress;
+use crate::sweep::jobs::{JobState, Sweep};
+use crate::sweep::local::Outcome;
+use crate::sweep::plan::Stage;
+
+/// One submitted job array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// Its stage.
+    pub stage: Stage,
+    /// Slurm's job id of the array.
+    pub slurm_id: String,
+    /// The sweep's jobs, one per array task, in task order.
+    pub jobs: Vec<String>,
+}
+
+/// A task Slurm still holds: pending, running or completing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    /// The sweep's job.
+    pub job: String,
+    /// Slurm's id, `<array>_<task>`.
+    pub slurm_id: String,
+    /// Slurm's state (PENDING, RUNNING, …).
+    pub state: String,
+    /// Why it waits, if it does.
+    pub reason: String,
+}
+
+fn slurm_dir(sweep: &Sweep) -> PathBuf {
+    sweep.dir.join("slurm")
+}
+
+fn submissions_path(sweep: &Sweep) -> PathBuf {
+    slurm_dir(sweep).join("submissions.json")
+}
+
+/// Every array submitted for the sweep so far.
+pub fn submissions(sweep: &Sweep) -> Result<Vec<Submission>, LabError> {
+    let path = submissions_path(sweep);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| LabError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Runs a Slurm command and returns what it printed, or an error with what it said.
+fn slurm(program: &str, args: &[String]) -> Result<String, LabError> {
+    let output = Command::new(program).args(args).output().map_err(|e| {
+        LabError::Config(format!(
+            "could not run `{program}` ({e}): is Slurm installed and on PATH?"
+        ))
+    })?;
+    if !output.status.success() {
+        return Err(LabError::Config(format!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The sweep's tasks that Slurm still holds.
+pub fn queued(sweep: &Sweep) -> Result<Vec<Queued>, LabError> {
+    let submitted = submissions(sweep)?;
+    if submitted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every job, so that ids Slurm has forgotten are no error; filtered to the sweep's arrays.
+    let text = slurm("squeue", &["-h".into(), "-o".into(), "%F|%i|%K|%T|%r".into()])?;
+    let mut tasks = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.trim().split('|').collect();
+        let [array, id, task, state, reason] = fields[..] else {
+            continue;
+        };
+        let Some(submission) = submitted.iter().find(|s| s.slurm_id == array) else {
+            continue;
+        };
+        // A pending array shows as one line with a range of tasks (`0-11`): each of them.
+        let mut indices: Vec<usize> = Vec::new();
+        for part in task.split('%').next().unwrap_or_default().split(',') {
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                        indices.extend(a..=b);
+                    }
+                }
+                None => indices.extend(part.parse::<usize>().ok()),
+            }
+        }
+        for index in indices {
+            if let Some(job) = submission.jobs.get(index) {
+                tasks.push(Queued {
+                    job: job.clone(),
+                    slurm_id: if id.contains('[') {
+                        format!("{array}_{index}")
+                    } else {
+                        id.to_string()
+                    },
+                    state: state.to_string(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+/// `text` in single quotes for bash.
+fn shell_quoted(text: &Path) -> String {
+    format!("'{}'", text.display().to_string().replace('\'', "'\\''"))
+}
+
+/// Submits every unfinished job of `sweep`, stage by stage, to run `program` (the `genood`
+/// binary, on a path every node sees); returns the arrays. Refused while Slurm still holds
+/// an earlier submission of the sweep.
+pub fn submit(
+    sweep: &Sweep,
+    program: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Submission>, LabError> {
+    let held = queued(sweep)?;
+    if let Some(task) = held.first() {
+        return Err(LabError::Config(format!(
+            "Slurm still holds {} task(s) of this sweep (e.g. {} {}); wait for them or run `genood sweep cancel {}`",
+            held.len(),
+            task.slurm_id,
+            task.job,
+            sweep.dir.display()
+        )));
+    }
+    let dir = slurm_dir(sweep);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LabError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let mut all = submissions(sweep)?;
+    let round = all.len();
+    let mut submitted: Vec<Submission> = Vec::new();
+    for stage in Stage::ALL {
+        let jobs: Vec<String> = sweep
+            .plan
+            .jobs
+            .iter()
+            .filter(|j| j.stage == stage && sweep.state(&j.id) != JobState::Done)
+            .map(|j| j.id.clone())
+            .collect();
+        if jobs.is_empty() {
+            continue;
+        }
+        let name = format!("{}-{}", round + submitted.len(), stage.name());
+        let list = dir.join(format!("{name}.jobs"));
+        std::fs::write(&list, jobs.join("\n") + "\n").map_err(io(&list))?;
+        let jobs_dir = sweep.dir.join("jobs");
+        let script = dir.join(format!("{name}.sh"));
+        let text = format!(
+            "#!/bin/bash\n# genood sweep: the {stage} jobs of {sweep}, one per array task.\nset -euo pipefail\njob=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {list})\nmkdir -p {jobs}/\"$job\"\nexec {program} sweep run-job {sweep} \"$job\" >> {jobs}/\"$job\"/log.txt 2>&1\n",
+            stage = stage.name(),
+            sweep = shell_quoted(&sweep.dir),
+            list = shell_quoted(&list),
+            jobs = shell_quoted(&jobs_dir),
+            program = shell_quoted(program),
+        );
+        std::fs::write(&script, text).map_err(io(&script))?;
+        let r = sweep.setup.spec.resources_of(stage.name());
+        let mut args = vec![
+            "--parsable".to_string(),
+            format!("--job-name=genood-{}", stage.name()),
+            format!("--array=0-{}", jobs.len() - 1),
+            format!("--cpus-per-task={}", r.cpus.unwrap_or(1)),
+            format!("--output={}", dir.join(format!("{name}-%a.out")).display()),
+            format!("--chdir={}", sweep.dir.display()),
+            "--kill-on-invalid-dep=yes".to_string(),
+        ];
+        args.extend(r.mem.map(|m| format!("--mem={m}")));
+        args.extend(r.time.map(|t| format!("--time={t}")));
+        args.extend(r.gpus.filter(|g| *g > 0).map(|g| format!("--gres=gpu:{g}")));
+        args.extend(r.partition.map(|p| format!("--partition={p}")));
+        if !submitted.is_empty() {
+            let ids: Vec<&str> = submitted.iter().map(|s| s.slurm_id.as_str()).collect();
+            args.push(format!("--dependency=afterok:{}", ids.join(":")));
+        }
+        args.push(script.display().to_string());
+        let printed = slurm("sbatch", &args)?;
+        // `--parsable` prints `<id>` or `<id>;<cluster>`.
+        let slurm_id = printed.trim().split(';').next().unwrap_or_default().to_string();
+        if slurm_id.is_empty() || !slurm_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(LabError::Config(format!(
+                "sbatch printed `{}`, not a job id",
+                printed.trim()
+            )));
+        }
+        progress.note(&format!(
+            "submitted {} {} job(s) as Slurm array {slurm_id}",
+            jobs.len(),
+            stage.name()
+        ));
+        submitted.push(Submission {
+            stage,
+            slurm_id,
+            jobs,
+        });
+        all.push(submitted.last().cloned().expect("just pushed"));
+        let path = submissions_path(sweep);
+        let text = serde_json::to_string_pretty(&all).expect("submissions serialise");
+        genood_data::atomic::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
+    }
+    Ok(submitted)
+}
+
+/// Waits until Slurm holds none of the sweep's tasks, then tells which jobs finished, failed
+/// (with their logs) or were cancelled.
+pub fn wait(
+    sweep: &Sweep,
+    submitted: &[Submission],
+    progress: &mut dyn Progress,
+) -> Result<Outcome, LabError> {
+    let total: usize = submitted.iter().map(|s| s.jobs.len()).sum();
+    loop {
+        let held = queued(sweep)?.len();
+        progress.advance("sweep (Slurm)", total - held.min(total), total);
+        if held == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut outcome = Outcome {
+        finished_before: sweep.plan.jobs.len() - total,
+        ..Outcome::default()
+    };
+    for id in submitted.iter().flat_map(|s| &s.jobs) {
+        match sweep.state(id) {
+            JobState::Done => outcome.finished += 1,
+            JobState::Failed { log, .. } => outcome.failed.push((id.clone(), log)),
+            JobState::Unfinished => outcome.cancelled.push(id.clone()),
+        }
+    }
+    Ok(outcome)
+}
+
+/// Cancels every task of the sweep that Slurm still holds; returns their Slurm ids.
+pub fn cancel(sweep: &Sweep) -> Result<Vec<String>, LabError> {
+    let mut arrays: Vec<String> = queued(sweep)?
+        .into_iter()
+        .map(|q| q.slurm_id.split('_').next().unwrap_or_default().to_string())
+        .collect();
+    arrays.sort();
+    arrays.dedup();
+    if !arrays.is_empty() {
+        slurm("scancel", &arrays)?;
+    }
+    Ok(arrays)
+}

@@ -1,0 +1,282 @@
+//! The sweep spec: which experiments a sweep runs (pairs × models × presets × seeds), how they
+//! are scored, and what each stage's jobs may use on a cluster. It is JSON; every field but
+//! `pairs` and `models` has a default.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::LabError;
+use crate::figures::file_safe;
+use crate::pairs::{PairSets, find_pair};
+use crate::training::{model_kind_of, preset_of};
+
+/// A sweep: every combination of its pairs, models, presets and seeds is one experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Built-in pairs by name (`fashion-mnist-mnist`), or any sets as
+    /// `{"name", "train", "in", "ood"}`.
+    pub pairs: Vec<PairChoice>,
+    /// Models: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
+    pub models: Vec<String>,
+    /// Presets: tiny, quick, paper.
+    #[serde(default = "quick")]
+    pub presets: Vec<String>,
+    /// Seeds of the weights, batches, noise and held-out split; the results are aggregated
+    /// over them.
+    #[serde(default = "seed_zero")]
+    pub seeds: Vec<u64>,
+    /// The presets' optimiser steps, overridden.
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Scores shown in the sweep's table: a row is kept when its name starts with one of
+    /// these (`typicality` keeps the single-image and the batch tests); empty: every score.
+    #[serde(default)]
+    pub scores: Vec<String>,
+    /// Parts each evaluated set is split into, each scored by its own job.
+    #[serde(default = "one")]
+    pub eval_shards: usize,
+    /// Images of the training split scored as the reference (0: all).
+    #[serde(default = "ten_thousand")]
+    pub train_eval_limit: usize,
+    /// Images of the test and each OOD set scored (default: all, but 1,000 for PixelCNN++
+    /// and the VAEs on the CPU presets, as in `reproduce`).
+    #[serde(default)]
+    pub eval_limit: Option<usize>,
+    /// μ of each experiment's likelihood-ratio background model (0: none).
+    #[serde(default = "background_mu")]
+    pub background_mu: f64,
+    /// Members of each experiment's WAIC ensemble, counting its model (1: none).
+    #[serde(default = "two")]
+    pub ensemble: usize,
+    /// cpu, cuda or wgpu: where the jobs compute.
+    #[serde(default = "cpu")]
+    pub device: String,
+    /// Resources per stage (`fetch`, `train`, `eval`, `merge`, `score`, `analyze`,
+    /// `report`, `sweep-report`), over those of `default`.
+    #[serde(default)]
+    pub resources: BTreeMap<String, Resources>,
+}
+
+/// One pair of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PairChoice {
+    /// A built-in pair.
+    Named(String),
+    /// Any sets.
+    Custom {
+        /// The experiment's name (default: the sets' short names).
+        #[serde(default)]
+        name: Option<String>,
+        /// Training set.
+        train: String,
+        /// In-distribution test set (default: the test split of a named training split).
+        #[serde(rename = "in", default)]
+        in_dist: Option<String>,
+        /// OOD sets.
+        ood: Vec<String>,
+    },
+}
+
+/// What one job may use: Slurm's `--cpus-per-task`, `--mem`, `--time`, `--gres=gpu:N` and
+/// `--partition`. A job computes with as many threads as it has CPUs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPUs, and so worker threads (training is bit-identical for a given count).
+    pub cpus: Option<usize>,
+    /// Memory, in Slurm's notation (`4G`).
+    pub mem: Option<String>,
+    /// Time limit, in Slurm's notation (`2:00:00`).
+    pub time: Option<String>,
+    /// GPUs.
+    pub gpus: Option<usize>,
+    /// Slurm partition.
+    pub partition: Option<String>,
+}
+
+impl Resources {
+    /// These resources, with what they leave unset taken from `base`.
+    fn over(&self, base: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.or(base.cpus),
+            mem: self.mem.clone().or(base.mem.clone()),
+            time: self.time.clone().or(base.time.clone()),
+            gpus: self.gpus.or(base.gpus),
+            partition: self.partition.clone().or(base.partition.clone()),
+        }
+    }
+}
+
+fn quick() -> Vec<String> {
+    vec!["quick".into()]
+}
+fn seed_zero() -> Vec<u64> {
+    vec![0]
+}
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn ten_thousand() -> usize {
+    10_000
+}
+fn background_mu() -> f64 {
+    0.2
+}
+fn cpu() -> String {
+    "cpu".into()
+}
+
+/// The stages whose resources a spec may set.
+pub const STAGES: [&str; 9] = [
+    "default",
+    "fetch",
+    "train",
+    "eval",
+    "merge",
+    "score",
+    "analyze",
+    "report",
+    "sweep-report",
+];
+
+impl SweepSpec {
+    /// Reads and checks the spec in `path`.
+    pub fn read(path: &Path) -> Result<Self, LabError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let spec: SweepSpec = serde_json::from_str(&text).map_err(|e| {
+            LabError::Config(format!("sweep spec {}: {e}", path.display()))
+        })?;
+        spec.check()
+            .map_err(|e| LabError::Config(format!("sweep spec {}: {e}", path.display())))?;
+        Ok(spec)
+    }
+
+    /// Every list non-empty, every name known, every count at least 1.
+    pub fn check(&self) -> Result<(), String> {
+        for (what, empty) in [
+            ("pairs", self.pairs.is_empty()),
+            ("models", self.models.is_empty()),
+            ("presets", self.presets.is_empty()),
+            ("seeds", self.seeds.is_empty()),
+        ] {
+            if empty {
+                return Err(format!("`{what}` is empty"));
+            }
+        }
+        for model in &self.models {
+            model_kind_of(model).map_err(|e| e.to_string())?;
+        }
+        for preset in &self.presets {
+            preset_of(preset).map_err(|e| e.to_string())?;
+        }
+        self.pair_sets()?;
+        if self.eval_shards == 0 || self.ensemble == 0 || self.steps == Some(0) {
+            return Err("`eval_shards`, `ensemble` and `steps` must be at least 1".into());
+        }
+        if !(self.background_mu.is_finite() && (0.0..1.0).contains(&self.background_mu)) {
+            return Err(format!(
+                "`background_mu` must be in [0, 1), got {}",
+                self.background_mu
+            ));
+        }
+        if let Some(stage) = self.resources.keys().find(|s| !STAGES.contains(&s.as_str())) {
+            return Err(format!(
+                "`resources` names no stage `{stage}`; choose among {}",
+                STAGES.join(", ")
+            ));
+        }
+        if self.resources.values().any(|r| r.cpus == Some(0)) {
+            return Err("a stage's `cpus` must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The sets of each pair.
+    pub fn pair_sets(&self) -> Result<Vec<PairSets>, String> {
+        let mut all: Vec<PairSets> = Vec::new();
+        for choice in &self.pairs {
+            let sets = match choice {
+                PairChoice::Named(name) => find_pair(name).map(PairSets::from),
+                PairChoice::Custom {
+                    name,
+                    train,
+                    in_dist,
+                    ood,
+                } => PairSets::custom(train, in_dist.as_deref(), ood).map(|mut sets| {
+                    if let Some(name) = name {
+                        sets.name = file_safe(name);
+                    }
+                    sets
+                }),
+            }
+            .map_err(|e| e.to_string())?;
+            if all.iter().any(|p| p.name == sets.name) {
+                return Err(format!("two pairs are called `{}`", sets.name));
+            }
+            all.push(sets);
+        }
+        Ok(all)
+    }
+
+    /// The resources of `stage`'s jobs: its own, then `default`'s, then one CPU, 4 GB and
+    /// two hours.
+    pub fn resources_of(&self, stage: &str) -> Resources {
+        let builtin = Resources {
+            cpus: Some(1),
+            mem: Some("4G".into()),
+            time: Some("2:00:00".into()),
+            gpus: None,
+            partition: None,
+        };
+        let default = self.resources.get("default").cloned().unwrap_or_default();
+        let own = self.resources.get(stage).cloned().unwrap_or_default();
+        own.over(&default.over(&builtin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_takes_defaults_and_refuses_unknown_names() {
+        let spec: SweepSpec = serde_json::from_str(
+            r#"{"pairs": ["fashion-mnist-mnist", {"name": "mine", "train": "fashion-mnist:train", "ood": ["mnist:test"]}],
+                "models": ["glow"], "resources": {"default": {"cpus": 2}, "train": {"time": "9:00:00"}}}"#,
+        )
+        .unwrap();
+        spec.check().unwrap();
+        assert_eq!(spec.seeds, vec![0]);
+        assert_eq!(spec.presets, vec!["quick".to_string()]);
+        let train = spec.resources_of("train");
+        assert_eq!((train.cpus, train.time.as_deref()), (Some(2), Some("9:00:00")));
+        assert_eq!(spec.resources_of("eval").mem.as_deref(), Some("4G"));
+        let sets = spec.pair_sets().unwrap();
+        assert_eq!(sets[1].test, "fashion-mnist:test");
+
+        for (field, bad) in [
+            ("models", r#"["glw"]"#),
+            ("presets", r#"["huge"]"#),
+            ("pairs", r#"["mnist-cifar"]"#),
+            ("seeds", "[]"),
+            ("eval_shards", "0"),
+            ("resources", r#"{"evaluate": {}}"#),
+        ] {
+            let mut value = serde_json::to_value(&spec).unwrap();
+            value[field] = serde_json::from_str(bad).unwrap();
+            let spec: SweepSpec = serde_json::from_value(value).unwrap();
+            assert!(spec.check().is_err(), "{field} = {bad}");
+        }
+        assert!(serde_json::from_str::<SweepSpec>(r#"{"pairs": [], "models": [], "sedes": [1]}"#).is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! The sweep's table: for each pair, model and preset, each score's AUROC and each set's mean
+//! bpd, aggregated over the seeds as mean ± spread (the sample standard deviation), with links
+//! to each seed's report. Written as `sweep.html`, `sweep.md`, `sweep.csv` (the AUROCs),
+//! `sweep-bpd.csv` and `sweep.json`, all atomically; nothing in them depends on where the
+//! sweep's folder is or how long its jobs took, so two runs of one sweep agree byte for byte.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use genood_data::SetSpec;
+use genood_data::atomic::write_atomically;
+use genood_ood::report::{Block, render_html, render_markdown};
+use genood_train::csv::quote;
+use genood_train::eval::SetSummary;
+use genood_train::run::RunDir;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::LabError;
+use crate::sweep::jobs::Sweep;
+use crate::sweep::plan::Experiment;
+
+/// One score on one (in, OOD) pair of one experiment kind, over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AurocCell {
+    /// Pair.
+    pub pair: String,
+    /// Model.
+    pub model: String,
+    /// Preset.
+    pub preset: String,
+    /// Score.
+    pub score: String,
+    /// In-distribution set.
+    pub in_dist: String,
+    /// OOD set.
+    pub ood: String,
+    /// Seeds, in the spec's order.
+    pub seeds: Vec<u64>,
+    /// Each seed's AUROC.
+    pub values: Vec<f64>,
+    /// Each seed's 95% bootstrap interval.
+    pub intervals: Vec<[f64; 2]>,
+    /// Mean over the seeds.
+    pub mean: f64,
+    /// Sample standard deviation over the seeds (0 for one seed).
+    pub spread: f64,
+    /// Each seed's report, relative to the table's folder.
+    pub reports: Vec<String>,
+}
+
+/// One set's mean bpd under one experiment kind, over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BpdCell {
+    /// Pair.
+    pub pair: String,
+    /// Model.
+    pub model: String,
+    /// Preset.
+    pub preset: String,
+    /// The set.
+    pub set: String,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Each seed's mean bpd.
+    pub values: Vec<f64>,
+    /// Mean over the seeds.
+    pub mean: f64,
+    /// Sample standard deviation over the seeds.
+    pub spread: f64,
+}
+
+/// Everything `sweep.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepTable {
+    /// AUROCs.
+    pub auroc: Vec<AurocCell>,
+    /// Mean bpd.
+    pub bpd: Vec<BpdCell>,
+}
+
+/// Mean and sample standard deviation.
+fn mean_spread(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let spread = match values.len() {
+        0 | 1 => 0.0,
+        _ => (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt(),
+    };
+    (mean, spread)
+}
+
+/// Reads the scores and bpd of every experiment and aggregates them over seeds; only scores
+/// whose names start with one of `scores` are kept (all when it is empty).
+pub fn sweep_table(
+    sweep: &Sweep,
+    experiments: &[Experiment],
+    scores: &[String],
+) -> Result<SweepTable, LabError> {
+    let mut auroc: Vec<AurocCell> = Vec::new();
+    let mut bpd: Vec<BpdCell> = Vec::new();
+    for e in experiments {
+        let report = format!("../jobs/{}/report/report.html", e.report);
+        let path = sweep.job_dir(&e.score).join("ood-scores.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let rows: Vec<Value> = serde_json::from_str(&text)
+            .map_err(|err| LabError::Config(format!("{}: {err}", path.display())))?;
+        for row in rows {
+            let text = |key: &str| row[key].as_str().unwrap_or_default().to_string();
+            let number = |key: &str| row["metrics"]["auroc"][key].as_f64().unwrap_or(f64::NAN);
+            let score = text("score");
+            if !scores.is_empty() && !scores.iter().any(|s| score.starts_with(s.as_str())) {
+                continue;
+            }
+            let (in_dist, ood) = (text("in_dist"), text("ood"));
+            let same = |c: &&mut AurocCell| {
+                (&c.pair, &c.model, &c.preset, &c.score, &c.in_dist, &c.ood)
+                    == (&e.pair, &e.model, &e.preset, &score, &in_dist, &ood)
+            };
+            let cell = match auroc.iter_mut().find(same) {
+                Some(cell) => cell,
+                None => {
+                    auroc.push(AurocCell {
+                        pair: e.pair.clone(),
+                        model: e.model.clone(),
+                        preset: e.preset.clone(),
+                        score: score.clone(),
+                        in_dist: in_dist.clone(),
+                        ood: ood.clone(),
+                        seeds: Vec::new(),
+                        values: Vec::new(),
+                        intervals: Vec::new(),
+                        mean: 0.0,
+                        spread: 0.0,
+                        reports: Vec::new(),
+                    });
+                    auroc.last_mut().expect("just pushed")
+                }
+            };
+            cell.seeds.push(e.seed);
+            cell.values.push(number("value"));
+            cell.intervals.push([number("low"), number("high")]);
+            cell.reports.push(report.clone());
+        }
+        let run = RunDir::new(sweep.run_dir(&e.train));
+        let summaries: BTreeMap<String, SetSummary> = run.read_json(&run.summary())?;
+        let sets = [&e.sets.reference, &e.sets.test]
+            .into_iter()
+            .chain(&e.sets.ood);
+        for set in sets {
+            let label = SetSpec::parse(set)?.label();
+            let Some(summary) = summaries.get(&label) else {
+                continue;
+            };
+            let same = |c: &&mut BpdCell| {
+                (&c.pair, &c.model, &c.preset, &c.set) == (&e.pair, &e.model, &e.preset, &label)
+            };
+            match bpd.iter_mut().find(same) {
+                Some(cell) => {
+                    cell.seeds.push(e.seed);
+                    cell.values.push(summary.mean_bpd);
+                }
+                None => bpd.push(BpdCell {
+                    pair: e.pair.clone(),
+                    model: e.model.clone(),
+                    preset: e.preset.clone(),
+                    set: label,
+                    seeds: vec![e.seed],
+                    values: vec![summary.mean_bpd],
+                    mean: 0.0,
+                    spread: 0.0,
+                }),
+            }
+        }
+    }
+    for cell in &mut auroc {
+        (cell.mean, cell.spread) = mean_spread(&cell.values);
+    }
+    for cell in &mut bpd {
+        (cell.mean, cell.spread) = mean_spread(&cell.values);
+    }
+    Ok(SweepTable { auroc, bpd })
+}
+
+/// `mean ± spread`, or the one value.
+fn shown(mean: f64, spread: f64, n: usize) -> String {
+    match n {
+        1 => format!("{mean:.3}"),
+        _ => format!("{mean:.3} ± {spread:.3}"),
+    }
+}
+
+/// The page: per pair, one row per model, preset and OOD set, with the sets' mean bpd and a
+/// column per score whose cells link to the seeds' reports.
+fn blocks(table: &SweepTable) -> Vec<Block> {
+    let mut blocks = vec![Block::Text(
+        "AUROC of each score (OOD = positive; 0.5 is chance, below 0.5 the score ranks OOD inputs as more in-distribution), \
+         and mean bits per dimension, as mean ± sample standard deviation over the seeds. \
+         Each seed's link opens its experiment's report."
+            .into(),
+    )];
+    let mut pairs: Vec<&str> = Vec::new();
+    for c in &table.auroc {
+        if !pairs.contains(&c.pair.as_str()) {
+            pairs.push(&c.pair);
+        }
+    }
+    for pair in pairs {
+        let cells: Vec<&AurocCell> = table.auroc.iter().filter(|c| c.pair == pair).collect();
+        let mut score_names: Vec<&str> = Vec::new();
+        let mut kinds: Vec<(&str, &str, &str, &str)> = Vec::new();
+        for c in &cells {
+            if !score_names.contains(&c.score.as_str()) {
+                score_names.push(&c.score);
+            }
+            let kind = (c.model.as_str(), c.preset.as_str(), c.in_dist.as_str(), c.ood.as_str());
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        let mut header: Vec<String> = ["model", "preset", "in", "OOD", "bpd in", "bpd OOD"]
+            .map(String::from)
+            .to_vec();
+        header.extend(score_names.iter().map(|s| s.to_string()));
+        let bpd_of = |model: &str, preset: &str, set: &str| {
+            table
+                .bpd
+                .iter()
+                .find(|b| b.pair == pair && b.model == model && b.preset == preset && b.set == set)
+                .map_or("–".into(), |b| shown(b.mean, b.spread, b.values.len()))
+        };
+        let rows = kinds
+            .iter()
+            .map(|&(model, preset, in_dist, ood)| {
+                let mut row = vec![
+                    model.to_string(),
+                    preset.to_string(),
+                    in_dist.to_string(),
+                    ood.to_string(),
+                    bpd_of(model, preset, in_dist),
+                    bpd_of(model, preset, ood),
+                ];
+                for score in &score_names {
+                    let cell = cells.iter().find(|c| {
+                        (c.model.as_str(), c.preset.as_str(), c.in_dist.as_str(), c.ood.as_str(), c.score.as_str())
+                            == (model, preset, in_dist, ood, *score)
+                    });
+                    row.push(cell.map_or("–".into(), |c| {
+                        let links: Vec<String> = c
+                            .seeds
+                            .iter()
+                            .zip(&c.reports)
+                            .map(|(seed, report)| format!("[s{seed}]({report})"))
+                            .collect();
+                        format!("{} {}", shown(c.mean, c.spread, c.values.len()), links.join(" "))
+                    }));
+                }
+                row
+            })
+            .collect();
+        blocks.push(Block::Heading(pair.to_string()));
+        blocks.push(Block::Table(header, rows));
+    }
+    blocks
+}
+
+/// A CSV field, quoted where it must be (RFC 4180).
+fn field(text: &str) -> String {
+    quote(text).into_owned()
+}
+
+/// A list of numbers as one field, `;`-separated, at full precision.
+fn numbers(values: impl IntoIterator<Item = String>) -> String {
+    values.into_iter().collect::<Vec<_>>().join(";")
+}
+
+fn csv(table: &SweepTable) -> (String, String) {
+    let mut auroc = String::from(
+        "pair,model,preset,score,in,ood,seeds,auroc_mean,auroc_spread,auroc_per_seed,ci_low_per_seed,ci_high_per_seed\n",
+    );
+    for c in &table.auroc {
+        let fields = [
+            field(&c.pair),
+            field(&c.model),
+            field(&c.preset),
+            field(&c.score),
+            field(&c.in_dist),
+            field(&c.ood),
+            numbers(c.seeds.iter().map(u64::to_string)),
+            format!("{:?}", c.mean),
+            format!("{:?}", c.spread),
+            numbers(c.values.iter().map(|v| format!("{v:?}"))),
+            numbers(c.intervals.iter().map(|i| format!("{:?}", i[0]))),
+            numbers(c.intervals.iter().map(|i| format!("{:?}", i[1]))),
+        ];
+        auroc.push_str(&fields.join(","));
+        auroc.push('\n');
+    }
+    let mut bpd = String::from("pair,model,preset,set,seeds,bpd_mean,bpd_spread,bpd_per_seed\n");
+    for c in &table.bpd {
+        let fields = [
+            field(&c.pair),
+            field(&c.model),
+            field(&c.preset),
+            field(&c.set),
+            numbers(c.seeds.iter().map(u64::to_string)),
+            format!("{:?}", c.mean),
+            format!("{:?}", c.spread),
+            numbers(c.values.iter().map(|v| format!("{v:?}"))),
+        ];
+        bpd.push_str(&fields.join(","));
+        bpd.push('\n');
+    }
+    (auroc, bpd)
+}
+
+/// Builds the table of `experiments` and writes it into the sweep's `report/`; returns the
+/// HTML page's path.
+pub fn write_sweep_table(
+    sweep: &Sweep,
+    experiments: &[Experiment],
+    scores: &[String],
+) -> Result<PathBuf, LabError> {
+    let table = sweep_table(sweep, experiments, scores)?;
+    let dir = sweep.report_dir();
+    let page = blocks(&table);
+    let (auroc, bpd) = csv(&table);
+    let files = [
+        ("sweep.html", render_html("genood sweep", &page)),
+        ("sweep.md", render_markdown(&page)),
+        ("sweep.csv", auroc),
+        ("sweep-bpd.csv", bpd),
+        (
+            "sweep.json",
+            serde_json::to_string_pretty(&table).expect("the table serialises"),
+        ),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        write_atomically(&path, text.as_bytes()).map_err(|source| LabError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(dir.join("sweep.html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_spread_by_hand() {
+        assert_eq!(mean_spread(&[0.5]), (0.5, 0.0));
+        let (mean, spread) = mean_spread(&[0.2, 0.4, 0.9]);
+        assert!((mean - 0.5).abs() < 1e-15);
+        // Deviations −0.3, −0.1, 0.4: squares 0.09 + 0.01 + 0.16 = 0.26, over n − 1 = 2.
+        assert!((spread - 0.13f64.sqrt()).abs() < 1e-15);
+        assert_eq!(shown(0.5, 0.0, 1), "0.500");
+        assert_eq!(shown(0.5, 0.36, 3), "0.500 ± 0.360");
+    }
+}
