@@ -17,6 +17,7 @@ mod reproduce;
 mod sample;
 mod score;
 mod scoring;
+mod sweep;
 mod train;
 
 use std::path::PathBuf;
@@ -65,6 +66,9 @@ enum Command {
     /// Fetch, train (Glow and CV-Glow by default), evaluate, score, analyse, and report beside
     /// the paper.
     Reproduce(reproduce::ReproduceArgs),
+    /// Sweeps of pairs × models × presets × seeds as a DAG of idempotent jobs, run here or
+    /// on Slurm, summarised in one table.
+    Sweep(sweep::SweepArgs),
     /// Training and evaluation throughput of the presets on a device.
     Bench(bench::BenchArgs),
 }
@@ -86,6 +90,7 @@ fn main() {
         Command::Sample(args) => sample::run(args),
         Command::Report(args) => report::run(args, &data).map(|_| ()),
         Command::Reproduce(args) => reproduce::run(args, &data),
+        Command::Sweep(args) => sweep::run(args, &data),
         Command::Bench(args) => bench::run(args),
     };
     if let Err(error) = result {

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use burn::prelude::*;
 use genood_data::{Conform, DataSource, SetSpec};
@@ -12,57 +10,9 @@ use genood_train::eval::evaluate_with_progress;
 use genood_train::run::RunDir;
 use rand::SeedableRng;
 
-fn genood(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_genood"))
-        .args(args)
-        .env("GENOOD_DATA", data_dir)
-        .output()
-        .expect("run genood")
-}
+mod common;
 
-fn ok(output: Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "genood failed: {stderr}");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &stderr
-}
-
-fn failure(output: Output) -> String {
-    assert!(!output.status.success(), "genood should have failed");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("genood-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// FashionMNIST and MNIST fetched once from the mirror, offline, as a user would.
-fn real_data() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-        assert!(
-            mirror.join("SHA256SUMS").exists(),
-            "real-data archives expected in {}",
-            mirror.display()
-        );
-        let data = scratch("data");
-        ok(genood(
-            &[
-                "fetch",
-                "fashion-mnist",
-                "mnist",
-                "--mirror",
-                mirror.to_str().unwrap(),
-                "--offline",
-            ],
-            &data,
-        ));
-        data
-    })
-}
+use common::{failure, genood, ok, real_data, scratch};
 
 /// Trains a tiny Glow briefly on real FashionMNIST (about 10 s).
 fn trained_run(name: &str, model: &str) -> PathBuf {
@@ -1023,6 +973,8 @@ fn help_lists_every_subcommand_with_one_line() {
         "sample",
         "report",
         "reproduce",
+        "detect",
+        "sweep",
         "bench",
     ] {
         assert!(

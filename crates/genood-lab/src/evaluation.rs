@@ -22,6 +22,9 @@ use crate::sets::{load_subset, skipped_note};
 /// Importance samples of a VAE's bound at evaluation, unless told otherwise.
 pub const IW_SAMPLES: usize = 100;
 
+/// How long a writer of scores waits for another to finish writing into the same run.
+const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// How [`evaluate_sets`] scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalOptions {
@@ -126,8 +129,9 @@ pub fn evaluate_sets(
         ));
         scored.push((label, scores, summary));
     }
-    // Held while the scores and summary are written: a training run there waits its turn.
-    let _lock = run.lock()?;
+    // Held while the scores and summary are written; another writer of scores (a sweep's
+    // other shard) is waited for, a training run there refuses.
+    let _lock = run.lock_within(WRITE_PATIENCE)?;
     let scores_dir = run.scores_dir();
     genood_data::atomic::remove_stale_temporaries(&scores_dir).map_err(|source| LabError::Io {
         path: scores_dir.clone(),
@@ -251,7 +255,7 @@ pub fn merge_shards(
         let summary = summarize(&label, &model.bound(options.iw_samples).name(), &scores);
         merged.push((label, scores, summary));
     }
-    let _lock = run.lock()?;
+    let _lock = run.lock_within(WRITE_PATIENCE)?;
     let mut summaries = Vec::with_capacity(merged.len());
     for (label, scores, summary) in merged {
         write_scores(&run, &label, &scores, options.limit)?;

@@ -269,6 +269,13 @@ impl RunDir {
     /// Takes the run folder's lock (`.lock`, created if needed), held until the guard is
     /// dropped, so that two processes never write one run; refused while another holds it.
     pub fn lock(&self) -> Result<std::fs::File, RunError> {
+        self.lock_within(std::time::Duration::ZERO)
+    }
+
+    /// Takes the run folder's lock like [`RunDir::lock`], waiting up to `patience` for
+    /// another holder to let go: writers that hold it for a moment (the eval shards of a
+    /// sweep, finishing together) take turns instead of failing.
+    pub fn lock_within(&self, patience: std::time::Duration) -> Result<std::fs::File, RunError> {
         let path = self.path.join(".lock");
         let io = |source| RunError::Io {
             path: path.clone(),
@@ -281,12 +288,20 @@ impl RunDir {
             .write(true)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(RunError::Busy {
-                path: self.path.clone(),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        let started = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < patience => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(RunError::Busy {
+                        path: self.path.clone(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
         }
     }
 

@@ -232,7 +232,12 @@ impl Sweep {
         }
     }
 
-    fn work(&self, job: &Job, device: &Device, progress: &mut dyn Progress) -> Result<(), LabError> {
+    fn work(
+        &self,
+        job: &Job,
+        device: &Device,
+        progress: &mut dyn Progress,
+    ) -> Result<(), LabError> {
         let data = self.data();
         let threads = self
             .setup

@@ -49,7 +49,10 @@ impl Outcome {
         if self.failed.is_empty() && self.cancelled.is_empty() {
             Ok(self)
         } else {
-            Err(LabError::Config(format!("the sweep did not finish: {}", self.describe())))
+            Err(LabError::Config(format!(
+                "the sweep did not finish: {}",
+                self.describe()
+            )))
         }
     }
 }

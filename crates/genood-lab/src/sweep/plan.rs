@@ -288,14 +288,8 @@ pub fn plan(spec: &SweepSpec) -> Result<Plan, LabError> {
             }
         }
     }
-    let fetch = (!datasets.is_empty()).then(|| {
-        builder.add(
-            Stage::Fetch,
-            "data",
-            Work::Fetch { datasets },
-            Vec::new(),
-        )
-    });
+    let fetch = (!datasets.is_empty())
+        .then(|| builder.add(Stage::Fetch, "data", Work::Fetch { datasets }, Vec::new()));
     let mut experiments = Vec::new();
     for pair in &pairs {
         for model in &spec.models {
@@ -319,9 +313,7 @@ pub fn plan(spec: &SweepSpec) -> Result<Plan, LabError> {
         },
         deps,
     );
-    Ok(Plan {
-        jobs: builder.jobs,
-    })
+    Ok(Plan { jobs: builder.jobs })
 }
 
 /// Collects jobs, giving each its id.
@@ -393,12 +385,7 @@ impl Builder {
         config.monitor = pair.ood.clone();
         let vae = matches!(config.model, ModelConfig::Vae(_));
         let fetched: Vec<String> = fetch.iter().cloned().collect();
-        let main = self.add(
-            Stage::Train,
-            &name,
-            Work::Train { config },
-            fetched.clone(),
-        );
+        let main = self.add(Stage::Train, &name, Work::Train { config }, fetched.clone());
         let mut merged = vec![self.evaluated(
             &main,
             &name,
@@ -425,7 +412,13 @@ impl Builder {
             config.train.background_noise = Some(spec.background_mu);
             let what = format!("{name}-background");
             let run = self.add(Stage::Train, &what, Work::Train { config }, fetched.clone());
-            merged.push(self.evaluated(&run, &what, &held_out_group, budget.iw_samples, spec.eval_shards));
+            merged.push(self.evaluated(
+                &run,
+                &what,
+                &held_out_group,
+                budget.iw_samples,
+                spec.eval_shards,
+            ));
             background = Some(run);
         }
         let mut ensemble = Vec::new();
@@ -436,7 +429,13 @@ impl Builder {
             config.train.seed = seed * 1000 + member;
             let what = format!("{name}-member{member}");
             let run = self.add(Stage::Train, &what, Work::Train { config }, fetched.clone());
-            merged.push(self.evaluated(&run, &what, &held_out_group, budget.iw_samples, spec.eval_shards));
+            merged.push(self.evaluated(
+                &run,
+                &what,
+                &held_out_group,
+                budget.iw_samples,
+                spec.eval_shards,
+            ));
             ensemble.push(run);
         }
         let score = self.add(

@@ -87,7 +87,10 @@ pub fn queued(sweep: &Sweep) -> Result<Vec<Queued>, LabError> {
         return Ok(Vec::new());
     }
     // Every job, so that ids Slurm has forgotten are no error; filtered to the sweep's arrays.
-    let text = slurm("squeue", &["-h".into(), "-o".into(), "%F|%i|%K|%T|%r".into()])?;
+    let text = slurm(
+        "squeue",
+        &["-h".into(), "-o".into(), "%F|%i|%K|%T|%r".into()],
+    )?;
     let mut tasks = Vec::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.trim().split('|').collect();
@@ -205,7 +208,12 @@ pub fn submit(
         args.push(script.display().to_string());
         let printed = slurm("sbatch", &args)?;
         // `--parsable` prints `<id>` or `<id>;<cluster>`.
-        let slurm_id = printed.trim().split(';').next().unwrap_or_default().to_string();
+        let slurm_id = printed
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if slurm_id.is_empty() || !slurm_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(LabError::Config(format!(
                 "sbatch printed `{}`, not a job id",

@@ -153,9 +153,8 @@ impl SweepSpec {
             path: path.to_path_buf(),
             source,
         })?;
-        let spec: SweepSpec = serde_json::from_str(&text).map_err(|e| {
-            LabError::Config(format!("sweep spec {}: {e}", path.display()))
-        })?;
+        let spec: SweepSpec = serde_json::from_str(&text)
+            .map_err(|e| LabError::Config(format!("sweep spec {}: {e}", path.display())))?;
         spec.check()
             .map_err(|e| LabError::Config(format!("sweep spec {}: {e}", path.display())))?;
         Ok(spec)
@@ -189,7 +188,11 @@ impl SweepSpec {
                 self.background_mu
             ));
         }
-        if let Some(stage) = self.resources.keys().find(|s| !STAGES.contains(&s.as_str())) {
+        if let Some(stage) = self
+            .resources
+            .keys()
+            .find(|s| !STAGES.contains(&s.as_str()))
+        {
             return Err(format!(
                 "`resources` names no stage `{stage}`; choose among {}",
                 STAGES.join(", ")
@@ -259,7 +262,10 @@ mod tests {
         assert_eq!(spec.seeds, vec![0]);
         assert_eq!(spec.presets, vec!["quick".to_string()]);
         let train = spec.resources_of("train");
-        assert_eq!((train.cpus, train.time.as_deref()), (Some(2), Some("9:00:00")));
+        assert_eq!(
+            (train.cpus, train.time.as_deref()),
+            (Some(2), Some("9:00:00"))
+        );
         assert_eq!(spec.resources_of("eval").mem.as_deref(), Some("4G"));
         let sets = spec.pair_sets().unwrap();
         assert_eq!(sets[1].test, "fashion-mnist:test");
@@ -277,6 +283,9 @@ mod tests {
             let spec: SweepSpec = serde_json::from_value(value).unwrap();
             assert!(spec.check().is_err(), "{field} = {bad}");
         }
-        assert!(serde_json::from_str::<SweepSpec>(r#"{"pairs": [], "models": [], "sedes": [1]}"#).is_err());
+        assert!(
+            serde_json::from_str::<SweepSpec>(r#"{"pairs": [], "models": [], "sedes": [1]}"#)
+                .is_err()
+        );
     }
 }

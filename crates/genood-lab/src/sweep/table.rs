@@ -216,7 +216,12 @@ fn blocks(table: &SweepTable) -> Vec<Block> {
             if !score_names.contains(&c.score.as_str()) {
                 score_names.push(&c.score);
             }
-            let kind = (c.model.as_str(), c.preset.as_str(), c.in_dist.as_str(), c.ood.as_str());
+            let kind = (
+                c.model.as_str(),
+                c.preset.as_str(),
+                c.in_dist.as_str(),
+                c.ood.as_str(),
+            );
             if !kinds.contains(&kind) {
                 kinds.push(kind);
             }
@@ -245,8 +250,13 @@ fn blocks(table: &SweepTable) -> Vec<Block> {
                 ];
                 for score in &score_names {
                     let cell = cells.iter().find(|c| {
-                        (c.model.as_str(), c.preset.as_str(), c.in_dist.as_str(), c.ood.as_str(), c.score.as_str())
-                            == (model, preset, in_dist, ood, *score)
+                        (
+                            c.model.as_str(),
+                            c.preset.as_str(),
+                            c.in_dist.as_str(),
+                            c.ood.as_str(),
+                            c.score.as_str(),
+                        ) == (model, preset, in_dist, ood, *score)
                     });
                     row.push(cell.map_or("–".into(), |c| {
                         let links: Vec<String> = c
@@ -255,7 +265,11 @@ fn blocks(table: &SweepTable) -> Vec<Block> {
                             .zip(&c.reports)
                             .map(|(seed, report)| format!("[s{seed}]({report})"))
                             .collect();
-                        format!("{} {}", shown(c.mean, c.spread, c.values.len()), links.join(" "))
+                        format!(
+                            "{} {}",
+                            shown(c.mean, c.spread, c.values.len()),
+                            links.join(" ")
+                        )
                     }));
                 }
                 row

@@ -1,0 +1,73 @@
+//! What every end-to-end test of the `genood` binary needs: running it, reading its output,
+//! scratch folders and the real data sets.
+
+// Each test binary uses part of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Runs `genood args` with `data_dir` as its data cache.
+pub fn genood(args: &[&str], data_dir: &Path) -> Output {
+    command(args, data_dir).output().expect("run genood")
+}
+
+/// The `genood args` command, not started.
+pub fn command(args: &[&str], data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_genood"));
+    command.args(args).env("GENOOD_DATA", data_dir);
+    command
+}
+
+/// What a successful run printed (standard output, then standard error).
+pub fn ok(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "genood failed: {stderr}");
+    String::from_utf8_lossy(&output.stdout).into_owned() + &stderr
+}
+
+/// What a failed run printed on standard error.
+pub fn failure(output: Output) -> String {
+    assert!(!output.status.success(), "genood should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// An empty folder of this test process.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("genood-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The archives of FashionMNIST and MNIST in `../shared/data`.
+pub fn mirror() -> PathBuf {
+    let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(
+        mirror.join("SHA256SUMS").exists(),
+        "real-data archives expected in {}",
+        mirror.display()
+    );
+    mirror
+}
+
+/// FashionMNIST and MNIST fetched once from the mirror, offline, as a user would.
+pub fn real_data() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let data = scratch("data");
+        ok(genood(
+            &[
+                "fetch",
+                "fashion-mnist",
+                "mnist",
+                "--mirror",
+                mirror().to_str().unwrap(),
+                "--offline",
+            ],
+            &data,
+        ));
+        data
+    })
+}

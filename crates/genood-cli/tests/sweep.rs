@@ -1,0 +1,357 @@
+//! `genood sweep` end to end through a real single-node Slurm (`scripts/slurm-cluster.sh`),
+//! on the real FashionMNIST and MNIST archives. Fails, never skips, when Slurm or the archives
+//! are missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{command, failure, mirror, ok, real_data, scratch};
+
+/// Steps of each training: long enough to be killed after its first checkpoint (20 steps).
+const STEPS: usize = 800;
+
+/// A Slurm cluster started for one test and stopped when dropped, daemons and all.
+struct Cluster {
+    dir: PathBuf,
+}
+
+impl Cluster {
+    fn start(dir: PathBuf) -> Cluster {
+        let output = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .expect("run scripts/slurm-cluster.sh");
+        assert!(
+            output.status.success(),
+            "could not start a Slurm cluster (this test needs `apt-get install -y slurm-wlm munge` and root): {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Cluster { dir }
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.join("slurm.conf")
+    }
+
+    /// `genood args` talking to this cluster.
+    fn genood(&self, args: &[&str]) -> Command {
+        let mut command = command(args, real_data());
+        command.env("SLURM_CONF", self.conf());
+        command
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-cluster.sh")
+}
+
+fn write_spec(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The id of the job `genood sweep plan` prints on a line starting with `prefix`.
+fn job_id(plan: &str, prefix: &str) -> String {
+    plan.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no job {prefix}… in:\n{plan}"))
+        .to_string()
+}
+
+/// Every file under `dir`, relative, but those that record times (logs, marks, training
+/// metrics and the checkpoint's state) and the setup, which names the folders.
+fn outputs(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "slurm" {
+                    todo.push(path);
+                }
+            } else if !["log.txt", "done.json", "metrics.csv", "state.json"]
+                .contains(&name.as_str())
+                && path != dir.join("sweep.json")
+            {
+                files.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A file's bytes with the sweep folder's path written as `SWEEP`.
+fn relative_bytes(dir: &Path, file: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(dir.join(file)).unwrap();
+    let from = dir.to_str().unwrap().as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at..].starts_with(from) {
+            out.extend_from_slice(b"SWEEP");
+            at += from.len();
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_reports_failures() {
+    let dir = scratch("sweep");
+    let mirror = mirror();
+    let mirror = mirror.to_str().unwrap();
+    let spec = write_spec(
+        &dir,
+        "spec.json",
+        &format!(
+            r#"{{
+  "pairs": ["fashion-mnist-mnist"],
+  "models": ["glow"],
+  "presets": ["tiny"],
+  "seeds": [0, 1],
+  "steps": {STEPS},
+  "eval_shards": 2,
+  "train_eval_limit": 1000,
+  "eval_limit": 1000,
+  "background_mu": 0,
+  "ensemble": 1,
+  "resources": {{"default": {{"cpus": 1, "mem": "1G", "time": "0:20:00"}}}}
+}}"#
+        ),
+    );
+    let plan = ok(command(&["sweep", "plan", &spec], real_data())
+        .output()
+        .unwrap());
+    for stage in [
+        "fetch (1 job",
+        "train (2 jobs",
+        "eval (12 jobs",
+        "merge (2 jobs",
+        "score (2 jobs",
+        "analyze (2 jobs",
+        "report (2 jobs",
+        "sweep-report (1 job",
+    ] {
+        assert!(plan.contains(stage), "{stage} missing from:\n{plan}");
+    }
+    let train = job_id(&plan, "train-fashion-mnist-mnist-glow-tiny-s0-");
+
+    // The local executor: the reference.
+    let local = dir.join("local");
+    let args = [
+        "sweep",
+        "run",
+        &spec,
+        "--out",
+        local.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ];
+    let out = ok(
+        command(&[&args[..], &["--mirror", mirror]].concat(), real_data())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        out.contains("24 jobs finished now, 0 had finished before"),
+        "{out}"
+    );
+
+    let cluster = Cluster::start(dir.join("cluster"));
+    let sweep = dir.join("slurm");
+    let sweep_arg = sweep.to_str().unwrap();
+    let submit = [
+        "sweep",
+        "run",
+        &spec,
+        "--out",
+        sweep_arg,
+        "--executor",
+        "slurm",
+        "--wait",
+        "--mirror",
+        mirror,
+    ];
+    // Kill the seed-0 training through Slurm once it has written a checkpoint.
+    let first = cluster
+        .genood(&submit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = sweep.join("jobs").join(&train).join("run/state.json");
+    let started = Instant::now();
+    while !state.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint in {}",
+            state.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = ok(cluster
+        .genood(&["sweep", "status", sweep_arg])
+        .output()
+        .unwrap());
+    let task = status
+        .lines()
+        .find(|l| l.contains(&train) && l.contains("RUNNING"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{train} not running in:\n{status}"))
+        .to_string();
+    let cancelled = Command::new("scancel")
+        .arg(&task)
+        .env("SLURM_CONF", cluster.conf())
+        .status()
+        .unwrap();
+    assert!(cancelled.success(), "scancel {task}");
+    let killed = first.wait_with_output().unwrap();
+    let said = failure(killed);
+    assert!(said.contains("the sweep did not finish"), "{said}");
+    let step: usize = {
+        let text = std::fs::read_to_string(&state).unwrap();
+        let at = text.find("\"step\":").expect("a step in state.json") + 7;
+        text[at..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(step > 0 && step < STEPS, "killed at step {step} of {STEPS}");
+    let status = ok(cluster
+        .genood(&["sweep", "status", sweep_arg])
+        .output()
+        .unwrap());
+    assert!(
+        status.contains(
+            "train         1 finished, 0 failed, 0 waiting for a failed job, 1 not finished"
+        ),
+        "{status}"
+    );
+    // Slurm cancelled what waited for the killed job instead of leaving it pending forever.
+    assert!(status.contains("Slurm holds 0 task(s)"), "{status}");
+
+    // Again: the killed training resumes, the finished jobs are skipped.
+    let out = ok(cluster.genood(&submit).output().unwrap());
+    assert!(out.contains("had finished before"), "{out}");
+    assert!(!out.contains(", 0 had finished before"), "{out}");
+    let log = std::fs::read_to_string(sweep.join("jobs").join(&train).join("log.txt")).unwrap();
+    assert!(
+        log.contains(&format!("at step {step}")),
+        "no resumption in:\n{log}"
+    );
+
+    // The same results as the local executor's, byte for byte.
+    let files = outputs(&local);
+    assert_eq!(files, outputs(&sweep));
+    for name in [
+        "report/sweep.csv",
+        "report/sweep.json",
+        "report/sweep-bpd.csv",
+        "report/sweep.html",
+    ] {
+        assert!(files.contains(&PathBuf::from(name)), "{name}");
+    }
+    assert!(
+        files
+            .iter()
+            .filter(|f| f.ends_with("model.safetensors"))
+            .count()
+            == 2
+    );
+    for file in &files {
+        assert!(
+            relative_bytes(&local, file) == relative_bytes(&sweep, file),
+            "{} differs between the local and the Slurm sweep",
+            file.display()
+        );
+    }
+
+    // A job made to fail: its log is named, its dependents cancelled, the status says which.
+    let broken = dir.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("broken.png"), b"not a png").unwrap();
+    let spec = write_spec(
+        &dir,
+        "broken.json",
+        &format!(
+            r#"{{"pairs": [{{"name": "broken", "train": "fashion-mnist:train", "ood": ["folder:{}"]}}],
+"models": ["glow"], "presets": ["tiny"], "steps": 40, "train_eval_limit": 200,
+"background_mu": 0, "ensemble": 1, "resources": {{"default": {{"cpus": 1, "mem": "1G"}}}}}}"#,
+            broken.display()
+        ),
+    );
+    let sweep = dir.join("broken-sweep");
+    let sweep_arg = sweep.to_str().unwrap();
+    let args = [
+        "sweep",
+        "run",
+        &spec,
+        "--out",
+        sweep_arg,
+        "--executor",
+        "slurm",
+        "--wait",
+    ];
+    let said = failure(cluster.genood(&args).output().unwrap());
+    let train = job_id(
+        &ok(command(&["sweep", "plan", &spec], real_data())
+            .output()
+            .unwrap()),
+        "train-broken-",
+    );
+    let log = sweep.join("jobs").join(&train).join("log.txt");
+    assert!(
+        said.contains(&format!("failed: {train} (log: {})", log.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains("8 not run because a job they wait for failed"),
+        "{said}"
+    );
+    let status = ok(cluster
+        .genood(&["sweep", "status", sweep_arg])
+        .output()
+        .unwrap());
+    assert!(status.contains(&format!("failed: {train}")), "{status}");
+    assert!(
+        status.contains("broken.png: cannot decode image"),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("log: {}", log.display())),
+        "{status}"
+    );
+    assert!(
+        status.contains("eval          0 finished, 0 failed, 3 waiting for a failed job"),
+        "{status}"
+    );
+    assert!(status.contains("Slurm holds 0 task(s)"), "{status}");
+    drop(cluster);
+}
