@@ -61,6 +61,20 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-cluster.sh")
 }
 
+/// `genood sweep run SPEC --out SWEEP --executor slurm --wait`.
+fn slurm_run<'a>(spec: &'a str, sweep: &'a str) -> Vec<&'a str> {
+    vec![
+        "sweep",
+        "run",
+        spec,
+        "--out",
+        sweep,
+        "--executor",
+        "slurm",
+        "--wait",
+    ]
+}
+
 fn write_spec(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -184,18 +198,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
     let cluster = Cluster::start(dir.join("cluster"));
     let sweep = dir.join("slurm");
     let sweep_arg = sweep.to_str().unwrap();
-    let submit = [
-        "sweep",
-        "run",
-        &spec,
-        "--out",
-        sweep_arg,
-        "--executor",
-        "slurm",
-        "--wait",
-        "--mirror",
-        mirror,
-    ];
+    let submit = [&slurm_run(&spec, sweep_arg)[..], &["--mirror", mirror]].concat();
     // Kill the seed-0 training through Slurm once it has written a checkpoint.
     let first = cluster
         .genood(&submit)
@@ -309,16 +312,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
     );
     let sweep = dir.join("broken-sweep");
     let sweep_arg = sweep.to_str().unwrap();
-    let args = [
-        "sweep",
-        "run",
-        &spec,
-        "--out",
-        sweep_arg,
-        "--executor",
-        "slurm",
-        "--wait",
-    ];
+    let args = slurm_run(&spec, sweep_arg);
     let said = failure(cluster.genood(&args).output().unwrap());
     let train = job_id(
         &ok(command(&["sweep", "plan", &spec], real_data())

@@ -410,15 +410,14 @@ impl Builder {
         if spec.background_mu > 0.0 {
             let mut config = companion.clone();
             config.train.background_noise = Some(spec.background_mu);
-            let what = format!("{name}-background");
-            let run = self.add(Stage::Train, &what, Work::Train { config }, fetched.clone());
-            merged.push(self.evaluated(
-                &run,
-                &what,
+            let (run, merge) = self.companion(
+                config,
+                &format!("{name}-background"),
                 &held_out_group,
-                budget.iw_samples,
-                spec.eval_shards,
-            ));
+                (budget.iw_samples, spec.eval_shards),
+                &fetched,
+            );
+            merged.push(merge);
             background = Some(run);
         }
         let mut ensemble = Vec::new();
@@ -427,15 +426,14 @@ impl Builder {
             // Member k of seed s trains with seed 1000·s + k: seed 0's members are
             // `reproduce`'s.
             config.train.seed = seed * 1000 + member;
-            let what = format!("{name}-member{member}");
-            let run = self.add(Stage::Train, &what, Work::Train { config }, fetched.clone());
-            merged.push(self.evaluated(
-                &run,
-                &what,
+            let (run, merge) = self.companion(
+                config,
+                &format!("{name}-member{member}"),
                 &held_out_group,
-                budget.iw_samples,
-                spec.eval_shards,
-            ));
+                (budget.iw_samples, spec.eval_shards),
+                &fetched,
+            );
+            merged.push(merge);
             ensemble.push(run);
         }
         let score = self.add(
@@ -490,6 +488,21 @@ impl Builder {
 
     /// The eval jobs of every set of `groups` in `shards` parts with `run`'s model, and the
     /// merge job after them; returns the merge job.
+    /// A companion model (background or ensemble member): its training, and the merge of
+    /// its evaluation of `groups` with (importance samples, shards); returns both ids.
+    fn companion(
+        &mut self,
+        config: RunConfig,
+        what: &str,
+        groups: &[SetGroup],
+        (iw_samples, shards): (usize, usize),
+        fetched: &[String],
+    ) -> (String, String) {
+        let run = self.add(Stage::Train, what, Work::Train { config }, fetched.to_vec());
+        let merge = self.evaluated(&run, what, groups, iw_samples, shards);
+        (run, merge)
+    }
+
     fn evaluated(
         &mut self,
         run: &str,
