@@ -1,13 +1,12 @@
 //! `genood sweep plan|run|run-job|status|cancel`: pairs × models × presets × seeds as a DAG of
 //! idempotent jobs, on this machine or on Slurm.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use genood_data::DataSource;
-use genood_lab::sweep::{JobState, Setup, Stage, Sweep, SweepSpec, local, plan, slurm};
+use genood_lab::sweep::{Setup, Sweep, SweepSpec, local, plan, slurm, status};
 
 use crate::device::parse_device;
 use crate::progress::Terminal;
@@ -94,7 +93,7 @@ pub fn run(args: SweepArgs, data: &DataSource) -> Result<()> {
             Ok(())
         }
         SweepCommand::Status { sweep } => {
-            print!("{}", status(&Sweep::open(&sweep)?)?);
+            print!("{}", status::describe(&Sweep::open(&sweep)?)?);
             Ok(())
         }
         SweepCommand::Cancel { sweep } => {
@@ -117,6 +116,9 @@ fn run_sweep(args: RunArgs, data: &DataSource) -> Result<()> {
         skip_bad: data.skip_bad,
         mirror: args.mirror.as_deref().map(absolute).transpose()?,
     };
+    if args.out.join("sweep.json").exists() {
+        slurm::ensure_idle(&Sweep::open(&args.out)?)?;
+    }
     let sweep = Sweep::create(&args.out, setup)?;
     let program = std::env::current_exe().context("the path of this genood binary")?;
     let mut progress = Terminal::default();
@@ -142,75 +144,4 @@ fn run_sweep(args: RunArgs, data: &DataSource) -> Result<()> {
         sweep.report_dir().join("sweep.html").display()
     );
     Ok(())
-}
-
-/// Jobs per stage (finished, failed, not finished), each failed job with its error and log,
-/// and the tasks Slurm still holds.
-fn status(sweep: &Sweep) -> Result<String> {
-    let failed: Vec<_> = sweep
-        .plan
-        .jobs
-        .iter()
-        .filter_map(|job| match sweep.state(&job.id) {
-            JobState::Failed { error, log } => Some((job.id.clone(), error, log)),
-            _ => None,
-        })
-        .collect();
-    let blocked: BTreeSet<String> = failed
-        .iter()
-        .flat_map(|(id, _, _)| sweep.plan.dependents(id))
-        .collect();
-    let mut text = String::new();
-    for stage in Stage::ALL {
-        let jobs: Vec<_> = sweep
-            .plan
-            .jobs
-            .iter()
-            .filter(|j| j.stage == stage)
-            .collect();
-        if jobs.is_empty() {
-            continue;
-        }
-        let mut counts = [0usize; 4];
-        for job in jobs {
-            let kind = match sweep.state(&job.id) {
-                JobState::Done => 0,
-                JobState::Failed { .. } => 1,
-                JobState::Unfinished if blocked.contains(&job.id) => 2,
-                JobState::Unfinished => 3,
-            };
-            counts[kind] += 1;
-        }
-        text.push_str(&format!(
-            "{:<13} {} finished, {} failed, {} waiting for a failed job, {} not finished\n",
-            stage.name(),
-            counts[0],
-            counts[1],
-            counts[2],
-            counts[3]
-        ));
-    }
-    for (id, error, log) in failed {
-        text.push_str(&format!(
-            "failed: {id}\n  {error}\n  log: {}\n",
-            log.display()
-        ));
-    }
-    if !slurm::submissions(sweep)?.is_empty() {
-        let queued = slurm::queued(sweep)?;
-        text.push_str(&format!("Slurm holds {} task(s)\n", queued.len()));
-        for task in queued {
-            text.push_str(&format!(
-                "  {} {} {} {}\n",
-                task.slurm_id, task.state, task.reason, task.job
-            ));
-        }
-    }
-    if sweep.report_dir().join("sweep.html").exists() {
-        text.push_str(&format!(
-            "table: {}\n",
-            sweep.report_dir().join("sweep.html").display()
-        ));
-    }
-    Ok(text)
 }

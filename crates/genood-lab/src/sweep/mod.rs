@@ -7,6 +7,7 @@ pub mod local;
 pub mod plan;
 pub mod slurm;
 pub mod spec;
+pub mod status;
 pub mod table;
 
 pub use jobs::{JobState, Setup, Sweep};

@@ -130,6 +130,22 @@ pub fn queued(sweep: &Sweep) -> Result<Vec<Queued>, LabError> {
     Ok(tasks)
 }
 
+/// Refuses while Slurm still holds tasks of `sweep`: new jobs, or a new spec in its folder,
+/// would race them.
+pub fn ensure_idle(sweep: &Sweep) -> Result<(), LabError> {
+    let held = queued(sweep)?;
+    match held.first() {
+        None => Ok(()),
+        Some(task) => Err(LabError::Config(format!(
+            "Slurm still holds {} task(s) of this sweep (e.g. {} {}); wait for them or run `genood sweep cancel {}`",
+            held.len(),
+            task.slurm_id,
+            task.job,
+            sweep.dir.display()
+        ))),
+    }
+}
+
 /// `text` in single quotes for bash.
 fn shell_quoted(text: &Path) -> String {
     format!("'{}'", text.display().to_string().replace('\'', "'\\''"))
@@ -143,16 +159,7 @@ pub fn submit(
     program: &Path,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Submission>, LabError> {
-    let held = queued(sweep)?;
-    if let Some(task) = held.first() {
-        return Err(LabError::Config(format!(
-            "Slurm still holds {} task(s) of this sweep (e.g. {} {}); wait for them or run `genood sweep cancel {}`",
-            held.len(),
-            task.slurm_id,
-            task.job,
-            sweep.dir.display()
-        )));
-    }
+    ensure_idle(sweep)?;
     let dir = slurm_dir(sweep);
     let io = |path: &Path| {
         let path = path.to_path_buf();
