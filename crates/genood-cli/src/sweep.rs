@@ -66,9 +66,10 @@ struct RunArgs {
     /// local, or slurm.
     #[arg(long, value_enum, default_value = "local")]
     executor: Executor,
-    /// Local executor: jobs at once (default: 1; each uses its stage's CPUs).
-    #[arg(long, value_name = "N", default_value = "1", value_parser = crate::numbers::positive)]
-    jobs: usize,
+    /// Local executor: jobs at once, each with its stage's CPUs (default: as many as the
+    /// machine's cores hold at the spec's largest CPU count).
+    #[arg(long, value_name = "N", value_parser = crate::numbers::positive)]
+    jobs: Option<usize>,
     /// Slurm executor: wait for the sweep to end, then say how it went.
     #[arg(long)]
     wait: bool,
@@ -123,7 +124,12 @@ fn run_sweep(args: RunArgs, data: &DataSource) -> Result<()> {
     let program = std::env::current_exe().context("the path of this genood binary")?;
     let mut progress = Terminal::default();
     let outcome = match args.executor {
-        Executor::Local => local::run_local(&sweep, &program, args.jobs, &mut progress)?,
+        Executor::Local => {
+            let workers = args
+                .jobs
+                .unwrap_or_else(|| local::default_workers(&sweep.setup.spec));
+            local::run_local(&sweep, &program, workers, &mut progress)?
+        }
         Executor::Slurm => {
             let submitted = slurm::submit(&sweep, &program, &mut progress)?;
             if !args.wait {

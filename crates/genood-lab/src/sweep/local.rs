@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use genood_train::parallel::available_threads;
+
 use crate::error::LabError;
 use crate::progress::Progress;
 use crate::sweep::jobs::{JobState, Sweep};
+use crate::sweep::spec::{STAGES, SweepSpec};
 
 /// How a run of a sweep's jobs ended.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,6 +58,17 @@ impl Outcome {
             )))
         }
     }
+}
+
+/// Jobs at once that fit this machine's cores when each takes the most CPUs any stage of
+/// `spec` asks for; at least 1.
+pub fn default_workers(spec: &SweepSpec) -> usize {
+    let widest = STAGES
+        .iter()
+        .filter_map(|stage| spec.resources_of(stage).cpus)
+        .max()
+        .unwrap_or(1);
+    (available_threads() / widest.max(1)).max(1)
 }
 
 /// Starts `program sweep run-job SWEEP JOB` for job `id`, its output appended to the job's log.
