@@ -193,89 +193,95 @@ fn shown(mean: f64, spread: f64, n: usize) -> String {
     }
 }
 
-/// The page: per pair, one row per model, preset and OOD set, with the sets' mean bpd and a
-/// column per score whose cells link to the seeds' reports.
+/// The values of `items` in first-seen order, without repeats.
+fn distinct<'a, T: PartialEq + 'a>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
+/// An AUROC cell as shown: the value over the seeds and a link to each seed's report.
+fn auroc_shown(c: &AurocCell) -> String {
+    let links: Vec<String> = c
+        .seeds
+        .iter()
+        .zip(&c.reports)
+        .map(|(seed, report)| format!("[s{seed}]({report})"))
+        .collect();
+    format!(
+        "{} {}",
+        shown(c.mean, c.spread, c.values.len()),
+        links.join(" ")
+    )
+}
+
+/// The page: per pair and (in, OOD) sets, a column per model and preset, a row for each
+/// set's mean bpd and one per score, whose cells link to the seeds' reports.
 fn blocks(table: &SweepTable) -> Vec<Block> {
     let mut blocks = vec![Block::Text(
         "AUROC of each score (OOD = positive; 0.5 is chance, below 0.5 the score ranks OOD inputs as more in-distribution), \
          and mean bits per dimension, as mean ± sample standard deviation over the seeds. \
-         Each seed's link opens its experiment's report."
+         Each seed's link (s0, s1, …) opens its experiment's report."
             .into(),
     )];
-    let mut pairs: Vec<&str> = Vec::new();
-    for c in &table.auroc {
-        if !pairs.contains(&c.pair.as_str()) {
-            pairs.push(&c.pair);
-        }
-    }
-    for pair in pairs {
-        let cells: Vec<&AurocCell> = table.auroc.iter().filter(|c| c.pair == pair).collect();
-        let mut score_names: Vec<&str> = Vec::new();
-        let mut kinds: Vec<(&str, &str, &str, &str)> = Vec::new();
-        for c in &cells {
-            if !score_names.contains(&c.score.as_str()) {
-                score_names.push(&c.score);
-            }
-            let kind = (
-                c.model.as_str(),
-                c.preset.as_str(),
-                c.in_dist.as_str(),
-                c.ood.as_str(),
-            );
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
-        let mut header: Vec<String> = ["model", "preset", "in", "OOD", "bpd in", "bpd OOD"]
-            .map(String::from)
-            .to_vec();
-        header.extend(score_names.iter().map(|s| s.to_string()));
-        let bpd_of = |model: &str, preset: &str, set: &str| {
-            table
-                .bpd
-                .iter()
-                .find(|b| b.pair == pair && b.model == model && b.preset == preset && b.set == set)
-                .map_or("–".into(), |b| shown(b.mean, b.spread, b.values.len()))
-        };
-        let rows = kinds
+    let comparisons = distinct(
+        table
+            .auroc
             .iter()
-            .map(|&(model, preset, in_dist, ood)| {
-                let mut row = vec![
-                    model.to_string(),
-                    preset.to_string(),
-                    in_dist.to_string(),
-                    ood.to_string(),
-                    bpd_of(model, preset, in_dist),
-                    bpd_of(model, preset, ood),
-                ];
-                for score in &score_names {
-                    let cell = cells.iter().find(|c| {
-                        (
-                            c.model.as_str(),
-                            c.preset.as_str(),
-                            c.in_dist.as_str(),
-                            c.ood.as_str(),
-                            c.score.as_str(),
-                        ) == (model, preset, in_dist, ood, *score)
-                    });
-                    row.push(cell.map_or("–".into(), |c| {
-                        let links: Vec<String> = c
-                            .seeds
-                            .iter()
-                            .zip(&c.reports)
-                            .map(|(seed, report)| format!("[s{seed}]({report})"))
-                            .collect();
-                        format!(
-                            "{} {}",
-                            shown(c.mean, c.spread, c.values.len()),
-                            links.join(" ")
-                        )
-                    }));
-                }
-                row
+            .map(|c| (c.pair.as_str(), c.in_dist.as_str(), c.ood.as_str())),
+    );
+    for (pair, in_dist, ood) in comparisons {
+        let cells: Vec<&AurocCell> = table
+            .auroc
+            .iter()
+            .filter(|c| {
+                (c.pair.as_str(), c.in_dist.as_str(), c.ood.as_str()) == (pair, in_dist, ood)
             })
             .collect();
-        blocks.push(Block::Heading(pair.to_string()));
+        let kinds = distinct(cells.iter().map(|c| (c.model.as_str(), c.preset.as_str())));
+        let mut header = vec![String::new()];
+        header.extend(
+            kinds
+                .iter()
+                .map(|(model, preset)| format!("{model} ({preset})")),
+        );
+        let bpd_row = |label: &str, set: &str| {
+            let mut row = vec![format!("bpd, {label}")];
+            row.extend(kinds.iter().map(|&(model, preset)| {
+                table
+                    .bpd
+                    .iter()
+                    .find(|b| {
+                        (
+                            b.pair.as_str(),
+                            b.model.as_str(),
+                            b.preset.as_str(),
+                            b.set.as_str(),
+                        ) == (pair, model, preset, set)
+                    })
+                    .map_or("–".into(), |b| shown(b.mean, b.spread, b.values.len()))
+            }));
+            row
+        };
+        let mut rows = vec![bpd_row(in_dist, in_dist), bpd_row(ood, ood)];
+        for score in distinct(cells.iter().map(|c| c.score.as_str())) {
+            let mut row = vec![score.to_string()];
+            row.extend(kinds.iter().map(|&(model, preset)| {
+                cells
+                    .iter()
+                    .find(|c| {
+                        (c.model.as_str(), c.preset.as_str(), c.score.as_str())
+                            == (model, preset, score)
+                    })
+                    .map_or("–".into(), |c| auroc_shown(c))
+            }));
+            rows.push(row);
+        }
+        blocks.push(Block::Heading(format!("{pair}: {in_dist} against {ood}")));
         blocks.push(Block::Table(header, rows));
     }
     blocks
