@@ -11,7 +11,8 @@ const TRAINING_BAR: &str = "{prefix} [{bar:30}] step {pos}/{len} {msg} ETA {eta}
 const WORK_BAR: &str = "{prefix} [{bar:30}] {pos}/{len} ETA {eta}";
 
 /// The library's [`genood_lab::Progress`] and the trainer's [`TrainObserver`] on standard
-/// error. One task shows at a time: a new task, or a note, clears the last task's bar. In a
+/// error. One task shows at a time: a new task, or a note after the task is complete, clears
+/// the last task's bar; a note during a task prints above it and keeps its time estimate. In a
 /// log (standard error not a terminal) a task prints a line at each quarter and training one
 /// at each metrics row.
 pub struct Terminal {
@@ -26,6 +27,7 @@ struct Task {
     bar: ProgressBar,
     started: Instant,
     first: usize,
+    done: usize,
     total: usize,
     quarter: usize,
 }
@@ -60,6 +62,7 @@ impl Terminal {
             bar,
             started: Instant::now(),
             first: 0,
+            done: 0,
             total: 0,
             quarter: 0,
         });
@@ -85,6 +88,7 @@ impl Terminal {
     fn reach(&mut self, done: usize) -> Option<Duration> {
         let task = self.task.as_mut()?;
         task.bar.set_position(done as u64);
+        task.done = done;
         let timed = done.checked_sub(task.first).filter(|&n| n > 0)?;
         let left = task.total.saturating_sub(done) as f64;
         Some(task.started.elapsed().mul_f64(left / timed as f64))
@@ -109,12 +113,17 @@ impl genood_lab::Progress for Terminal {
         if total == 0 {
             return;
         }
-        if self.task.as_ref().is_none_or(|t| t.name != task) {
+        let new = self.task.as_ref().is_none_or(|t| t.name != task);
+        if new {
             self.begin(task, WORK_BAR);
         }
         let Some(current) = self.task.as_mut() else {
             return;
         };
+        if new {
+            // Work done before the task began (a sweep's finished jobs) is not timed.
+            current.first = done;
+        }
         current.total = total;
         current.bar.set_length(total as u64);
         let quarter = 4 * done / total;
@@ -129,7 +138,10 @@ impl genood_lab::Progress for Terminal {
     }
 
     fn note(&mut self, line: &str) {
-        self.finish();
+        // A finished task's bar goes; a running one (a sweep's, between its jobs' notes) stays.
+        if self.task.as_ref().is_some_and(|t| t.done >= t.total) {
+            self.finish();
+        }
         self.line(line);
     }
 
