@@ -270,6 +270,28 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         "no resumption in:\n{log}"
     );
 
+    // The table: a column per model, the seeds aggregated, each cell linking to both reports.
+    let table = std::fs::read_to_string(local.join("report/sweep.md")).unwrap();
+    assert!(table.contains("|  | glow (tiny) |"), "{table}");
+    let likelihood = table
+        .lines()
+        .find(|l| l.starts_with("| likelihood (bpd) | "))
+        .unwrap_or_else(|| panic!("no likelihood row in:\n{table}"));
+    assert!(likelihood.contains(" ± "), "{likelihood}");
+    for seed in ["s0", "s1"] {
+        assert!(
+            likelihood.contains(&format!(
+                "[{seed}](../jobs/report-fashion-mnist-mnist-glow-tiny-{seed}-"
+            )),
+            "{likelihood}"
+        );
+    }
+    let csv = std::fs::read_to_string(local.join("report/sweep.csv")).unwrap();
+    assert!(
+        csv.lines().nth(1).is_some_and(|l| l.contains(",0;1,")),
+        "{csv}"
+    );
+
     // The same results as the local executor's, byte for byte.
     let files = outputs(&local);
     assert_eq!(files, outputs(&sweep));

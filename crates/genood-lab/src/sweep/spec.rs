@@ -172,6 +172,20 @@ impl SweepSpec {
                 return Err(format!("`{what}` is empty"));
             }
         }
+        let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+        for (what, names) in [
+            ("models", &self.models),
+            ("presets", &self.presets),
+            ("seeds", &seeds),
+        ] {
+            let repeated = names
+                .iter()
+                .enumerate()
+                .find(|(i, n)| names[..*i].contains(n));
+            if let Some((_, twice)) = repeated {
+                return Err(format!("`{what}` lists {twice} twice"));
+            }
+        }
         for model in &self.models {
             model_kind_of(model).map_err(|e| e.to_string())?;
         }
@@ -275,6 +289,8 @@ mod tests {
             ("presets", r#"["huge"]"#),
             ("pairs", r#"["mnist-cifar"]"#),
             ("seeds", "[]"),
+            ("seeds", "[0, 1, 0]"),
+            ("models", r#"["glow", "glow"]"#),
             ("eval_shards", "0"),
             ("resources", r#"{"evaluate": {}}"#),
         ] {
