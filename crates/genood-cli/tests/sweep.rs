@@ -369,5 +369,32 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         "{status}"
     );
     assert!(status.contains("Slurm holds 0 task(s)"), "{status}");
+
+    // `sweep cancel` takes back a submission that has not finished.
+    let sweep = dir.join("cancelled");
+    let sweep_arg = sweep.to_str().unwrap();
+    let mut args = slurm_run(&spec, sweep_arg);
+    args.retain(|a| *a != "--wait");
+    let out = ok(cluster.genood(&args).output().unwrap());
+    assert!(out.contains("submitted 8 Slurm array(s)"), "{out}");
+    let again = failure(cluster.genood(&args).output().unwrap());
+    assert!(again.contains("Slurm still holds"), "{again}");
+    let out = ok(cluster
+        .genood(&["sweep", "cancel", sweep_arg])
+        .output()
+        .unwrap());
+    assert!(out.contains("cancelled Slurm arrays: "), "{out}");
+    let started = Instant::now();
+    loop {
+        let status = ok(cluster
+            .genood(&["sweep", "status", sweep_arg])
+            .output()
+            .unwrap());
+        if status.contains("Slurm holds 0 task(s)") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     drop(cluster);
 }
