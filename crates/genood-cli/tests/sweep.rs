@@ -153,7 +153,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
   "eval_limit": 1000,
   "background_mu": 0,
   "ensemble": 1,
-  "resources": {{"default": {{"cpus": 1, "mem": "1G", "time": "0:20:00"}}}}
+  "resources": {{"default": {{"cpus": 1, "mem": "1G", "time": "0:20:00", "sbatch": ["--comment=genood-test"]}}}}
 }}"#
         ),
     );
@@ -161,7 +161,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         .output()
         .unwrap());
     for stage in [
-        "fetch (1 job",
+        "fetch (1 job; each 1 CPU, 1G, 0:20:00, sbatch --comment=genood-test)",
         "train (2 jobs",
         "eval (12 jobs",
         "merge (2 jobs",

@@ -251,7 +251,7 @@ impl Plan {
             }
             let r = spec.resources_of(stage.name());
             text.push_str(&format!(
-                "{} ({} job{}; each {} CPU{}, {}, {}{}{}):\n",
+                "{} ({} job{}; each {} CPU{}, {}, {}{}{}{}):\n",
                 stage.name(),
                 jobs.len(),
                 if jobs.len() == 1 { "" } else { "s" },
@@ -263,6 +263,10 @@ impl Plan {
                 r.partition
                     .as_deref()
                     .map_or(String::new(), |p| format!(", partition {p}")),
+                match r.sbatch.is_empty() {
+                    true => String::new(),
+                    false => format!(", sbatch {}", r.sbatch.join(" ")),
+                },
             ));
             for job in jobs {
                 text.push_str(&format!("  {}\n", job.id));

@@ -86,10 +86,11 @@ pub fn queued(sweep: &Sweep) -> Result<Vec<Queued>, LabError> {
     if submitted.is_empty() {
         return Ok(Vec::new());
     }
-    // Every job, so that ids Slurm has forgotten are no error; filtered to the sweep's arrays.
+    // All of this user's jobs, not `-j` ids, so that ids Slurm has forgotten are no error;
+    // filtered to the sweep's arrays below.
     let text = slurm(
         "squeue",
-        &["-h".into(), "-o".into(), "%F|%i|%K|%T|%r".into()],
+        &["-h", "--me", "-o", "%F|%i|%K|%T|%r"].map(String::from),
     )?;
     let mut tasks = Vec::new();
     for line in text.lines() {
@@ -208,6 +209,7 @@ pub fn submit(
         args.extend(r.time.map(|t| format!("--time={t}")));
         args.extend(r.gpus.filter(|g| *g > 0).map(|g| format!("--gres=gpu:{g}")));
         args.extend(r.partition.map(|p| format!("--partition={p}")));
+        args.extend(r.sbatch);
         if !submitted.is_empty() {
             let ids: Vec<&str> = submitted.iter().map(|s| s.slurm_id.as_str()).collect();
             args.push(format!("--dependency=afterok:{}", ids.join(":")));
@@ -259,7 +261,8 @@ pub fn wait(
         if held == 0 {
             break;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // Gently: squeue asks the controller, which a whole cluster shares.
+        std::thread::sleep(Duration::from_secs(2));
     }
     let mut outcome = Outcome {
         finished_before: sweep.plan.jobs.len() - total,

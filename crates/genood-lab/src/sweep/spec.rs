@@ -96,6 +96,9 @@ pub struct Resources {
     pub gpus: Option<usize>,
     /// Slurm partition.
     pub partition: Option<String>,
+    /// More `sbatch` options, as written (`--account=lab`, `--qos=long`, `--constraint=a100`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sbatch: Vec<String>,
 }
 
 impl Resources {
@@ -107,6 +110,10 @@ impl Resources {
             time: self.time.clone().or(base.time.clone()),
             gpus: self.gpus.or(base.gpus),
             partition: self.partition.clone().or(base.partition.clone()),
+            sbatch: match self.sbatch.is_empty() {
+                true => base.sbatch.clone(),
+                false => self.sbatch.clone(),
+            },
         }
     }
 }
@@ -252,8 +259,7 @@ impl SweepSpec {
             cpus: Some(1),
             mem: Some("4G".into()),
             time: Some("2:00:00".into()),
-            gpus: None,
-            partition: None,
+            ..Resources::default()
         };
         let default = self.resources.get("default").cloned().unwrap_or_default();
         let own = self.resources.get(stage).cloned().unwrap_or_default();
@@ -269,7 +275,7 @@ mod tests {
     fn a_spec_takes_defaults_and_refuses_unknown_names() {
         let spec: SweepSpec = serde_json::from_str(
             r#"{"pairs": ["fashion-mnist-mnist", {"name": "mine", "train": "fashion-mnist:train", "ood": ["mnist:test"]}],
-                "models": ["glow"], "resources": {"default": {"cpus": 2}, "train": {"time": "9:00:00"}}}"#,
+                "models": ["glow"], "resources": {"default": {"cpus": 2, "sbatch": ["--account=lab"]}, "train": {"time": "9:00:00"}}}"#,
         )
         .unwrap();
         spec.check().unwrap();
@@ -281,6 +287,7 @@ mod tests {
             (Some(2), Some("9:00:00"))
         );
         assert_eq!(spec.resources_of("eval").mem.as_deref(), Some("4G"));
+        assert_eq!(train.sbatch, vec!["--account=lab".to_string()]);
         let sets = spec.pair_sets().unwrap();
         assert_eq!(sets[1].test, "fashion-mnist:test");
 
