@@ -257,6 +257,10 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         ),
         "{status}"
     );
+    assert!(
+        status.contains(&format!("training: {train} at step {step} of {STEPS}")),
+        "{status}"
+    );
     // Slurm cancelled what waited for the killed job instead of leaving it pending forever.
     assert!(status.contains("Slurm holds 0 task(s)"), "{status}");
 

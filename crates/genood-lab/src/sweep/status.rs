@@ -2,13 +2,16 @@
 
 use std::collections::BTreeSet;
 
+use genood_train::run::{RunDir, TrainState};
+
 use crate::error::LabError;
 use crate::sweep::jobs::{JobState, Sweep};
-use crate::sweep::plan::Stage;
+use crate::sweep::plan::{Stage, Work};
 use crate::sweep::slurm;
 
 /// Jobs per stage (finished, failed, waiting for a failed job, not finished), each failed
-/// job with its error and log, the tasks Slurm still holds, and where the table is.
+/// job with its error and log, each unfinished training's last checkpoint, the tasks Slurm
+/// still holds, and where the table is.
 pub fn describe(sweep: &Sweep) -> Result<String, LabError> {
     let failed: Vec<_> = sweep
         .plan
@@ -58,6 +61,22 @@ pub fn describe(sweep: &Sweep) -> Result<String, LabError> {
             "failed: {id}\n  {error}\n  log: {}\n",
             log.display()
         ));
+    }
+    // Unfinished trainings with a checkpoint: how far they are (a rerun resumes there).
+    for job in &sweep.plan.jobs {
+        let Work::Train { config } = &job.work else {
+            continue;
+        };
+        let run = RunDir::new(sweep.run_dir(&job.id));
+        if sweep.state(&job.id) == JobState::Done || !run.has_checkpoint() {
+            continue;
+        }
+        if let Ok(state) = run.read_json::<TrainState>(&run.state()) {
+            text.push_str(&format!(
+                "training: {} at step {} of {}\n",
+                job.id, state.step, config.train.steps
+            ));
+        }
     }
     if !slurm::submissions(sweep)?.is_empty() {
         let queued = slurm::queued(sweep)?;
