@@ -22,8 +22,10 @@ use crate::sets::{load_subset, skipped_note};
 /// Importance samples of a VAE's bound at evaluation, unless told otherwise.
 pub const IW_SAMPLES: usize = 100;
 
-/// How long a writer of scores waits for another to finish writing into the same run.
-const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long a writer of scores waits for the run's lock: enough for other writers of scores
+/// (a sweep's shards, each writing for well under a second), short enough that an eval
+/// started while the run trains is refused within a minute.
+const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How [`evaluate_sets`] scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,7 +132,7 @@ pub fn evaluate_sets(
         scored.push((label, scores, summary));
     }
     // Held while the scores and summary are written; another writer of scores (a sweep's
-    // other shard) is waited for, a training run there refuses.
+    // other shard) is waited for, a training run there makes this refuse after the wait.
     let _lock = run.lock_within(WRITE_PATIENCE)?;
     let scores_dir = run.scores_dir();
     genood_data::atomic::remove_stale_temporaries(&scores_dir).map_err(|source| LabError::Io {
