@@ -10,7 +10,7 @@ use genood_lab::analysis_view::write_analysis;
 use genood_lab::evaluation::IW_SAMPLES;
 
 use crate::device::Compute;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood analyze`.
 #[derive(Args, Clone)]
@@ -83,7 +83,7 @@ pub fn run(args: AnalyzeArgs, data: &DataSource) -> Result<()> {
         &args.ood,
         &args.options(),
         (data, &args.compute.device()?),
-        &mut Terminal::default(),
+        &mut *terminal(),
     )?;
     let (json, html) = write_analysis(&args.out, &analyzed)?;
     eprintln!(

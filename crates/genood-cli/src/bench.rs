@@ -6,7 +6,7 @@ use genood_lab::bench::{BenchOptions, bench, bench_table};
 use genood_lab::training::{model_kind_of, preset_of};
 
 use crate::device::Compute;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood bench`.
 #[derive(Args)]
@@ -50,7 +50,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &kinds,
         &args.compute.device()?,
         &options,
-        &mut Terminal::default(),
+        &mut *terminal(),
     );
     print!("{}", bench_table(&results));
     println!("{}", serde_json::to_string_pretty(&results)?);

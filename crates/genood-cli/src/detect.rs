@@ -8,7 +8,7 @@ use genood_data::DataSource;
 use genood_lab::detect::{DetectOptions, apply_detector, fit_detector, verdict_table};
 use genood_train::run::RunDir;
 
-use crate::progress::Terminal;
+use crate::progress::terminal;
 use crate::scoring::ScoringArgs;
 
 /// Arguments of `genood detect`.
@@ -61,10 +61,10 @@ pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
         threads: eval.threads,
     };
     let device = args.scoring.compute.device()?;
-    let mut progress = Terminal::default();
+    let mut progress = terminal();
     let run = RunDir::new(&args.run);
     let detector = if args.refit || !run.detector().exists() {
-        fit_detector(&args.run, data, &device, &options, &mut progress)?
+        fit_detector(&args.run, data, &device, &options, &mut *progress)?
     } else {
         run.read_json(&run.detector())?
     };
@@ -75,7 +75,7 @@ pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
             data,
             &device,
             &options,
-            &mut progress,
+            &mut *progress,
         )?;
         print!("{}", verdict_table(&verdicts, &detector));
     }

@@ -7,7 +7,7 @@ use clap::Args;
 use genood_data::DataSource;
 use genood_lab::evaluation::{Shard, evaluate_sets, merge_shards, summary_table};
 
-use crate::progress::Terminal;
+use crate::progress::terminal;
 use crate::scoring::ScoringArgs;
 
 /// Arguments of `genood eval`.
@@ -37,16 +37,16 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs, data: &DataSource) -> Result<()> {
     let mut options = args.scoring.options();
     options.shard = args.shard;
-    let mut progress = Terminal::default();
+    let mut progress = terminal();
     let summaries = match args.merge {
-        Some(count) => merge_shards(&args.run, &args.data, count, data, &options, &mut progress)?,
+        Some(count) => merge_shards(&args.run, &args.data, count, data, &options, &mut *progress)?,
         None => evaluate_sets(
             &args.run,
             &args.data,
             data,
             &args.scoring.compute.device()?,
             &options,
-            &mut progress,
+            &mut *progress,
         )?,
     };
     print!("{}", summary_table(&summaries));

@@ -7,7 +7,7 @@ use clap::Args;
 use genood_data::fetch::FetchOptions;
 use genood_lab::sets::fetch_sets;
 
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood fetch`.
 #[derive(Args)]
@@ -29,6 +29,6 @@ pub fn run(args: FetchArgs, data_dir: &Path) -> Result<()> {
         mirror: args.mirror,
         offline: args.offline,
     };
-    fetch_sets(&args.names, data_dir, &options, &mut Terminal::default())?;
+    fetch_sets(&args.names, data_dir, &options, &mut *terminal())?;
     Ok(())
 }

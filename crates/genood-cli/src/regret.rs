@@ -9,7 +9,7 @@ use genood_lab::regret::{LEARNING_RATE, RegretOptions, SAMPLES, STEPS, regret_se
 use genood_train::regret::RegretConfig;
 
 use crate::device::Compute;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood regret`.
 #[derive(Args, Clone)]
@@ -63,7 +63,7 @@ pub fn run(args: RegretArgs, data: &DataSource) -> Result<()> {
         &args.compute.device()?.autodiff(),
         refit,
         &options,
-        &mut Terminal::default(),
+        &mut *terminal(),
     )?;
     Ok(())
 }

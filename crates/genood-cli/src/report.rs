@@ -8,7 +8,7 @@ use genood_data::DataSource;
 use genood_lab::report::{ReportOptions, SAMPLES, write_report};
 
 use crate::comparison::ComparisonArgs;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood report`.
 #[derive(Args, Clone)]
@@ -42,7 +42,7 @@ pub fn run(args: ReportArgs, data: &DataSource) -> Result<()> {
         &args.comparison.comparison(&args.run[0])?,
         &options,
         data,
-        &mut Terminal::default(),
+        &mut *terminal(),
     )?;
     eprintln!("wrote {}", path.display());
     Ok(())

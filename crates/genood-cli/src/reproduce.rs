@@ -8,7 +8,7 @@ use genood_data::DataSource;
 use genood_lab::reproduce::{DEFAULT_MODELS, ReproduceOptions, reproduce};
 
 use crate::device::Compute;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood reproduce`.
 #[derive(Args)]
@@ -97,12 +97,7 @@ pub fn run(args: ReproduceArgs, data: &DataSource) -> Result<()> {
         device_name: args.compute.device.clone(),
         threads: args.compute.threads(),
     };
-    let done = reproduce(
-        &options,
-        &args.compute.device()?,
-        data,
-        &mut Terminal::default(),
-    )?;
+    let done = reproduce(&options, &args.compute.device()?, data, &mut *terminal())?;
     println!("{}", done.summary_text);
     eprintln!(
         "wrote {} and {} in {:.0} s",

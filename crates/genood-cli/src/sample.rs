@@ -9,7 +9,7 @@ use genood_lab::samples::sample_grid;
 use genood_train::run::RunDir;
 
 use crate::device::parse_device;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood sample`.
 #[derive(Args)]
@@ -48,7 +48,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
         args.temperature,
         args.seed,
         &label,
-        &mut Terminal::default(),
+        &mut *terminal(),
     );
     write_file(&args.out, &png)?;
     eprintln!("{} samples → {}", args.count, args.out.display());

@@ -9,7 +9,7 @@ use genood_data::DataSource;
 use genood_lab::sweep::{Setup, Sweep, SweepSpec, local, plan, slurm, status};
 
 use crate::device::parse_device;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood sweep`.
 #[derive(Args)]
@@ -90,7 +90,7 @@ pub fn run(args: SweepArgs, data: &DataSource) -> Result<()> {
         SweepCommand::RunJob { sweep, job } => {
             let sweep = Sweep::open(&sweep)?;
             let device = parse_device(&sweep.setup.spec.device)?;
-            sweep.run_job(&job, &device, &mut Terminal::default())?;
+            sweep.run_job(&job, &device, &mut *terminal())?;
             Ok(())
         }
         SweepCommand::Status { sweep } => {
@@ -122,16 +122,16 @@ fn run_sweep(args: RunArgs, data: &DataSource) -> Result<()> {
     }
     let sweep = Sweep::create(&args.out, setup)?;
     let program = std::env::current_exe().context("the path of this genood binary")?;
-    let mut progress = Terminal::default();
+    let mut progress = terminal();
     let outcome = match args.executor {
         Executor::Local => {
             let workers = args
                 .jobs
                 .unwrap_or_else(|| local::default_workers(&sweep.setup.spec));
-            local::run_local(&sweep, &program, workers, &mut progress)?
+            local::run_local(&sweep, &program, workers, &mut *progress)?
         }
         Executor::Slurm => {
-            let submitted = slurm::submit(&sweep, &program, &mut progress)?;
+            let submitted = slurm::submit(&sweep, &program, &mut *progress)?;
             if !args.wait {
                 println!(
                     "submitted {} Slurm array(s); `genood sweep status {}` follows them",
@@ -140,7 +140,7 @@ fn run_sweep(args: RunArgs, data: &DataSource) -> Result<()> {
                 );
                 return Ok(());
             }
-            slurm::wait(&sweep, &submitted, &mut progress)?
+            slurm::wait(&sweep, &submitted, &mut *progress)?
         }
     };
     println!("{}", outcome.describe());

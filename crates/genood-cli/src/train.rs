@@ -10,7 +10,7 @@ use genood_lab::training::{TrainOptions, run_config, train_reported};
 use genood_train::run::RunDir;
 
 use crate::device::Compute;
-use crate::progress::Terminal;
+use crate::progress::terminal;
 
 /// Arguments of `genood train`.
 #[derive(Args, Clone)]
@@ -129,7 +129,7 @@ pub fn run(args: TrainArgs, data: &DataSource) -> Result<()> {
         args.resume,
         &args.compute.device()?,
         data,
-        &mut Terminal::default(),
+        &mut *terminal(),
     )?;
     Ok(())
 }

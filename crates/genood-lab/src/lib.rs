@@ -8,9 +8,9 @@
 //! and the analysis ([`analysis`]) → their views ([`analysis_view`], [`figures`]) → the page
 //! ([`report`]); [`reproduce`] runs them all for one of the paper's [`pairs`] or any sets,
 //! [`detect`] fits thresholds on a run's held-out images and labels any set image by image,
-//! and [`bench`] measures throughput. Long steps
-//! report through [`Progress`] ([`Quiet`] ignores it); every step fails with a [`LabError`]
-//! naming the file, set or run at fault.
+//! and [`bench`] measures throughput. Long steps report through [`Progress`] ([`Log`] writes
+//! it as lines, [`Quiet`] ignores it); every step fails with a [`LabError`] naming the file,
+//! set or run at fault.
 //!
 //! The main path: train a small Glow on FashionMNIST, score its test set and MNIST, and see
 //! that the likelihood ranks MNIST as *more* in-distribution (AUROC below 0.5, the paper's
@@ -88,4 +88,4 @@ pub mod sweep;
 pub mod training;
 
 pub use error::LabError;
-pub use progress::{Progress, Quiet};
+pub use progress::{Log, Progress, Quiet};
