@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use genood_data::{Conform, DataSource};
-use genood_flows::fold::Precision;
+use genood_flows::multiscale::Precision;
 use genood_lab::training::{TrainOptions, run_config, train_reported};
 use genood_train::run::RunDir;
 

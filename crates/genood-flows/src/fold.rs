@@ -15,39 +15,15 @@
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::relu;
-use serde::{Deserialize, Serialize};
 
 use crate::Bijector;
 use crate::actnorm::ActNorm;
 use crate::bijector::{channel_halves, zeros_like_batch};
 use crate::conv::conv2d_same;
 use crate::coupling::{Conv, Coupling, CouplingKind, ZeroConv};
-use crate::multiscale::{FlowOutput, FlowStep, MultiScaleFlow};
+use crate::multiscale::{FlowOutput, FlowStep, MultiScaleFlow, Precision};
 use crate::prior::{SplitPrior, TopPrior, gaussian_log_density};
 use crate::squeeze::Squeeze;
-
-/// The number format of the coupling networks' convolutions in training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// The model's own float type throughout.
-    #[default]
-    F32,
-    /// Mixed precision: the coupling networks' convolutions take bf16 inputs and weights
-    /// (backends accumulate their products in f32) and hand f32 back; actnorm, the 1×1
-    /// convolutions, log-determinants, priors and log p stay in the model's float type.
-    Bf16,
-}
-
-impl Precision {
-    /// The float type of the coupling networks' convolutions, `None` for the model's own.
-    fn network_dtype(self) -> Option<FloatDType> {
-        match self {
-            Precision::F32 => None,
-            Precision::Bf16 => Some(FloatDType::BF16),
-        }
-    }
-}
 
 /// A `k × k` convolution with `same` padding and a bias, as plain tensors.
 #[derive(Debug, Clone)]
@@ -185,6 +161,22 @@ pub struct FoldedFlow {
     pub levels: Vec<FoldedLevel>,
     /// The top prior.
     pub top: TopPrior,
+}
+
+impl MultiScaleFlow {
+    /// The normalising direction with the prior and volume terms kept apart, computed on the
+    /// folded flow in the flow's training precision; folding is differentiable, so this is the
+    /// training path.
+    pub fn forward(&self, x: Tensor<4>) -> FlowOutput {
+        FoldedFlow::new(self, self.precision).forward(x)
+    }
+
+    /// The flow with its actnorms folded into the neighbouring convolutions, in f32 whatever
+    /// the training precision: build it once and reuse it across batches while the
+    /// parameters do not change (evaluation).
+    pub fn fold(&self) -> FoldedFlow {
+        FoldedFlow::new(self, Precision::F32)
+    }
 }
 
 impl FoldedFlow {

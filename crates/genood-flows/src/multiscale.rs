@@ -1,18 +1,42 @@
 //! The multi-scale architecture of RealNVP and Glow: `L` levels, each a squeeze followed by `K`
 //! steps of flow (actnorm → 1×1 convolution → coupling) and, except at the top, a split whose
-//! factored-out half is scored by a learned conditional prior.
+//! factored-out half is scored by a learned conditional prior. The flow's forward pass and its
+//! folding live in [`crate::fold`], which computes on these layers.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::actnorm::ActNorm;
 use crate::bijector::{Bijector, zeros_like_batch};
 use crate::coupling::{Coupling, CouplingKind};
-use crate::fold::{FoldedFlow, Precision};
 use crate::invconv::InvConv1x1;
 use crate::prior::{SplitPrior, TopPrior};
 use crate::squeeze::Squeeze;
+
+/// The number format of the coupling networks' convolutions in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// The model's own float type throughout.
+    #[default]
+    F32,
+    /// Mixed precision: the coupling networks' convolutions take bf16 inputs and weights
+    /// (backends accumulate their products in f32) and hand f32 back; actnorm, the 1×1
+    /// convolutions, log-determinants, priors and log p stay in the model's float type.
+    Bf16,
+}
+
+impl Precision {
+    /// The float type of the coupling networks' convolutions, `None` for the model's own.
+    pub(crate) fn network_dtype(self) -> Option<FloatDType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(FloatDType::BF16),
+        }
+    }
+}
 
 /// Shape of a multi-scale flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,20 +200,6 @@ impl MultiScaleFlow {
                 h = split.split(h).0;
             }
         }
-    }
-
-    /// The normalising direction with the prior and volume terms kept apart, computed on the
-    /// folded flow (see [`crate::fold`]) in the flow's training precision; folding is
-    /// differentiable, so this is the training path.
-    pub fn forward(&self, x: Tensor<4>) -> FlowOutput {
-        FoldedFlow::new(self, self.precision).forward(x)
-    }
-
-    /// The flow with its actnorms folded into the neighbouring convolutions, in f32 whatever
-    /// the training precision: build it once and reuse it across batches while the
-    /// parameters do not change (evaluation).
-    pub fn fold(&self) -> FoldedFlow {
-        FoldedFlow::new(self, Precision::F32)
     }
 
     /// Per-example `log q(x)` of the continuous input: the prior and volume terms summed.

@@ -253,7 +253,7 @@ fn bf16_coupling_networks_leave_log_dets_and_priors_in_the_models_type() {
     let mut flow = tiny_flow(CouplingKind::Affine, 37);
     let x = random_input([4, 2, 4, 4], 38, &device());
     let exact = flow.forward(x.clone());
-    flow.precision = genood_flows::fold::Precision::Bf16;
+    flow.precision = genood_flows::multiscale::Precision::Bf16;
     let folded = flow.fold();
     assert!(
         folded.levels[0].steps[0].net_dtype.is_none(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use genood_data::SetSpec;
 use genood_data::{Conform, DataSource};
-use genood_flows::fold::Precision;
+use genood_flows::multiscale::Precision;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{ImageShape, ModelConfig};
 use genood_train::run::{RunConfig, RunDir, RunError, TrainState};

@@ -4,31 +4,8 @@ use genood_flows::multiscale::MultiScaleConfig;
 use serde::{Deserialize, Serialize};
 
 pub use crate::pixelcnn::PixelCnnConfig;
+use crate::shape::ImageShape;
 pub use crate::vae::{DecoderKind, VaeConfig};
-
-/// Shape of the images a model is built for. Height and width are used as they are, never
-/// padded: bits per dimension are always over `D = channels · height · width`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageShape {
-    /// Colour channels (1 for grey, 3 for RGB).
-    pub channels: usize,
-    /// Rows.
-    pub height: usize,
-    /// Columns.
-    pub width: usize,
-}
-
-impl ImageShape {
-    /// `[channels, height, width]`.
-    pub fn dims(&self) -> [usize; 3] {
-        [self.channels, self.height, self.width]
-    }
-
-    /// Number of sub-pixels `D`.
-    pub fn size(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-}
 
 /// Glow (affine couplings) or constant-volume Glow (additive couplings, chosen through
 /// `flow.coupling`), over images of shape `image`.

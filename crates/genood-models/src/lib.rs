@@ -12,8 +12,10 @@ pub mod mixture;
 pub mod model;
 pub mod pixelcnn;
 pub mod presets;
+pub mod shape;
 pub mod vae;
 
-pub use config::{ImageShape, ModelConfig};
+pub use config::ModelConfig;
 pub use density::{Bound, DensityModel, LikelihoodTerms};
 pub use model::Model;
+pub use shape::ImageShape;

@@ -16,10 +16,10 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ImageShape;
 use crate::density::{Bound, DensityModel, LikelihoodTerms};
 use crate::layers::{Conv2d, Deconv2d};
 use crate::mixture;
+use crate::shape::ImageShape;
 
 /// Resolutions of the network (the input's, then halved twice).
 const STAGES: usize = 3;

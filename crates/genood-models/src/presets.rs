@@ -5,9 +5,9 @@ use genood_flows::multiscale::MultiScaleConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    DecoderKind, GlowConfig, ImageShape, ModelConfig, OptimizerKind, PixelCnnConfig, TrainConfig,
-    VaeConfig,
+    DecoderKind, GlowConfig, ModelConfig, OptimizerKind, PixelCnnConfig, TrainConfig, VaeConfig,
 };
+use crate::shape::ImageShape;
 
 /// The model families and variants a preset can build, by their command-line names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

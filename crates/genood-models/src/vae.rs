@@ -17,10 +17,10 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ImageShape;
 use crate::density::{Bound, DensityModel, LikelihoodTerms, part};
 use crate::layers::{Conv2d, Deconv2d, Dense};
 use crate::mixture;
+use crate::shape::ImageShape;
 
 /// Images per network pass when `k` samples are drawn for each of a batch's images: bounds the
 /// memory of the importance-weighted bound whatever `k` is.

@@ -12,19 +12,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use burn::prelude::*;
 use genood_data::checksum::Checksum;
+use genood_models::Model;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
-use crate::run::{RunDir, RunError, TrainState};
-
-/// Where a checkpoint file is written before its commit.
-pub fn staged(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".next");
-    path.with_file_name(name)
-}
+use crate::run::{RunConfig, RunDir, RunError, TrainState, staged};
+use crate::weights::load_weights;
 
 /// The SHA-256 of the file at `path`, in hex.
 pub fn digest(path: &Path) -> Result<String, RunError> {
@@ -188,6 +183,21 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+impl RunDir {
+    /// Rebuilds the model from `config.json` and `model.safetensors` on `device`, after checking
+    /// the checkpoint's files against their digests ([`verify`]).
+    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Model), RunError> {
+        let config = self.read_config()?;
+        if self.state().exists() {
+            verify(self)?;
+        }
+        // The initial draw is overwritten by the saved weights, flag of actnorm included.
+        let model = Model::new(&config.model, &mut StdRng::seed_from_u64(0), device);
+        let model = load_weights(model, &self.weights())?;
+        Ok((config, model))
+    }
 }
 
 #[cfg(test)]

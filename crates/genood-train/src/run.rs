@@ -3,16 +3,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
 use genood_data::atomic::write_atomically;
 use genood_data::checksum::Checksum;
+use genood_models::ModelConfig;
 use genood_models::config::TrainConfig;
-use genood_models::{Model, ModelConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::weights::{WeightsError, load_weights};
+use crate::weights::WeightsError;
 
 /// Everything needed to rebuild and continue a run; saved as `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,7 +212,8 @@ impl RunDir {
         self.path.join("checkpoint.pending.json")
     }
 
-    /// The files of a checkpoint, as [`crate::checkpoint`] commits them.
+    /// The files of a checkpoint, as [`crate::checkpoint`] commits them (each first written
+    /// to its [`staged`] path).
     pub fn checkpoint_files(&self) -> [PathBuf; 4] {
         [
             self.weights(),
@@ -226,9 +226,7 @@ impl RunDir {
     /// Every file and folder genood writes into a run folder; anything else there is the
     /// user's.
     pub fn derived(&self) -> Vec<PathBuf> {
-        let staged = self
-            .checkpoint_files()
-            .map(|f| crate::checkpoint::staged(&f));
+        let staged = self.checkpoint_files().map(|f| staged(&f));
         let mut derived = vec![
             self.config(),
             self.state(),
@@ -340,19 +338,16 @@ impl RunDir {
         })?;
         Ok(config)
     }
+}
 
-    /// Rebuilds the model from `config.json` and `model.safetensors` on `device`, after checking
-    /// the checkpoint's files against their digests ([`crate::checkpoint::verify`]).
-    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Model), RunError> {
-        let config = self.read_config()?;
-        if self.state().exists() {
-            crate::checkpoint::verify(self)?;
-        }
-        // The initial draw is overwritten by the saved weights, flag of actnorm included.
-        let model = Model::new(&config.model, &mut StdRng::seed_from_u64(0), device);
-        let model = load_weights(model, &self.weights())?;
-        Ok((config, model))
-    }
+/// Where a checkpoint file is written before its commit.
+pub fn staged(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".next");
+    path.with_file_name(name)
 }
 
 /// `label` as a file name with extension `ext`: characters other than ASCII letters, digits,

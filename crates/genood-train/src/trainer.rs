@@ -12,12 +12,12 @@ use genood_models::{DensityModel, Model};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use crate::checkpoint::{self, staged};
+use crate::checkpoint;
 use crate::dynamics::{DynamicsRow, HELDOUT, TRAIN, read_dynamics_csv, write_dynamics_csv};
 use crate::eval::{SetSummary, batch_tensor, evaluate, summarize};
 use crate::optim::{Optimizer, StepOutcome};
 use crate::parallel::{Shard, batch_gradients, shard_ranges};
-use crate::run::{RunConfig, RunDir, RunError, TrainState, shard_rng, stream_rng, streams};
+use crate::run::{RunConfig, RunDir, RunError, TrainState, shard_rng, staged, stream_rng, streams};
 use crate::weights::save_weights;
 
 /// Reloads of the last good checkpoint after which training gives up.

@@ -674,8 +674,8 @@ fn a_glow_trained_in_bf16_scores_like_one_trained_in_f32() {
         std::fs::remove_dir_all(&run.path).unwrap();
         summary.heldout_bpd
     };
-    let f32 = heldout(genood_flows::fold::Precision::F32);
-    let bf16 = heldout(genood_flows::fold::Precision::Bf16);
+    let f32 = heldout(genood_flows::multiscale::Precision::F32);
+    let bf16 = heldout(genood_flows::multiscale::Precision::Bf16);
     // Held-out bpd is scored in f32 for both; training noise of this size is about 0.05 bpd.
     assert!(f32 < 7.0, "training moved the f32 model: {f32} bpd");
     assert!((bf16 - f32).abs() < 0.15, "bf16 {bf16} vs f32 {f32} bpd");

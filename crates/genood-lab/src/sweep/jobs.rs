@@ -24,6 +24,7 @@ use crate::regret::{self, RegretOptions, regret_sets};
 use crate::report::{ReportOptions, write_report};
 use crate::score::{Comparison, score_rows, write_per_image_scores, write_score_tables};
 use crate::sets::fetch_sets;
+use crate::sweep::layout;
 use crate::sweep::plan::{Compared, Job, Plan, Work, plan};
 use crate::sweep::spec::SweepSpec;
 use crate::sweep::table::write_sweep_table;
@@ -120,7 +121,7 @@ impl Sweep {
 
     /// A job's folder.
     pub fn job_dir(&self, id: &str) -> PathBuf {
-        self.dir.join("jobs").join(id)
+        layout::job_dir(&self.dir, id)
     }
 
     /// A job's log.
@@ -130,12 +131,12 @@ impl Sweep {
 
     /// The run folder of train job `id`.
     pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.job_dir(id).join("run")
+        layout::run_dir(&self.dir, id)
     }
 
     /// The sweep's table: `report/sweep.{html,md,csv,json}`.
     pub fn report_dir(&self) -> PathBuf {
-        self.dir.join("report")
+        layout::report_dir(&self.dir)
     }
 
     /// How far job `id` got.
@@ -394,7 +395,7 @@ impl Sweep {
                 experiments,
                 scores,
             } => {
-                let page = write_sweep_table(self, experiments, scores)?;
+                let page = write_sweep_table(&self.dir, experiments, scores)?;
                 progress.note(&format!("wrote {}", page.display()));
                 Ok(())
             }

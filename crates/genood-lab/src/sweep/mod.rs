@@ -3,6 +3,7 @@
 //! pool of `genood` processes or submitted to Slurm, and summarised in one table.
 
 pub mod jobs;
+pub mod layout;
 pub mod local;
 pub mod plan;
 pub mod slurm;

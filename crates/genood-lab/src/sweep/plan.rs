@@ -552,6 +552,8 @@ impl Builder {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn spec(extra: &str) -> SweepSpec {
@@ -601,5 +603,18 @@ mod tests {
         let reached = plan.dependents(train);
         assert!(reached.iter().any(|id| id.starts_with("sweep-report")));
         assert!(!reached.contains(&plan.jobs[0].id));
+    }
+
+    #[test]
+    fn the_documented_specs_read_and_plan() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sweeps");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let spec = SweepSpec::read(&path).unwrap();
+            plan(&spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            count += 1;
+        }
+        assert!(count > 0, "no spec in {}", dir.display());
     }
 }

@@ -5,7 +5,7 @@
 //! sweep's folder is or how long its jobs took, so two runs of one sweep agree byte for byte.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::LabError;
-use crate::sweep::jobs::Sweep;
+use crate::sweep::layout::{job_dir, report_dir, run_dir};
 use crate::sweep::plan::Experiment;
 
 /// One score on one (in, OOD) pair of one experiment kind, over its seeds.
@@ -90,10 +90,11 @@ fn mean_spread(values: &[f64]) -> (f64, f64) {
     (mean, spread)
 }
 
-/// Reads the scores and bpd of every experiment and aggregates them over seeds; only scores
-/// whose names start with one of `scores` are kept (all when it is empty).
+/// Reads the scores and bpd of every experiment in the sweep folder `sweep` and aggregates them
+/// over seeds; only scores whose names start with one of `scores` are kept (all when it is
+/// empty).
 pub fn sweep_table(
-    sweep: &Sweep,
+    sweep: &Path,
     experiments: &[Experiment],
     scores: &[String],
 ) -> Result<SweepTable, LabError> {
@@ -101,7 +102,7 @@ pub fn sweep_table(
     let mut bpd: Vec<BpdCell> = Vec::new();
     for e in experiments {
         let report = format!("../jobs/{}/report/report.html", e.report);
-        let path = sweep.job_dir(&e.score).join("ood-scores.json");
+        let path = job_dir(sweep, &e.score).join("ood-scores.json");
         let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io {
             path: path.clone(),
             source,
@@ -145,7 +146,7 @@ pub fn sweep_table(
             cell.intervals.push([number("low"), number("high")]);
             cell.reports.push(report.clone());
         }
-        let run = RunDir::new(sweep.run_dir(&e.train));
+        let run = RunDir::new(run_dir(sweep, &e.train));
         let summaries: BTreeMap<String, SetSummary> = run.read_json(&run.summary())?;
         let sets = [&e.sets.reference, &e.sets.test]
             .into_iter()
@@ -337,15 +338,15 @@ fn csv(table: &SweepTable) -> (String, String) {
     (auroc, bpd)
 }
 
-/// Builds the table of `experiments` and writes it into the sweep's `report/`; returns the
-/// HTML page's path.
+/// Builds the table of `experiments` and writes it into the sweep folder's `report/`; returns
+/// the HTML page's path.
 pub fn write_sweep_table(
-    sweep: &Sweep,
+    sweep: &Path,
     experiments: &[Experiment],
     scores: &[String],
 ) -> Result<PathBuf, LabError> {
     let table = sweep_table(sweep, experiments, scores)?;
-    let dir = sweep.report_dir();
+    let dir = report_dir(sweep);
     let page = blocks(&table);
     let (auroc, bpd) = csv(&table);
     let files = [
