@@ -1,7 +1,7 @@
 //! A pair of your own choosing: a Glow trained on FashionMNIST against three OOD sets at
 //! once (MNIST, FashionMNIST with its pixels inverted, and constant images), every score.
 //!
-//! `cargo run --release -p genood-lab --example custom_pair`
+//! `cargo run --release --example custom_pair`
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! configuration, and every tensor of `model.safetensors` by name and shape; then log p of
 //! one image from the loaded model.
 //!
-//! `cargo run --release -p genood-lab --example read_checkpoint [RUN]` (without RUN, a tiny
+//! `cargo run --release --example read_checkpoint [RUN]` (without RUN, a tiny
 //! Glow is trained first).
 
 mod common;

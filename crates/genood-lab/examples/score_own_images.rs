@@ -4,7 +4,7 @@
 //! a Glow trained on FashionMNIST, and flags each image by typicality: how far its bits per
 //! dimension lie from the training images' mean, against a threshold fitted on held-in data.
 //!
-//! `cargo run --release -p genood-lab --example score_own_images`
+//! `cargo run --release --example score_own_images`
 
 mod common;
 
