@@ -8,6 +8,7 @@ use genood_data::{Conform, DataSource};
 use genood_flows::multiscale::Precision;
 use genood_lab::training::{TrainOptions, run_config, train_reported};
 use genood_train::run::RunDir;
+use genood_train::trainer::Start;
 
 use crate::device::Compute;
 use crate::progress::terminal;
@@ -68,8 +69,9 @@ pub struct TrainArgs {
     /// (unless --config names another).
     #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
-    /// Start over in a folder that already holds a run: first deletes its checkpoint, logs,
-    /// scores and regret files (other files are left alone).
+    /// Start over in a folder that already holds a run: once the new run's data are read
+    /// and its model built, and while holding the run's lock, deletes the old checkpoint,
+    /// logs, scores, regret files and detector (other files are left alone).
     #[arg(long)]
     pub overwrite: bool,
     /// Print the configuration as JSON and exit.
@@ -120,13 +122,15 @@ pub fn run(args: TrainArgs, data: &DataSource) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(());
     }
-    if args.overwrite {
-        run.clear()?;
-    }
+    let start = match (args.resume, args.overwrite) {
+        (true, _) => Start::Resume,
+        (_, true) => Start::Overwrite,
+        _ => Start::Fresh,
+    };
     train_reported(
         &config,
         &args.run,
-        args.resume,
+        start,
         &args.compute.device()?,
         data,
         &mut *terminal(),

@@ -18,7 +18,6 @@ use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 use genood_models::{DensityModel, Model};
 use genood_ood::scores::{Codec, Kde, dose_features, input_complexity, typicality_threshold};
 use genood_train::eval::{ExampleScore, evaluate_with_progress};
-use genood_train::provenance::current_model;
 use genood_train::run::{RunConfig, RunDir, stream_rng, streams};
 use genood_train::trainer::heldout_count;
 use rand::SeedableRng;
@@ -237,8 +236,9 @@ pub fn fit_detector(
         column(name)?;
     }
     let run = RunDir::new(run_dir);
-    let (config, model) = run.load_model(device)?;
-    let (step, model_sha256) = current_model(&run)?;
+    let checkpoint = run.load_checkpoint(device)?;
+    let (step, model_sha256) = checkpoint.origin();
+    let (config, model) = (checkpoint.config, checkpoint.model);
     let (set, trained, heldout) = training_split(&config, data)?;
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut reference = trained;
@@ -392,7 +392,8 @@ pub fn apply_detector(
         ));
     }
     let detector: Detector = run.read_json(&path)?;
-    let (step, model) = current_model(&run)?;
+    let checkpoint = run.load_checkpoint(device)?;
+    let (step, model) = checkpoint.origin();
     if model != detector.model_sha256 {
         return Err(LabError::Config(format!(
             "{}: fitted at step {}, the run is now at step {step}; fit it again (`genood detect --run {} --refit`)",
@@ -401,7 +402,7 @@ pub fn apply_detector(
             run_dir.display()
         )));
     }
-    let (_, model_loaded) = run.load_model(device)?;
+    let model_loaded = checkpoint.model;
     let kde = Kde::fit(&detector.dose_reference);
     let mut all = Vec::new();
     for name in sets {

@@ -12,7 +12,7 @@ use genood_train::eval::{
     ExampleScore, SetSummary, evaluate_with_progress, read_scores_csv, summarize, write_scores_csv,
 };
 use genood_train::parallel::available_threads;
-use genood_train::provenance::{ScoresOrigin, current_model, write_scores};
+use genood_train::provenance::{ScoresOrigin, check_still_current, write_scores};
 use genood_train::run::{RunDir, RunError};
 
 use crate::error::LabError;
@@ -92,7 +92,8 @@ pub fn evaluate_sets(
     progress: &mut dyn Progress,
 ) -> Result<Vec<SetSummary>, LabError> {
     let run = RunDir::new(run_dir);
-    let (_, model) = run.load_model(device)?;
+    let checkpoint = run.load_checkpoint(device)?;
+    let (model, made_by) = (&checkpoint.model, checkpoint.origin());
     let subsets = sets
         .iter()
         .map(|name| load_subset(name, data, options.seed, options.limit, model.image_dims()))
@@ -111,7 +112,7 @@ pub fn evaluate_sets(
         progress.advance(&task, 0, indices.len());
         let started = Instant::now();
         let scores = evaluate_with_progress(
-            &model,
+            model,
             &subset.set,
             indices,
             options.batch_size,
@@ -134,6 +135,8 @@ pub fn evaluate_sets(
     // Held while the scores and summary are written; another writer of scores (a sweep's
     // other shard) is waited for, a training run there makes this refuse after the wait.
     let _lock = run.lock_within(WRITE_PATIENCE)?;
+    // A training run may have committed a checkpoint while the sets were scored.
+    check_still_current(&run, &made_by)?;
     let scores_dir = run.scores_dir();
     genood_data::atomic::remove_stale_temporaries(&scores_dir).map_err(|source| LabError::Io {
         path: scores_dir.clone(),
@@ -142,11 +145,11 @@ pub fn evaluate_sets(
     let mut summaries = Vec::with_capacity(scored.len());
     for (label, scores, summary) in scored {
         if let Some(shard) = options.shard {
-            let path = write_shard(&run, &label, shard, &scores, options.limit)?;
+            let path = write_shard(&run, &label, shard, &scores, options.limit, &made_by)?;
             progress.note(&format!("{} → {}", summary.set, path.display()));
             continue;
         }
-        write_scores(&run, &label, &scores, options.limit)?;
+        write_scores(&run, &label, &scores, options.limit, &made_by)?;
         progress.note(&format!(
             "{} → {}",
             summary.set,
@@ -181,6 +184,7 @@ fn write_shard(
     shard: Shard,
     scores: &[ExampleScore],
     limit: Option<usize>,
+    made_by: &(usize, String),
 ) -> Result<PathBuf, LabError> {
     let path = shard_path(run, label, shard);
     let dir = run.scores_dir().join("shards");
@@ -189,7 +193,7 @@ fn write_shard(
         path: path.clone(),
         source,
     })?;
-    let (step, model_sha256) = current_model(run)?;
+    let (step, model_sha256) = made_by.clone();
     let origin = ScoresOrigin {
         step,
         model_sha256,
@@ -213,8 +217,9 @@ pub fn merge_shards(
     progress: &mut dyn Progress,
 ) -> Result<Vec<SetSummary>, LabError> {
     let run = RunDir::new(run_dir);
-    let (_, model) = run.load_model(&Device::flex())?;
-    let (_, current) = current_model(&run)?;
+    let checkpoint = run.load_checkpoint(&Device::flex())?;
+    let (model, made_by) = (&checkpoint.model, checkpoint.origin());
+    let current = &made_by.1;
     let mut merged = Vec::new();
     for name in sets {
         let subset = load_subset(name, data, options.seed, options.limit, model.image_dims())?;
@@ -233,7 +238,7 @@ pub fn merge_shards(
                 ));
             }
             let origin: ScoresOrigin = run.read_json(&path.with_extension("json"))?;
-            if origin.model_sha256 != current || origin.limit != options.limit {
+            if origin.model_sha256 != *current || origin.limit != options.limit {
                 return Err(LabError::set(
                     name,
                     format!(
@@ -258,9 +263,10 @@ pub fn merge_shards(
         merged.push((label, scores, summary));
     }
     let _lock = run.lock_within(WRITE_PATIENCE)?;
+    check_still_current(&run, &made_by)?;
     let mut summaries = Vec::with_capacity(merged.len());
     for (label, scores, summary) in merged {
-        write_scores(&run, &label, &scores, options.limit)?;
+        write_scores(&run, &label, &scores, options.limit, &made_by)?;
         progress.note(&format!(
             "{} → {} (from {count} shards)",
             summary.set,

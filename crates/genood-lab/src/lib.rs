@@ -25,7 +25,7 @@
 //! use genood_lab::evaluation::{EvalOptions, evaluate_sets};
 //! use genood_lab::score::{Comparison, score_rows};
 //! use genood_lab::sets::fetch_sets;
-//! use genood_lab::training::{TrainOptions, run_config, train_run};
+//! use genood_lab::training::{Start, TrainOptions, run_config, train_run};
 //! use genood_lab::Quiet;
 //!
 //! # fn main() -> Result<(), genood_lab::LabError> {
@@ -42,7 +42,7 @@
 //! let options = TrainOptions { preset: "tiny".into(), steps: Some(150), ..TrainOptions::default() };
 //! let config = run_config(&options)?;
 //! let device = Device::flex();
-//! train_run(&config, &run, false, &device, &data, &mut Quiet)?;
+//! train_run(&config, &run, Start::Fresh, &device, &data, &mut Quiet)?;
 //!
 //! // Per-image scores of 1,000 images of each set, into the run folder.
 //! let sets = ["fashion-mnist:train", "fashion-mnist:test", "mnist:test"].map(String::from);

@@ -10,6 +10,7 @@ use genood_flows::multiscale::Precision;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{ImageShape, ModelConfig};
 use genood_train::run::{RunConfig, RunDir, RunError, TrainState};
+pub use genood_train::trainer::Start;
 use genood_train::trainer::{TrainObserver, TrainSummary, train};
 
 use crate::error::LabError;
@@ -162,12 +163,12 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
     Ok(config)
 }
 
-/// Trains `config` into `run_dir` on `device`, resuming from its last checkpoint when
-/// `resume` is set, on the training and monitored sets the config names.
+/// Trains `config` into `run_dir` on `device`, starting as `start` says, on the training and
+/// monitored sets the config names. The sets are read before the run folder is touched.
 pub fn train_run(
     config: &RunConfig,
     run_dir: &Path,
-    resume: bool,
+    start: Start,
     device: &Device,
     data: &DataSource,
     observer: &mut dyn TrainObserver,
@@ -188,7 +189,7 @@ pub fn train_run(
         config,
         &set,
         &monitor,
-        resume,
+        start,
         device,
         observer,
     )?)
@@ -199,14 +200,14 @@ pub fn train_run(
 pub fn train_reported(
     config: &RunConfig,
     run_dir: &Path,
-    resume: bool,
+    start: Start,
     device: &Device,
     data: &DataSource,
     progress: &mut dyn Progress,
 ) -> Result<TrainSummary, LabError> {
     let label = format!("{} {}", config.model.label(), run_dir.display());
     progress.training(&label);
-    let summary = train_run(config, run_dir, resume, device, data, progress)?;
+    let summary = train_run(config, run_dir, start, device, data, progress)?;
     progress.note(&format!(
         "{label}: {} steps, held-out {:.4} bpd, {:.0} img/s, {:.0} s",
         summary.steps, summary.heldout_bpd, summary.images_per_sec, summary.seconds
@@ -234,6 +235,6 @@ pub fn ensure_trained(
         progress.note(&format!("{}: already trained", run_dir.display()));
         return Ok((0.0, 0.0));
     }
-    let summary = train_reported(config, run_dir, true, device, data, progress)?;
+    let summary = train_reported(config, run_dir, Start::Resume, device, data, progress)?;
     Ok((summary.seconds, summary.images_per_sec))
 }

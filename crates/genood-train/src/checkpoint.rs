@@ -18,8 +18,8 @@ use genood_models::Model;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::run::{RunConfig, RunDir, RunError, TrainState, staged};
-use crate::weights::load_weights;
+use crate::run::{METRICS, OPTIMIZER, RunConfig, RunDir, RunError, TrainState, WEIGHTS, staged};
+use crate::weights::{parse_safetensors, weights_into};
 
 /// The SHA-256 of the file at `path`, in hex.
 pub fn digest(path: &Path) -> Result<String, RunError> {
@@ -53,6 +53,7 @@ pub fn staged_state(
         optimizer_updates: Some(optimizer_updates),
         files: digests,
         train_window: None,
+        skipped_steps: step - optimizer_updates as usize,
     })
 }
 
@@ -117,20 +118,30 @@ fn apply(run: &RunDir, ops: &[Operation], limit: usize) -> Result<(), RunError> 
 pub fn recover(run: &RunDir) -> Result<Option<String>, RunError> {
     let pending = run.pending_commit();
     if pending.exists() {
-        let state: TrainState = run.read_json(&pending)?;
-        apply(run, &operations(run, &state)[1..], usize::MAX)?;
-        return Ok(Some(format!(
-            "finished committing the checkpoint of step {} that an interrupted save had begun",
-            state.step
-        )));
+        return match run.read_json::<TrainState>(&pending) {
+            Ok(state) => {
+                apply(run, &operations(run, &state)[1..], usize::MAX)?;
+                Ok(Some(format!(
+                    "finished committing the checkpoint of step {} that an interrupted save had begun",
+                    state.step
+                )))
+            }
+            Err(unreadable) => drop_unreadable_record(run, &unreadable),
+        };
     }
+    let dropped = drop_staged(run)?;
+    Ok((!dropped.is_empty()).then(|| {
+        format!(
+            "dropped the files of a save interrupted before its commit ({}); the previous checkpoint stands",
+            dropped.join(", ")
+        )
+    }))
+}
+
+/// Removes the staged files of a save; returns their names.
+fn drop_staged(run: &RunDir) -> Result<Vec<String>, RunError> {
     let mut dropped = Vec::new();
-    for file in [
-        run.weights(),
-        run.optimizer(),
-        run.metrics(),
-        run.dynamics(),
-    ] {
+    for file in run.checkpoint_files() {
         let leftover = staged(&file);
         if leftover.exists() {
             std::fs::remove_file(&leftover).map_err(|source| RunError::Io {
@@ -140,26 +151,84 @@ pub fn recover(run: &RunDir) -> Result<Option<String>, RunError> {
             dropped.push(file_name(&leftover));
         }
     }
-    Ok((!dropped.is_empty()).then(|| {
-        format!(
-            "dropped the files of a save interrupted before its commit ({}); the previous checkpoint stands",
-            dropped.join(", ")
-        )
-    }))
+    Ok(dropped)
 }
 
-/// The run's `state.json`, after checking every file it lists against its SHA-256 (runs saved
-/// before checkpoints had digests list none). A commit still pending is an error here: only
-/// training (`recover`) may finish it.
-pub fn verify(run: &RunDir) -> Result<TrainState, RunError> {
+/// Recovery from a commit record that cannot be read. It is written atomically, so it was
+/// damaged after its write and nothing says which files it committed: the previous
+/// checkpoint stands when every file still matches its `state.json`, and the record and
+/// staged files go; otherwise the run cannot be recovered, and the error says what to do.
+fn drop_unreadable_record(run: &RunDir, unreadable: &RunError) -> Result<Option<String>, RunError> {
+    let pending = run.pending_commit();
+    match verify_state(run, Needs::Training) {
+        Ok(state) => {
+            drop_staged(run)?;
+            std::fs::remove_file(&pending).map_err(|source| RunError::Io {
+                path: pending.clone(),
+                source,
+            })?;
+            Ok(Some(format!(
+                "{} could not be read ({unreadable}): dropped it and the files it would have committed; the checkpoint of step {} stands",
+                pending.display(),
+                state.step
+            )))
+        }
+        Err(previous) => Err(RunError::Missing {
+            path: pending,
+            reason: format!(
+                "it cannot be read ({unreadable}), and the previous checkpoint is not whole either ({previous}): the run cannot be recovered; start it over (`train --overwrite`)"
+            ),
+        }),
+    }
+}
+
+/// Which files of a checkpoint a command reads, and so has checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The weights alone (evaluation, scores, samples).
+    Model,
+    /// Every file the checkpoint lists, the optimiser state and metrics among them (resuming).
+    Training,
+}
+
+/// The run's `state.json`, after checking it ([`TrainState::check`]) and the files `needs`
+/// names against their SHA-256. A commit still pending is an error here: only training
+/// ([`recover`]) may finish it.
+pub fn verify(run: &RunDir, needs: Needs) -> Result<TrainState, RunError> {
+    no_commit_pending(run)?;
+    verify_state(run, needs)
+}
+
+fn no_commit_pending(run: &RunDir) -> Result<(), RunError> {
     if run.pending_commit().exists() {
         return Err(RunError::Missing {
             path: run.state(),
             reason: "a save was interrupted mid-commit; resume training (`train --resume`) to complete the checkpoint".into(),
         });
     }
+    Ok(())
+}
+
+fn verify_state(run: &RunDir, needs: Needs) -> Result<TrainState, RunError> {
     let state: TrainState = run.read_json(&run.state())?;
-    for (name, expected) in &state.files {
+    state.check(&run.state())?;
+    let names: Vec<&str> = match needs {
+        Needs::Model => vec![WEIGHTS],
+        Needs::Training => {
+            for needed in [OPTIMIZER, METRICS] {
+                if !state.files.contains_key(needed) {
+                    return Err(RunError::Config {
+                        path: run.state(),
+                        reason: format!(
+                            "lists no SHA-256 of {needed}, which resuming reads: the file was edited or damaged"
+                        ),
+                    });
+                }
+            }
+            state.files.keys().map(String::as_str).collect()
+        }
+    };
+    for name in names {
         let path = run.path.join(name);
         if !path.exists() {
             return Err(RunError::Missing {
@@ -167,16 +236,21 @@ pub fn verify(run: &RunDir) -> Result<TrainState, RunError> {
                 reason: format!("the checkpoint of step {} lists it", state.step),
             });
         }
-        let actual = digest(&path)?;
-        if &actual != expected {
-            return Err(RunError::Damaged {
-                path,
-                expected: expected.clone(),
-                actual,
-            });
-        }
+        check_digest(&path, &state.files[name], &digest(&path)?)?;
     }
     Ok(state)
+}
+
+/// Refuses a file whose digest is not the one its checkpoint recorded.
+fn check_digest(path: &Path, expected: &str, actual: &str) -> Result<(), RunError> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(RunError::Damaged {
+        path: path.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+    })
 }
 
 fn file_name(path: &Path) -> String {
@@ -185,19 +259,75 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A model loaded from a run folder, with the checkpoint it came from.
+pub struct Checkpoint {
+    /// The run's configuration.
+    pub config: RunConfig,
+    /// The model, its weights those of `state`.
+    pub model: Model,
+    /// The checkpoint's state: its step and each file's digest.
+    pub state: TrainState,
+}
+
+impl Checkpoint {
+    /// The step and the weights' SHA-256: what made anything computed with this model.
+    pub fn origin(&self) -> (usize, String) {
+        (self.state.step, self.state.files[WEIGHTS].clone())
+    }
+}
+
+/// Attempts at reading a state and its weights as one checkpoint while training may commit
+/// new ones.
+const LOAD_ATTEMPTS: usize = 5;
+
 impl RunDir {
-    /// Rebuilds the model from `config.json` and `model.safetensors` on `device`, after checking
-    /// the checkpoint's files against their digests ([`verify`]).
-    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Model), RunError> {
+    /// Rebuilds the model from `config.json` and `model.safetensors` on `device`, with the
+    /// state of the checkpoint whose weights it read: the weights' bytes are read once and
+    /// checked against that state's digest, so a checkpoint committed meanwhile (a training
+    /// run going on) is never mixed with another's state.
+    pub fn load_checkpoint(&self, device: &Device) -> Result<Checkpoint, RunError> {
         let config = self.read_config()?;
-        if self.state().exists() {
-            verify(self)?;
-        }
+        let path = self.weights();
+        let mut attempt = 0;
+        let (state, bytes) = loop {
+            let state = verify_state_only(self)?;
+            let bytes = std::fs::read(&path).map_err(|source| RunError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let actual = Checksum::Sha256("").digest(&bytes);
+            attempt += 1;
+            match check_digest(&path, &state.files[WEIGHTS], &actual) {
+                Ok(()) => break (state, bytes),
+                // A new checkpoint was committed between the two reads: read both again.
+                Err(_) if attempt < LOAD_ATTEMPTS && verify_state_only(self)? != state => {}
+                Err(damaged) => return Err(damaged),
+            }
+        };
+        let (tensors, _) = parse_safetensors(&path, &bytes)?;
         // The initial draw is overwritten by the saved weights, flag of actnorm included.
         let model = Model::new(&config.model, &mut StdRng::seed_from_u64(0), device);
-        let model = load_weights(model, &self.weights())?;
+        let model = weights_into(model, &path, tensors)?;
+        Ok(Checkpoint {
+            config,
+            model,
+            state,
+        })
+    }
+
+    /// [`RunDir::load_checkpoint`]'s configuration and model.
+    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Model), RunError> {
+        let Checkpoint { config, model, .. } = self.load_checkpoint(device)?;
         Ok((config, model))
     }
+}
+
+/// The run's `state.json`, checked in itself, with no commit pending; no file is hashed.
+fn verify_state_only(run: &RunDir) -> Result<TrainState, RunError> {
+    no_commit_pending(run)?;
+    let state: TrainState = run.read_json(&run.state())?;
+    state.check(&run.state())?;
+    Ok(state)
 }
 
 #[cfg(test)]
@@ -207,7 +337,7 @@ mod tests {
     /// A run folder holding a committed checkpoint of `step` with two files whose content
     /// names the step.
     fn save(run: &RunDir, step: usize, limit: usize) -> Result<(), RunError> {
-        let files = [run.weights(), run.optimizer()];
+        let files = [run.weights(), run.optimizer(), run.metrics()];
         for file in &files {
             std::fs::write(staged(file), format!("{} at {step}", file.display())).unwrap();
         }
@@ -217,8 +347,8 @@ mod tests {
 
     /// Which step the run's files hold, checked to be one and the same.
     fn consistent_step(run: &RunDir) -> usize {
-        let state = verify(run).expect("a complete checkpoint");
-        for file in [run.weights(), run.optimizer()] {
+        let state = verify(run, Needs::Training).expect("a complete checkpoint");
+        for file in [run.weights(), run.optimizer(), run.metrics()] {
             let text = std::fs::read_to_string(&file).unwrap();
             assert_eq!(text, format!("{} at {}", file.display(), state.step));
         }
@@ -227,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_commit_stopped_at_any_point_recovers_to_the_old_or_the_new_checkpoint() {
-        let total = 5; // record, two installs, state, done
+        let total = 6; // record, three installs, state, done
         for limit in 0..=total {
             let dir =
                 std::env::temp_dir().join(format!("genood-commit-{}-{limit}", std::process::id()));
@@ -266,11 +396,91 @@ mod tests {
         let mut bytes = std::fs::read(run.weights()).unwrap();
         bytes[3] ^= 0x10;
         std::fs::write(run.weights(), bytes).unwrap();
-        let err = verify(&run).unwrap_err().to_string();
+        let err = verify(&run, Needs::Training).unwrap_err().to_string();
         assert!(
             err.contains("model.safetensors") && err.contains("SHA-256"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn scratch(name: &str) -> RunDir {
+        let dir = std::env::temp_dir().join(format!("genood-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        RunDir::new(dir)
+    }
+
+    #[test]
+    fn a_torn_commit_record_falls_back_to_the_whole_previous_checkpoint_or_says_what_to_do() {
+        let run = scratch("torn-record");
+        save(&run, 10, usize::MAX).unwrap();
+        // The record of step 20 written, then torn; no file installed yet.
+        save(&run, 20, 1).unwrap();
+        let record = std::fs::read(run.pending_commit()).unwrap();
+        std::fs::write(run.pending_commit(), &record[..record.len() / 2]).unwrap();
+        let said = recover(&run).unwrap().expect("a recovery to report");
+        assert!(
+            said.contains("checkpoint.pending.json could not be read")
+                && said.contains("step 10 stands"),
+            "{said}"
+        );
+        assert_eq!(consistent_step(&run), 10);
+        assert!(!run.pending_commit().exists() && !staged(&run.weights()).exists());
+
+        // Torn after one file was installed: the previous checkpoint is not whole any more.
+        save(&run, 30, 2).unwrap();
+        let record = std::fs::read(run.pending_commit()).unwrap();
+        std::fs::write(run.pending_commit(), &record[..10]).unwrap();
+        let err = recover(&run).unwrap_err().to_string();
+        assert!(
+            err.contains("checkpoint.pending.json")
+                && err.contains("cannot be recovered")
+                && err.contains("--overwrite"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&run.path).unwrap();
+    }
+
+    #[test]
+    fn a_state_without_digests_or_with_an_edited_step_is_refused() {
+        let run = scratch("edited-state");
+        save(&run, 10, usize::MAX).unwrap();
+        let text = std::fs::read_to_string(run.state()).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut edited = json.clone();
+        edited["step"] = 400.into();
+        std::fs::write(run.state(), edited.to_string()).unwrap();
+        let err = verify(&run, Needs::Model).unwrap_err().to_string();
+        assert!(
+            err.contains("state.json") && err.contains("step 400 is not its 10 optimiser updates"),
+            "{err}"
+        );
+        json.as_object_mut().unwrap().remove("files");
+        std::fs::write(run.state(), json.to_string()).unwrap();
+        let err = verify(&run, Needs::Model).unwrap_err().to_string();
+        assert!(
+            err.contains("state.json") && err.contains("lists no SHA-256 of model.safetensors"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&run.path).unwrap();
+    }
+
+    #[test]
+    fn the_model_alone_needs_only_its_weights_whole() {
+        let run = scratch("model-needs");
+        save(&run, 10, usize::MAX).unwrap();
+        std::fs::remove_file(run.optimizer()).unwrap();
+        std::fs::write(run.metrics(), "edited").unwrap();
+        assert_eq!(verify(&run, Needs::Model).unwrap().step, 10);
+        let err = verify(&run, Needs::Training).unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.csv") && err.contains("SHA-256"),
+            "{err}"
+        );
+        std::fs::write(run.metrics(), format!("{} at 10", run.metrics().display())).unwrap();
+        let err = verify(&run, Needs::Training).unwrap_err().to_string();
+        assert!(err.contains("optimizer.safetensors is missing"), "{err}");
+        std::fs::remove_dir_all(&run.path).unwrap();
     }
 }

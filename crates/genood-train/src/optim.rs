@@ -226,6 +226,13 @@ impl Optimizer {
         let mut firsts = HashMap::new();
         let mut seconds = HashMap::new();
         for (name, (_, values)) in tensors {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                let reason = format!(
+                    "element {i} is {}: the optimiser state is damaged",
+                    values[i]
+                );
+                return Err(mismatch(&name, &reason));
+            }
             let len = values.len();
             let tensor = tensor_from_f32(values, [len], device);
             if let Some(param) = name.strip_prefix("first.") {

@@ -33,14 +33,30 @@ pub fn current_model(run: &RunDir) -> Result<(usize, String), RunError> {
     Ok((state.step, model))
 }
 
-/// Writes set `label`'s scores and their origin.
+/// Refuses when the run's checkpoint is no longer the one of `made_by` (its step and weights'
+/// digest, [`crate::checkpoint::Checkpoint::origin`]): what the loaded model computed would be
+/// labelled with another checkpoint. Called holding the run's lock, before writing.
+pub fn check_still_current(run: &RunDir, made_by: &(usize, String)) -> Result<(), RunError> {
+    let (step, model) = current_model(run)?;
+    if model != made_by.1 {
+        return Err(RunError::Moved {
+            path: run.path.clone(),
+            loaded: made_by.0,
+            now: step,
+        });
+    }
+    Ok(())
+}
+
+/// Writes set `label`'s scores and their origin, the checkpoint `made_by` that computed them.
 pub fn write_scores(
     run: &RunDir,
     label: &str,
     scores: &[ExampleScore],
     limit: Option<usize>,
+    made_by: &(usize, String),
 ) -> Result<(), RunError> {
-    let (step, model_sha256) = current_model(run)?;
+    let (step, model_sha256) = made_by.clone();
     let path = run.scores(label);
     write_scores_csv(&path, scores).map_err(|source| RunError::Io { path, source })?;
     let origin = ScoresOrigin {

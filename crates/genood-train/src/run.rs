@@ -65,7 +65,47 @@ pub struct TrainState {
     /// after a resume averages the same steps as an uninterrupted run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_window: Option<(usize, f64)>,
+    /// Steps skipped for a non-finite loss or gradient: `step` is always the optimiser's
+    /// updates plus these, which [`TrainState::check`] holds an edited step against.
+    #[serde(default)]
+    pub skipped_steps: usize,
 }
+
+impl TrainState {
+    /// Checks what the state says of itself, before any file is read by it: that it lists
+    /// the SHA-256 of the weights (without digests nothing could be checked), and that its
+    /// step is its optimiser updates plus its skipped steps. `path` names it in errors.
+    pub fn check(&self, path: &Path) -> Result<(), RunError> {
+        let refuse = |reason: String| {
+            Err(RunError::Config {
+                path: path.into(),
+                reason,
+            })
+        };
+        if !self.files.contains_key(WEIGHTS) {
+            return refuse(format!(
+                "lists no SHA-256 of {WEIGHTS} (its `files`), so the checkpoint cannot be checked: the file was edited or damaged, or a genood older than checkpoint digests wrote it; train the run again"
+            ));
+        }
+        match self.optimizer_updates {
+            None => refuse(
+                "records no optimiser update count (`optimizer_updates`): the file was edited or damaged".into(),
+            ),
+            Some(updates) if updates as usize + self.skipped_steps != self.step => refuse(format!(
+                "step {} is not its {updates} optimiser updates plus {} skipped steps: the file was edited or damaged",
+                self.step, self.skipped_steps
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// The weights' file name in a run folder.
+pub const WEIGHTS: &str = "model.safetensors";
+/// The optimiser state's file name in a run folder.
+pub const OPTIMIZER: &str = "optimizer.safetensors";
+/// The metrics log's file name in a run folder.
+pub const METRICS: &str = "metrics.csv";
 
 /// Why a run folder could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +159,19 @@ pub enum RunError {
         /// The step of the run's checkpoint now.
         now: usize,
     },
+    /// The checkpoint changed while a command used it: what it computed is not the current
+    /// checkpoint's.
+    #[error(
+        "{path}: the run's checkpoint moved from step {loaded} to step {now} while this command used it (a training run committed a new one); run the command again once training is done"
+    )]
+    Moved {
+        /// The run folder.
+        path: PathBuf,
+        /// The step of the checkpoint the command loaded.
+        loaded: usize,
+        /// The step of the run's checkpoint now.
+        now: usize,
+    },
     /// A file a checkpoint needs is not there.
     #[error("{path} is missing: {reason}")]
     Missing {
@@ -149,12 +202,12 @@ impl RunDir {
 
     /// `model.safetensors`.
     pub fn weights(&self) -> PathBuf {
-        self.path.join("model.safetensors")
+        self.path.join(WEIGHTS)
     }
 
     /// `optimizer.safetensors`.
     pub fn optimizer(&self) -> PathBuf {
-        self.path.join("optimizer.safetensors")
+        self.path.join(OPTIMIZER)
     }
 
     /// `state.json`.
@@ -164,7 +217,7 @@ impl RunDir {
 
     /// `metrics.csv`.
     pub fn metrics(&self) -> PathBuf {
-        self.path.join("metrics.csv")
+        self.path.join(METRICS)
     }
 
     /// `dynamics.csv`: monitored sets' likelihood over training.
@@ -234,6 +287,8 @@ impl RunDir {
             self.summary(),
             self.scores_dir(),
             self.path.join("regret"),
+            self.detector(),
+            self.path.join("detect"),
         ];
         derived.extend(self.checkpoint_files());
         derived.extend(staged);

@@ -12,7 +12,7 @@ use genood_models::{DensityModel, Model};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Needs};
 use crate::dynamics::{DynamicsRow, HELDOUT, TRAIN, read_dynamics_csv, write_dynamics_csv};
 use crate::eval::{SetSummary, batch_tensor, evaluate, summarize};
 use crate::optim::{Optimizer, StepOutcome};
@@ -116,6 +116,19 @@ pub enum TrainError {
         /// Reloads of the last good checkpoint before giving up.
         reloads: usize,
     },
+}
+
+/// What training does with a run folder that already holds (part of) a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A new run; refused when the folder holds one.
+    Fresh,
+    /// Continue from the folder's last checkpoint; a new run when it holds none, refused when
+    /// it holds part of one.
+    Resume,
+    /// A new run that replaces the folder's: the old one is deleted only under the run's lock,
+    /// once the new model is built and initialised on its data.
+    Overwrite,
 }
 
 /// What a finished run reports.
@@ -251,7 +264,9 @@ impl Loop<'_> {
         }
     }
 
-    /// Writes a checkpoint and commits it as a whole ([`checkpoint`]).
+    /// Writes a checkpoint and commits it as a whole ([`checkpoint`]), and the run's
+    /// configuration beside it: a resume that changed the number of steps and then failed
+    /// before its first checkpoint leaves `config.json` as it found it.
     fn save(
         &self,
         model: &Model,
@@ -259,6 +274,7 @@ impl Loop<'_> {
         step: usize,
         train_window: (usize, f64),
     ) -> Result<(), RunError> {
+        self.run.write_json(&self.run.config(), self.config)?;
         let mut files = vec![self.run.weights(), self.run.optimizer(), self.run.metrics()];
         save_weights(model, &staged(&files[0]))?;
         optimizer.save(&staged(&files[1]))?;
@@ -316,31 +332,51 @@ impl Loop<'_> {
 
     /// Model, optimiser and step from the run's last checkpoint, on the autodiff device.
     fn restore(&self) -> Result<(Model, Optimizer, TrainState), RunError> {
+        // A fresh optimiser would restart Adam's moments and bias correction, the run going
+        // on silently unlike an uninterrupted one: its state must be there and whole.
+        let state = checkpoint::verify(self.run, Needs::Training)?;
         let (_, model) = self.run.load_model(&self.device)?;
         let train = &self.config.train;
-        let state = checkpoint::verify(self.run)?;
-        let optimizer = if self.run.optimizer().exists() {
-            Optimizer::load(
-                train.optimizer,
-                train.max_grad_norm,
-                &self.run.optimizer(),
-                &self.device,
-            )?
-        } else if state.step == 0 {
-            Optimizer::new(train.optimizer, train.max_grad_norm)
-        } else {
-            // A fresh optimiser would restart Adam's moments and bias correction: the run
-            // would go on, silently, unlike an uninterrupted one.
-            return Err(RunError::Missing {
-                path: self.run.optimizer(),
+        let path = self.run.optimizer();
+        let optimizer = Optimizer::load(train.optimizer, train.max_grad_norm, &path, &self.device)?;
+        if state.optimizer_updates != Some(optimizer.time()) {
+            return Err(RunError::Config {
+                path,
                 reason: format!(
-                    "the checkpoint at step {} needs its optimiser state to resume",
-                    state.step
+                    "it has applied {} updates, the checkpoint of step {} records {:?}: the files do not belong together",
+                    optimizer.time(),
+                    state.step,
+                    state.optimizer_updates
                 ),
             });
-        };
+        }
         Ok((model, optimizer, state))
     }
+}
+
+/// Refuses to resume a folder that holds part of a checkpoint: starting over there would
+/// overwrite what is left, and the user must choose that (a fresh run) knowingly.
+fn refuse_partial_checkpoint(run: &RunDir) -> Result<(), RunError> {
+    let parts = [run.state(), run.weights(), run.optimizer(), run.metrics()];
+    if !parts.iter().any(|p| p.exists()) {
+        return Ok(());
+    }
+    let missing = [run.state(), run.weights()]
+        .into_iter()
+        .find(|p| !p.exists())
+        .expect("a partial checkpoint lacks its state or its weights");
+    let present: Vec<String> = parts
+        .iter()
+        .filter(|p| p.exists())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    Err(RunError::Missing {
+        path: missing,
+        reason: format!(
+            "the folder holds part of a checkpoint ({}), so there is nothing whole to resume; restore the file, or start the run over (--overwrite)",
+            present.join(", ")
+        ),
+    })
 }
 
 /// At most `size` images of `set` drawn by stream `index` of the monitor seed.
@@ -355,8 +391,7 @@ pub fn heldout_count(len: usize, heldout_size: usize) -> usize {
     heldout_size.min(len / 10).max(1)
 }
 
-/// Trains `config.model` on `train_set` into `run`, resuming from its last checkpoint when
-/// `resume` is set and one exists. `heldout_size` images ([`heldout_count`]: at most a tenth),
+/// Trains `config.model` on `train_set` into `run`, starting as `start` says. `heldout_size` images ([`heldout_count`]: at most a tenth),
 /// drawn by the run's seed, are held out ([`ImageSet::split_heldout`]). `monitor`
 /// holds the sets `config.monitor` names, in its order; up to `heldout_size` images of each
 /// (and of the training images) are scored at every metrics row into `dynamics.csv`.
@@ -365,7 +400,7 @@ pub fn train(
     config: &RunConfig,
     train_set: &ImageSet,
     monitor: &[ImageSet],
-    resume: bool,
+    start: Start,
     device: &Device,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary, TrainError> {
@@ -429,7 +464,7 @@ pub fn train(
     };
 
     let _lock = run.lock()?;
-    if !resume && run.is_occupied() {
+    if start == Start::Fresh && run.is_occupied() {
         // Training over it would leave the old scores beside a new model.
         return Err(TrainError::Occupied {
             path: run.path.clone(),
@@ -439,6 +474,7 @@ pub fn train(
         path: run.path.clone(),
         source,
     })?;
+    let resume = start == Start::Resume;
     if resume && let Some(done) = checkpoint::recover(run)? {
         observer.message(&format!("{}: {done}", run.path.display()));
     }
@@ -447,9 +483,7 @@ pub fn train(
         if !resumable_with(&saved, config) {
             return Err(TrainError::ConfigChanged { path: run.config() });
         }
-        // Restored before config.json is rewritten, so that a refused resume changes nothing.
         let (model, optimizer, saved_state) = state.restore()?;
-        run.write_json(&run.config(), config)?;
         observer.message(&format!(
             "resuming {} at step {}",
             run.path.display(),
@@ -464,6 +498,9 @@ pub fn train(
         let open_window = saved_state.train_window.unwrap_or_default();
         (model, optimizer, saved_state.step, open_window)
     } else {
+        if resume {
+            refuse_partial_checkpoint(run)?;
+        }
         let mut model = Model::new(
             &config.model,
             &mut stream_rng(tc.seed, streams::WEIGHTS, 0),
@@ -474,7 +511,14 @@ pub fn train(
         order.truncate(tc.init_batch_size.min(order.len()));
         let init = batch_tensor(&state.train, &order, &device);
         model.initialize(init, &mut stream_rng(tc.seed, streams::INIT, 1));
-        run.write_json(&run.config(), config)?;
+        if start == Start::Overwrite {
+            // Only now, under the lock, with the new run's data read and its model built.
+            run.clear()?;
+            observer.message(&format!(
+                "{}: deleted the earlier run's checkpoint, logs and scores",
+                run.path.display()
+            ));
+        }
         (
             model,
             Optimizer::new(tc.optimizer, tc.max_grad_norm),

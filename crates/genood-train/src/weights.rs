@@ -90,12 +90,20 @@ pub fn read_safetensors(
         path: path.to_path_buf(),
         source,
     })?;
+    parse_safetensors(path, &bytes)
+}
+
+/// [`read_safetensors`] of bytes already read from `path` (named in errors).
+pub fn parse_safetensors(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(NamedTensors, HashMap<String, String>), WeightsError> {
     let format = |e: safetensors::SafeTensorError| WeightsError::Format {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(format)?;
-    let parsed = SafeTensors::deserialize(&bytes).map_err(format)?;
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(format)?;
+    let parsed = SafeTensors::deserialize(bytes).map_err(format)?;
     let mut tensors = NamedTensors::new();
     for (name, view) in parsed.tensors() {
         if view.dtype() != Dtype::F32 {
@@ -123,7 +131,16 @@ pub fn save_weights<M: Module>(module: &M, path: &Path) -> Result<(), WeightsErr
 /// Replaces every float parameter of `module` by the tensor of the same name in `path`.
 /// Fails, naming the tensor, when one is missing, has another shape, or is not used.
 pub fn load_weights<M: Module>(module: M, path: &Path) -> Result<M, WeightsError> {
-    let (mut tensors, _) = read_safetensors(path)?;
+    let (tensors, _) = read_safetensors(path)?;
+    weights_into(module, path, tensors)
+}
+
+/// [`load_weights`] from the tensors of `path`, already read.
+pub fn weights_into<M: Module>(
+    module: M,
+    path: &Path,
+    mut tensors: NamedTensors,
+) -> Result<M, WeightsError> {
     let mut problem: Option<(String, String)> = None;
     let module = map_parameters(module, |name, current, expected| {
         match tensors.remove(name) {

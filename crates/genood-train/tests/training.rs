@@ -11,7 +11,7 @@ use genood_train::dynamics::read_dynamics_csv;
 use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
 use genood_train::run::{RunConfig, RunDir, image_rngs, stream_rng};
-use genood_train::trainer::{Silent, TrainError, TrainObserver, train};
+use genood_train::trainer::{Silent, Start, TrainError, TrainObserver, train};
 use genood_train::weights::{load_weights, read_safetensors, save_weights, write_safetensors};
 
 const IMAGE: ImageShape = ImageShape {
@@ -204,7 +204,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &tiny_config(ModelKind::Glow, 30),
         &data,
         &monitor,
-        false,
+        Start::Fresh,
         &device,
         &mut Silent,
     )
@@ -215,7 +215,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &tiny_config(ModelKind::Glow, 20),
         &data,
         &monitor,
-        false,
+        Start::Fresh,
         &device,
         &mut Silent,
     )
@@ -225,7 +225,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &tiny_config(ModelKind::Glow, 30),
         &data,
         &monitor,
-        true,
+        Start::Resume,
         &device,
         &mut Silent,
     )
@@ -279,7 +279,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &changed,
         &data,
         &monitor,
-        true,
+        Start::Resume,
         &device,
         &mut Silent,
     )
@@ -294,7 +294,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &fewer_threads,
         &data,
         &monitor,
-        true,
+        Start::Resume,
         &device,
         &mut messages,
     )
@@ -328,7 +328,7 @@ fn resuming_without_the_optimiser_state_is_refused_and_changes_nothing() {
         &tiny_config(ModelKind::Glow, 10),
         &data,
         &[],
-        false,
+        Start::Fresh,
         &device,
         &mut Silent,
     )
@@ -341,7 +341,7 @@ fn resuming_without_the_optimiser_state_is_refused_and_changes_nothing() {
         &tiny_config(ModelKind::Glow, 20),
         &data,
         &[],
-        true,
+        Start::Resume,
         &device,
         &mut Silent,
     )
@@ -364,7 +364,7 @@ fn a_run_folder_another_process_writes_is_refused() {
         &tiny_config(ModelKind::Glow, 5),
         &blobs(200, 5),
         &[],
-        false,
+        Start::Fresh,
         &Device::flex(),
         &mut Silent,
     )
@@ -388,7 +388,16 @@ fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
     config.train.max_grad_norm = None;
     config.train.checkpoint_every = 1;
     let mut messages = Messages::default();
-    let err = train(&run, &config, &data, &[], false, &device, &mut messages).unwrap_err();
+    let err = train(
+        &run,
+        &config,
+        &data,
+        &[],
+        Start::Fresh,
+        &device,
+        &mut messages,
+    )
+    .unwrap_err();
     assert!(
         matches!(err, TrainError::Diverged { reloads: 3, .. }),
         "{err}"
@@ -402,7 +411,7 @@ fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
         &early,
         &data,
         &[],
-        false,
+        Start::Fresh,
         &device,
         &mut Messages::default(),
     )
@@ -417,6 +426,169 @@ fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_reloaded() {
     assert!(text.contains("reloaded the last good checkpoint"), "{text}");
     // Nothing already written was lost: the last checkpoint is complete and loadable.
     assert!(run.load_model(&device).is_ok());
+    // A resume asking for more steps that diverges too leaves config.json as it was: its
+    // step count still that of the checkpoint it belongs with.
+    let config_before = std::fs::read(run.config()).unwrap();
+    let mut longer = config.clone();
+    longer.train.steps = 80;
+    let err = train(
+        &run,
+        &longer,
+        &data,
+        &[],
+        Start::Resume,
+        &device,
+        &mut Messages::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
+    assert_eq!(std::fs::read(run.config()).unwrap(), config_before);
+    std::fs::remove_dir_all(&run.path).unwrap();
+}
+
+/// A finished 10-step run of the tiny Glow.
+fn finished_run(name: &str, data: &ImageSet) -> RunDir {
+    let run = temp_run(name);
+    let config = tiny_config(ModelKind::Glow, 10);
+    train(
+        &run,
+        &config,
+        data,
+        &[],
+        Start::Fresh,
+        &Device::flex(),
+        &mut Silent,
+    )
+    .unwrap();
+    run
+}
+
+#[test]
+fn a_resume_that_finds_part_of_a_checkpoint_is_refused_naming_the_missing_file() {
+    let data = blobs(200, 4);
+    for (removed, named) in [
+        ("state.json", "state.json"),
+        ("model.safetensors", "model.safetensors"),
+    ] {
+        let run = finished_run("partial", &data);
+        std::fs::remove_file(run.path.join(removed)).unwrap();
+        let left: Vec<_> = [
+            "metrics.csv",
+            "optimizer.safetensors",
+            "state.json",
+            "model.safetensors",
+        ]
+        .iter()
+        .filter(|f| run.path.join(f).exists())
+        .map(|f| std::fs::read(run.path.join(f)).unwrap())
+        .collect();
+        let err = train(
+            &run,
+            &tiny_config(ModelKind::Glow, 20),
+            &data,
+            &[],
+            Start::Resume,
+            &Device::flex(),
+            &mut Silent,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!("{named} is missing"))
+                && err.contains("part of a checkpoint")
+                && err.contains("--overwrite"),
+            "{err}"
+        );
+        let after: Vec<_> = [
+            "metrics.csv",
+            "optimizer.safetensors",
+            "state.json",
+            "model.safetensors",
+        ]
+        .iter()
+        .filter(|f| run.path.join(f).exists())
+        .map(|f| std::fs::read(run.path.join(f)).unwrap())
+        .collect();
+        assert_eq!(after, left, "nothing left of the run was overwritten");
+        std::fs::remove_dir_all(&run.path).unwrap();
+    }
+}
+
+#[test]
+fn non_finite_optimiser_moments_are_refused_on_resume() {
+    let data = blobs(200, 4);
+    let run = finished_run("nan-moments", &data);
+    let (mut tensors, metadata) = read_safetensors(&run.optimizer()).unwrap();
+    let (name, (_, values)) = tensors.iter_mut().next().unwrap();
+    let name = name.clone();
+    values[0] = f32::NAN;
+    write_safetensors(&run.optimizer(), &tensors, metadata).unwrap();
+    // The digest updated too, as a damage after a checkpoint's write would not: this test
+    // reaches the check of the values themselves.
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.state()).unwrap()).unwrap();
+    state["files"]["optimizer.safetensors"] = genood_train::checkpoint::digest(&run.optimizer())
+        .unwrap()
+        .into();
+    std::fs::write(run.state(), state.to_string()).unwrap();
+    let err = train(
+        &run,
+        &tiny_config(ModelKind::Glow, 20),
+        &data,
+        &[],
+        Start::Resume,
+        &Device::flex(),
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("optimizer.safetensors") && err.contains(&name) && err.contains("NaN"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&run.path).unwrap();
+}
+
+#[test]
+fn overwrite_replaces_a_run_only_under_its_lock() {
+    let data = blobs(200, 4);
+    let run = finished_run("overwrite", &data);
+    let weights = weights_bytes(&run);
+    std::fs::create_dir_all(run.scores_dir()).unwrap();
+    std::fs::write(run.scores("blobs"), "old").unwrap();
+    let held = run.lock().unwrap();
+    let err = train(
+        &run,
+        &tiny_config(ModelKind::Glow, 5),
+        &data,
+        &[],
+        Start::Overwrite,
+        &Device::flex(),
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("another genood process"), "{err}");
+    assert_eq!(weights_bytes(&run), weights, "refused: nothing deleted");
+    assert!(run.config().exists() && run.scores("blobs").exists());
+    drop(held);
+    let mut messages = Messages::default();
+    let summary = train(
+        &run,
+        &tiny_config(ModelKind::Glow, 5),
+        &data,
+        &[],
+        Start::Overwrite,
+        &Device::flex(),
+        &mut messages,
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 5);
+    assert!(
+        !run.scores_dir().exists(),
+        "the old run's scores went with it"
+    );
+    assert!(messages.0.join("\n").contains("deleted the earlier run"));
     std::fs::remove_dir_all(&run.path).unwrap();
 }
 
@@ -618,7 +790,16 @@ fn folding_actnorm_leaves_log_p_of_a_saved_checkpoint_unchanged() {
         let run = temp_run(&format!("fold-{kind:?}"));
         let mut config = tiny_config(kind, 20);
         config.train.learning_rate = 5e-3;
-        train(&run, &config, &data, &[], false, &device, &mut Silent).unwrap();
+        train(
+            &run,
+            &config,
+            &data,
+            &[],
+            Start::Fresh,
+            &device,
+            &mut Silent,
+        )
+        .unwrap();
         let (_, model) = run.load_model(&device).unwrap();
         let Model::Glow(glow) = &model else {
             panic!("a Glow config builds a Glow");
@@ -665,7 +846,16 @@ fn a_glow_trained_in_bf16_scores_like_one_trained_in_f32() {
             panic!("a Glow config");
         };
         glow.flow.precision = precision;
-        let summary = train(&run, &config, &data, &[], false, &device, &mut Silent).unwrap();
+        let summary = train(
+            &run,
+            &config,
+            &data,
+            &[],
+            Start::Fresh,
+            &device,
+            &mut Silent,
+        )
+        .unwrap();
         let saved: RunConfig = run.read_config().unwrap();
         assert_eq!(
             saved.model, config.model,

@@ -7,7 +7,7 @@ use burn::prelude::Device;
 use genood_data::DataSource;
 use genood_data::fetch::FetchOptions;
 use genood_lab::sets::fetch_sets;
-use genood_lab::training::{TrainOptions, run_config, train_run};
+use genood_lab::training::{Start, TrainOptions, run_config, train_run};
 use genood_lab::{LabError, Quiet};
 
 /// A scratch folder for this example, emptied first.
@@ -49,7 +49,7 @@ pub fn trained_glow(dir: &Path, data: &DataSource) -> Result<PathBuf, LabError> 
     train_run(
         &run_config(&options)?,
         &run,
-        false,
+        Start::Fresh,
         &Device::flex(),
         data,
         &mut Quiet,
