@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use genood_data::DataSource;
-use genood_lab::detect::{DetectOptions, apply_detector, fit_detector, verdict_table};
+use genood_lab::detect::{DetectOptions, Grouping, apply_detector, fit_detector, verdict_table};
+use genood_ood::scores::Codec;
 use genood_train::run::RunDir;
 
 use crate::progress::terminal;
@@ -34,9 +35,26 @@ pub struct DetectArgs {
     /// In-distribution false-positive rate each threshold is fitted at.
     #[arg(long, value_parser = crate::numbers::positive_finite, default_value_t = 0.05)]
     pub fpr: f64,
-    /// Inputs per decision of the batch typicality test (consecutive images of a set).
+    /// Inputs per decision of the batch typicality test.
     #[arg(long, value_parser = crate::numbers::positive, default_value_t = 10)]
     pub batch: usize,
+    /// How the batch test forms its batches: random (seeded random batches within each
+    /// set), label (within each class folder) or order (consecutive images as read: only for
+    /// a stream whose order is its source). A batch test is valid only for a sample of one
+    /// source.
+    #[arg(long, value_parser = str::parse::<Grouping>, default_value = "random")]
+    pub group_by: Grouping,
+    /// Compressor of the input-complexity score: png or webp (used when the detector is
+    /// fitted).
+    #[arg(long, value_parser = str::parse::<Codec>, default_value = "png")]
+    pub codec: Codec,
+    /// Fit the thresholds on this in-distribution set (any set you trust, at any shape the
+    /// run accepts) instead of the run's own held-out images; implies --refit.
+    #[arg(long, value_name = "SET")]
+    pub calibrate: Option<String>,
+    /// Write the verdicts of the one --data set to FILE instead of detect/<set>.csv in the run.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Training images scored as the reference of typicality and DoSE.
     #[arg(long, value_parser = crate::numbers::at_least_two, default_value_t = 2000)]
     pub reference_images: usize,
@@ -53,6 +71,10 @@ pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
         scores: args.scores,
         fpr: args.fpr,
         batch: args.batch,
+        grouping: args.group_by,
+        codec: args.codec,
+        calibrate: args.calibrate,
+        out: args.out,
         reference_images: args.reference_images,
         limit: eval.limit,
         batch_size: eval.batch_size,
@@ -63,7 +85,7 @@ pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
     let device = args.scoring.compute.device()?;
     let mut progress = terminal();
     let run = RunDir::new(&args.run);
-    let detector = if args.refit || !run.detector().exists() {
+    let detector = if args.refit || options.calibrate.is_some() || !run.detector().exists() {
         fit_detector(&args.run, data, &device, &options, &mut *progress)?
     } else {
         run.read_json(&run.detector())?

@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
+use genood_data::memory::check_available;
 use genood_lab::figures::write_file;
 use genood_lab::samples::sample_grid;
+use genood_models::footprint;
 use genood_train::run::RunDir;
 
 use crate::device::parse_device;
@@ -41,6 +43,8 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let (config, model) = RunDir::new(&args.run)
         .load_model(&device)
         .with_context(|| format!("loading the model from {}", args.run.display()))?;
+    let needed = footprint::bytes_needed(&config.model, args.count, false);
+    check_available(needed).map_err(|e| anyhow!("--count {}: drawing them {e}", args.count))?;
     let label = format!("sampling {}", config.model.label());
     let png = sample_grid(
         &model,

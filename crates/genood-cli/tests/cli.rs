@@ -12,7 +12,7 @@ use rand::SeedableRng;
 
 mod common;
 
-use common::{failure, genood, ok, real_data, scratch};
+use common::{failure, genood, ok, real_data, scratch, write_pngs};
 
 /// Trains a tiny Glow briefly on real FashionMNIST (about 10 s).
 fn trained_run(name: &str, model: &str) -> PathBuf {
@@ -982,24 +982,6 @@ fn help_lists_every_subcommand_with_one_line() {
                 .any(|l| l.trim_start().starts_with(&format!("{command} "))),
             "{command} missing from:\n{help}"
         );
-    }
-}
-
-/// Writes `count` images of `set` from `first` on as 28×28 grey PNGs under `dir`, in a
-/// sub-folder per class when `by_class` (ImageFolder layout).
-fn write_pngs(set: &genood_data::ImageSet, first: usize, count: usize, dir: &Path, by_class: bool) {
-    for i in first..first + count {
-        let folder = match (&set.labels, by_class) {
-            (Some(labels), true) => dir.join(format!("class-{}", labels[i])),
-            _ => dir.to_path_buf(),
-        };
-        std::fs::create_dir_all(&folder).unwrap();
-        let file = std::fs::File::create(folder.join(format!("{i:05}.png"))).unwrap();
-        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 28, 28);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().unwrap();
-        writer.write_image_data(set.image(i)).unwrap();
     }
 }
 

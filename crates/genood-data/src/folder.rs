@@ -42,7 +42,14 @@ impl Conform {
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
+    // Each directory is read once, however many links lead to it: a link to a folder above
+    // it would otherwise read the same images again, down to the system's link limit.
+    let mut visited = std::collections::HashSet::new();
     while let Some(folder) = pending.pop() {
+        let real = std::fs::canonicalize(&folder).map_err(DataError::io(&folder))?;
+        if !visited.insert(real) {
+            continue;
+        }
         for entry in std::fs::read_dir(&folder).map_err(DataError::io(&folder))? {
             let path = entry.map_err(DataError::io(&folder))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -81,12 +88,36 @@ pub fn read_folder(
 ) -> Result<ImageSet, DataError> {
     let (headers, mut bad) = headers(dir)?;
     let shape = target_shape(&headers, conform, dir)?;
+    let needed = shape
+        .iter()
+        .fold(headers.len() as u128, |n, &d| n.saturating_mul(d as u128));
+    crate::memory::check_available(needed).map_err(|e| {
+        DataError::content(
+            dir,
+            format!(
+                "its {} images at {}×{}×{} (--size, --channels) {e}",
+                headers.len(),
+                shape[0],
+                shape[1],
+                shape[2]
+            ),
+        )
+    })?;
     let mut pixels = Vec::with_capacity(headers.len() * shape.iter().product::<usize>());
     let mut kept = Vec::with_capacity(headers.len());
-    for (file, _) in headers {
+    let mut converted = Vec::new();
+    for (file, header) in headers {
         match image::open(&file) {
             Ok(decoded) => {
                 pixels.extend(conform_image(&decoded, shape));
+                let own = [
+                    if header.grey { 1 } else { 3 },
+                    header.height as usize,
+                    header.width as usize,
+                ];
+                if own != shape {
+                    converted.push(own);
+                }
                 kept.push(file);
             }
             Err(e) => bad.push((file, format!("cannot decode image: {e}"))),
@@ -114,7 +145,53 @@ pub fn read_folder(
     let mut set = ImageSet::new(name, shape, pixels, class_labels(&relative));
     set.paths = Some(relative);
     set.skipped = bad.iter().map(|(f, _)| relative_path(f, dir)).collect();
+    for own in converted {
+        set.note_converted(own);
+    }
     Ok(set)
+}
+
+/// `set` brought to the shape `conform` asks (what it leaves `None` stays the set's own),
+/// each image converted as [`read_folder`] converts a file: an array of other images is
+/// treated as the same images in a folder would be.
+pub fn conform_set(set: ImageSet, conform: Conform) -> ImageSet {
+    let [c, h, w] = set.shape;
+    let [height, width] = conform.size.unwrap_or([h, w]);
+    let shape = [conform.channels.unwrap_or(c), height, width];
+    if shape == set.shape {
+        return set;
+    }
+    let mut pixels = Vec::with_capacity(set.len() * shape.iter().product::<usize>());
+    for i in 0..set.len() {
+        let interleaved = channel_last(set.image(i), c);
+        let image = if c == 1 {
+            DynamicImage::ImageLuma8(
+                image::GrayImage::from_raw(w as u32, h as u32, interleaved).expect("H×W bytes"),
+            )
+        } else {
+            DynamicImage::ImageRgb8(
+                image::RgbImage::from_raw(w as u32, h as u32, interleaved).expect("H×W×3 bytes"),
+            )
+        };
+        pixels.extend(conform_image(&image, shape));
+    }
+    let mut converted = ImageSet::new(set.name, shape, pixels, set.labels);
+    converted.paths = set.paths;
+    converted.skipped = set.skipped;
+    converted.converted_from = vec![([c, h, w], set.pixels.len() / (c * h * w))];
+    converted
+}
+
+/// `[C, H, W]` bytes as interleaved `[H, W, C]`.
+fn channel_last(planar: &[u8], channels: usize) -> Vec<u8> {
+    let pixels = planar.len() / channels;
+    let mut out = vec![0u8; planar.len()];
+    for c in 0..channels {
+        for (i, &v) in planar[c * pixels..(c + 1) * pixels].iter().enumerate() {
+            out[i * channels + c] = v;
+        }
+    }
+    out
 }
 
 /// The `[C, H, W]` [`read_folder`] gives the folder's images under `conform`, from their
@@ -216,9 +293,11 @@ fn target_shape(
                 return Err(DataError::content(
                     dir,
                     format!(
-                        "images are {}×{}; pass --size HxW (at most {MAX_NATIVE_SIDE} on a \
-                         side is kept without one)",
-                        h0.height, h0.width
+                        "images are {}×{} ({} is); pass --size HxW (at most {MAX_NATIVE_SIDE} \
+                         on a side is kept without one)",
+                        h0.height,
+                        h0.width,
+                        first.display()
                     ),
                 ));
             }

@@ -24,7 +24,7 @@ pub fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>, DataError> {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .map_err(|e| DataError::format(path, 0, format!("corrupt gzip stream: {e}")))?;
+            .map_err(|e| DataError::content(path, format!("corrupt gzip stream: {e}")))?;
         Ok(out)
     } else {
         Ok(raw)

@@ -19,6 +19,10 @@ pub struct ImageSet {
     pub paths: Option<Vec<String>>,
     /// Files left out because they could not be read (`--skip-bad`), relative to the folder.
     pub skipped: Vec<String>,
+    /// The `[C, H, W]` shapes of the images that were converted (cropped and resized, made
+    /// grey or RGB) to the set's shape as it was read, with how many had each; empty when
+    /// every image was read as it is.
+    pub converted_from: Vec<([usize; 3], usize)>,
 }
 
 impl ImageSet {
@@ -44,6 +48,7 @@ impl ImageSet {
             labels,
             paths: None,
             skipped: Vec::new(),
+            converted_from: Vec::new(),
         }
     }
 
@@ -84,6 +89,7 @@ impl ImageSet {
             .as_ref()
             .map(|p| indices.iter().map(|&i| p[i].clone()).collect());
         selected.skipped = self.skipped.clone();
+        selected.converted_from = self.converted_from.clone();
         selected
     }
 
@@ -106,6 +112,14 @@ impl ImageSet {
         }
         let (heldout, rest) = (0..self.len()).partition(|&i| held[i]);
         (rest, heldout)
+    }
+
+    /// Records that an image of `shape` was converted to the set's shape.
+    pub fn note_converted(&mut self, shape: [usize; 3]) {
+        match self.converted_from.iter_mut().find(|(s, _)| *s == shape) {
+            Some((_, count)) => *count += 1,
+            None => self.converted_from.push((shape, 1)),
+        }
     }
 
     /// Indices of at most `limit` images drawn without replacement by a seeded shuffle (all of

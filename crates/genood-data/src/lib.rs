@@ -15,6 +15,7 @@ pub mod folder;
 pub mod idx;
 pub mod images;
 pub mod mat;
+pub mod memory;
 pub mod moments;
 pub mod npz;
 pub mod spec;

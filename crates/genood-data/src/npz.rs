@@ -69,7 +69,6 @@ pub fn parse_npy(bytes: &[u8], path: &Path, member: &str) -> Result<NpyArray, Da
                 .map_err(|_| fail(start as u64, format!("bad shape `{shape_text}`")))
         })
         .collect::<Result<_, _>>()?;
-    let count: usize = shape.iter().product();
     let data = &bytes[start + header_len..];
     let width = match descr {
         "|u1" | "|i1" => 1,
@@ -78,6 +77,12 @@ pub fn parse_npy(bytes: &[u8], path: &Path, member: &str) -> Result<NpyArray, Da
         "<i8" | "<u8" | "<f8" => 8,
         other => return Err(fail(start as u64, format!("unsupported dtype {other}"))),
     };
+    // A damaged or hostile header can name more elements than any memory holds.
+    let count = shape
+        .iter()
+        .try_fold(width, |n: usize, &d| n.checked_mul(d))
+        .map(|bytes| bytes / width)
+        .ok_or_else(|| fail(start as u64, format!("shape `{shape_text}` is too large")))?;
     if data.len() < count * width {
         return Err(DataError::Truncated {
             path: path.into(),

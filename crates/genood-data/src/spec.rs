@@ -163,14 +163,35 @@ impl SetSpec {
         match self {
             SetSpec::Real { dataset, split } => dataset.load(split, &source.dir),
             SetSpec::Folder(path) => read_folder(path, &self.label(), conform, source.skip_bad),
-            SetSpec::Array { path, npz, key } => {
-                read_image_array(path, *npz, key.as_deref(), &self.label())
-            }
+            SetSpec::Array { path, npz, key } => Ok(crate::folder::conform_set(
+                read_image_array(path, *npz, key.as_deref(), &self.label())?,
+                conform,
+            )),
             SetSpec::Synthetic { kind, base } => {
                 let base = base.load(source, seed, conform)?;
                 Ok(kind.apply(&base, &mut StdRng::seed_from_u64(seed)))
             }
         }
+    }
+
+    /// The same set with its file's or folder's path made absolute (and free of `.` and
+    /// `..`), so that a run that names it can be used from any working directory. Fails,
+    /// naming the path, when it does not exist.
+    pub fn absolute(&self) -> Result<SetSpec, DataError> {
+        let absolute = |path: &PathBuf| std::fs::canonicalize(path).map_err(DataError::io(path));
+        Ok(match self {
+            SetSpec::Real { .. } => self.clone(),
+            SetSpec::Folder(path) => SetSpec::Folder(absolute(path)?),
+            SetSpec::Array { path, npz, key } => SetSpec::Array {
+                path: absolute(path)?,
+                npz: *npz,
+                key: key.clone(),
+            },
+            SetSpec::Synthetic { kind, base } => SetSpec::Synthetic {
+                kind: *kind,
+                base: Box::new(base.absolute()?),
+            },
+        })
     }
 
     /// The `[C, H, W]` a model of this set is built for: a named set's, an array's, or a

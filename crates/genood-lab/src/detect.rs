@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::LabError;
 use crate::progress::Progress;
 use crate::score::stats;
-use crate::sets::load_subset;
+use crate::sets::{converted_note, load_subset, skipped_note};
 
 /// The single-image scores a detector can threshold, in its CSV's order. None needs OOD
 /// examples (nor a second model), so all four are the default.
@@ -55,6 +55,15 @@ pub struct DetectOptions {
     pub fpr: f64,
     /// Inputs per decision of the batch typicality test.
     pub batch: usize,
+    /// How the batch test groups a set's images into batches.
+    pub grouping: Grouping,
+    /// The compressor of the input-complexity score (when fitting).
+    pub codec: Codec,
+    /// The in-distribution set thresholds are fitted on (when fitting): any set the user
+    /// trusts, at any shape the run accepts; `None`: the run's own held-out images.
+    pub calibrate: Option<String>,
+    /// Where the verdicts of the (single) set go; `None`: `detect/<set>.csv` in the run.
+    pub out: Option<PathBuf>,
     /// Training images scored as the reference (a seeded subset).
     pub reference_images: usize,
     /// Score at most this many images per set when applying (a seeded subset; `None`: all).
@@ -70,19 +79,92 @@ pub struct DetectOptions {
 }
 
 impl Default for DetectOptions {
-    /// 5% false positives, batches of 10, 2,000 reference images, the evaluation defaults.
+    /// 5% false positives, seeded random batches of 10, PNG, the run's held-out images as
+    /// calibration, 2,000 reference images, the evaluation defaults.
     fn default() -> Self {
         let eval = crate::evaluation::EvalOptions::default();
         Self {
             scores: SCORES.map(String::from).to_vec(),
             fpr: 0.05,
             batch: 10,
+            grouping: Grouping::Random,
+            codec: Codec::Png,
+            calibrate: None,
+            out: None,
             reference_images: 2000,
             limit: None,
             batch_size: eval.batch_size,
             iw_samples: eval.iw_samples,
             seed: eval.seed,
             threads: eval.threads,
+        }
+    }
+}
+
+/// How the batch typicality test groups a set's images into batches of M. A batch test is
+/// valid only for inputs that are a sample of one source, and a file order is no such
+/// sample (a folder is read by class): the grouping is always chosen, and said.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Grouping {
+    /// Seeded random batches within each set.
+    #[default]
+    Random,
+    /// Seeded random batches within each label (an ImageFolder's class folder).
+    Label,
+    /// Consecutive images in the order they were read (a stream whose order is its source).
+    Order,
+}
+
+impl std::str::FromStr for Grouping {
+    type Err = String;
+
+    /// `random`, `label` or `order`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "random" => Ok(Grouping::Random),
+            "label" => Ok(Grouping::Label),
+            "order" => Ok(Grouping::Order),
+            _ => Err(format!(
+                "unknown grouping `{name}`; choose random, label or order"
+            )),
+        }
+    }
+}
+
+impl Grouping {
+    /// The batches of `m` this grouping forms of `scores` (positions into it); the images
+    /// of a group left over after its last whole batch are in none.
+    fn batches(self, scores: &[ExampleScore], m: usize, seed: u64) -> Vec<Vec<usize>> {
+        let mut rng = stream_rng(seed, streams::DETECT_BATCHES, 0);
+        let all: Vec<usize> = (0..scores.len()).collect();
+        let mut groups = match self {
+            Grouping::Order | Grouping::Random => vec![all],
+            Grouping::Label => {
+                let mut by_label = std::collections::BTreeMap::<Option<u32>, Vec<usize>>::new();
+                for (k, s) in scores.iter().enumerate() {
+                    by_label.entry(s.label).or_default().push(k);
+                }
+                by_label.into_values().collect()
+            }
+        };
+        if self != Grouping::Order {
+            for group in &mut groups {
+                group.shuffle(&mut rng);
+            }
+        }
+        groups
+            .iter()
+            .flat_map(|g| g.chunks_exact(m).map(<[usize]>::to_vec))
+            .collect()
+    }
+
+    /// What the batches are, for the output.
+    pub fn describe(self, m: usize) -> String {
+        match self {
+            Grouping::Random => format!("seeded random batches of {m} within each set"),
+            Grouping::Label => format!("seeded random batches of {m} within each label"),
+            Grouping::Order => format!("consecutive batches of {m} in reading order"),
         }
     }
 }
@@ -137,8 +219,15 @@ pub struct Detector {
     pub entropy: f64,
     /// The reference images' DoSE features (log p and the model's statistics).
     pub dose_reference: Vec<Vec<f64>>,
-    /// Calibration (held-out) images.
+    /// The set the thresholds were fitted on (`held-out`: the run's own held-out images).
+    #[serde(default = "held_out")]
+    pub calibration: String,
+    /// Calibration images.
     pub calibration_images: usize,
+    /// The input-complexity score's compressor (detectors fitted before it was a choice used
+    /// WebP).
+    #[serde(default = "webp")]
+    pub codec: Codec,
     /// One threshold per chosen score, in [`SCORES`]' order.
     pub scores: Vec<Threshold>,
     /// The scores the combined score takes: the chosen ones but the likelihood (or the
@@ -154,14 +243,31 @@ pub struct Detector {
     pub batch_threshold: f64,
 }
 
+fn held_out() -> String {
+    HELD_OUT.into()
+}
+
+fn webp() -> Codec {
+    Codec::WebpLossless
+}
+
+/// The calibration set's name when the run's own held-out images are used.
+const HELD_OUT: &str = "held-out";
+
 /// The four scores of each image, in [`SCORES`]'s order.
-fn score_values(scores: &[ExampleScore], set: &ImageSet, entropy: f64, kde: &Kde) -> Vec<[f64; 4]> {
+fn score_values(
+    scores: &[ExampleScore],
+    set: &ImageSet,
+    entropy: f64,
+    kde: &Kde,
+    codec: Codec,
+) -> Vec<[f64; 4]> {
     let features = dose_features(&stats(scores));
     scores
         .iter()
         .zip(&features)
         .map(|(s, f)| {
-            let bits = Codec::WebpLossless.compressed_bits(set.image(s.index), set.shape);
+            let bits = codec.compressed_bits(set.image(s.index), set.shape);
             [
                 s.bpd,
                 (s.bpd - entropy).abs(),
@@ -254,10 +360,22 @@ pub fn fit_detector(
         "reference",
         progress,
     );
+    let calibration_subset = match &options.calibrate {
+        Some(name) => {
+            let subset = load_subset(name, data, options.seed, options.limit, model.image_dims())?;
+            note_loaded(&subset.set, progress);
+            Some(subset)
+        }
+        None => None,
+    };
+    let (calibration_set, calibration_indices, calibration) = match &calibration_subset {
+        Some(subset) => (&subset.set, &subset.indices, subset.spec.label()),
+        None => (&set, &heldout, HELD_OUT.to_string()),
+    };
     let calibration_scores = evaluate(
         &model,
-        &set,
-        &heldout,
+        calibration_set,
+        calibration_indices,
         options,
         device,
         "calibration",
@@ -266,14 +384,20 @@ pub fn fit_detector(
     if reference_scores.len() < 2 || calibration_scores.len() < 2 {
         return Err(LabError::set(
             &config.data,
-            "too few images to fit a detector (it needs two reference and two held-out images)",
+            "too few images to fit a detector (it needs two reference and two calibration images)",
         ));
     }
     let entropy =
         reference_scores.iter().map(|s| s.bpd).sum::<f64>() / reference_scores.len() as f64;
     let dose_reference = dose_features(&stats(&reference_scores));
     let kde = Kde::fit(&dose_reference);
-    let values = score_values(&calibration_scores, &set, entropy, &kde);
+    let values = score_values(
+        &calibration_scores,
+        calibration_set,
+        entropy,
+        &kde,
+        options.codec,
+    );
     let mut scores = Vec::new();
     for (k, name) in SCORES.iter().enumerate() {
         if options.scores.iter().any(|s| s == name) {
@@ -316,7 +440,9 @@ pub fn fit_detector(
         fpr: options.fpr,
         entropy,
         dose_reference,
-        calibration_images: heldout.len(),
+        calibration_images: calibration_scores.len(),
+        calibration: calibration.clone(),
+        codec: options.codec,
         scores,
         combines,
         combined,
@@ -326,9 +452,9 @@ pub fn fit_detector(
     };
     run.write_json(&run.detector(), &detector)?;
     progress.note(&format!(
-        "fitted {} on {} held-out and {} training images of {} (false positives {:.0}%)",
+        "fitted {} on {} calibration images ({calibration}) and {} training images of {} as reference (false positives {:.0}%)",
         run.detector().display(),
-        heldout.len(),
+        detector.calibration_images,
         reference.len(),
         config.data,
         100.0 * options.fpr
@@ -360,16 +486,33 @@ pub struct Verdicts {
     pub set: String,
     /// Images scored.
     pub images: usize,
-    /// Files left out as unreadable (`--skip-bad`).
-    pub skipped: usize,
+    /// Files left out as unreadable (`--skip-bad`), relative to the set's folder.
+    pub skipped: Vec<String>,
     /// Fraction flagged by each of the detector's scores, in order.
     pub flagged: Vec<f64>,
     /// Fraction flagged by the combined score: the verdict.
     pub combined: f64,
-    /// Fraction of the consecutive batches the batch typicality test flagged.
+    /// Fraction of the batches the batch typicality test flagged.
     pub batches: f64,
+    /// How many batches the test decided on.
+    pub batch_count: usize,
+    /// How the batches were formed.
+    pub grouping: Grouping,
+    /// The verdict's rate within each label (an ImageFolder's class), for labelled sets.
+    pub groups: Vec<GroupRate>,
     /// The per-image CSV.
     pub csv: PathBuf,
+}
+
+/// The verdict's rate within one label of a set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupRate {
+    /// The class folder's name, or the label's number where the set names none.
+    pub group: String,
+    /// Images with that label.
+    pub images: usize,
+    /// Fraction the combined score flagged.
+    pub flagged: f64,
 }
 
 /// Labels every image of each set in `sets` with the run's detector, writing
@@ -390,6 +533,12 @@ pub fn apply_detector(
             &run_dir.display().to_string(),
             "has no detector.json; fit one first (`genood detect --run RUN`)",
         ));
+    }
+    if options.out.is_some() && sets.len() != 1 {
+        return Err(LabError::Config(format!(
+            "--out names one file, for one set; {} sets were given",
+            sets.len()
+        )));
     }
     let detector: Detector = run.read_json(&path)?;
     let checkpoint = run.load_checkpoint(device)?;
@@ -413,6 +562,7 @@ pub fn apply_detector(
             options.limit,
             model_loaded.image_dims(),
         )?;
+        note_loaded(&subset.set, progress);
         let started = Instant::now();
         let scores = evaluate(
             &model_loaded,
@@ -423,9 +573,16 @@ pub fn apply_detector(
             &format!("detect {name}"),
             progress,
         );
-        let values = score_values(&scores, &subset.set, detector.entropy, &kde);
-        let csv = run.verdicts(&subset.spec.label());
-        let verdicts = write_verdicts(&detector, &subset.set, &scores, &values, &csv)?;
+        let values = score_values(&scores, &subset.set, detector.entropy, &kde, detector.codec);
+        let csv = match &options.out {
+            Some(out) => out.clone(),
+            None => run.verdicts(&subset.spec.label()),
+        };
+        let batches = options
+            .grouping
+            .batches(&scores, detector.batch, options.seed);
+        let batches = (options.grouping, batches.as_slice());
+        let verdicts = write_verdicts(&detector, &subset.set, &scores, &values, batches, &csv)?;
         progress.note(&format!(
             "{}: {} images in {:.1} s, {:.1}% flagged → {}",
             name,
@@ -439,23 +596,37 @@ pub fn apply_detector(
     Ok(all)
 }
 
-/// Writes one row per image and returns the fractions flagged.
+/// Says what reading `set` converted or left out.
+fn note_loaded(set: &ImageSet, progress: &mut dyn Progress) {
+    if let Some(note) = skipped_note(set) {
+        progress.note(&note);
+    }
+    if let Some(note) = converted_note(set) {
+        progress.note(&note);
+    }
+}
+
+/// Writes one row per image and returns the fractions flagged; `batches` are the batch
+/// test's batches (positions into `scores`) and how they were formed.
 fn write_verdicts(
     detector: &Detector,
     set: &ImageSet,
     scores: &[ExampleScore],
     values: &[[f64; 4]],
+    (grouping, batches): (Grouping, &[Vec<usize>]),
     csv: &Path,
 ) -> Result<Verdicts, LabError> {
-    let m = detector.batch;
-    // The batch test takes consecutive images in scoring order as one source.
-    let batch_flagged: Vec<bool> = scores
-        .chunks(m)
-        .map(|batch| {
-            let mean = batch.iter().map(|s| s.bpd).sum::<f64>() / batch.len() as f64;
-            batch.len() == m && (mean - detector.batch_entropy).abs() > detector.batch_threshold
-        })
-        .collect();
+    // Each image's batch and that batch's decision.
+    let mut batch_of: Vec<Option<(usize, bool)>> = vec![None; scores.len()];
+    let mut batches_flagged = 0;
+    for (b, batch) in batches.iter().enumerate() {
+        let mean = batch.iter().map(|&k| scores[k].bpd).sum::<f64>() / batch.len() as f64;
+        let flagged = (mean - detector.batch_entropy).abs() > detector.batch_threshold;
+        batches_flagged += usize::from(flagged);
+        for &k in batch {
+            batch_of[k] = Some((b, flagged));
+        }
+    }
     let mut header = vec!["index".to_string(), "label".into()];
     for t in &detector.scores {
         header.push(t.score.clone());
@@ -464,6 +635,7 @@ fn write_verdicts(
     header.extend(
         [
             "combined_percentile",
+            "batch",
             "batch_flagged",
             "flagged_by",
             "verdict",
@@ -474,6 +646,8 @@ fn write_verdicts(
     let mut out = header.join(",") + "\n";
     let mut flagged = vec![0usize; detector.scores.len()];
     let mut combined_flagged = 0;
+    // Per label: (images, flagged).
+    let mut per_label = std::collections::BTreeMap::<u32, (usize, usize)>::new();
     for (i, (s, v)) in scores.iter().zip(values).enumerate() {
         let mut by = Vec::new();
         out.push_str(&format!(
@@ -492,9 +666,17 @@ fn write_verdicts(
         let combined = combined_of(&detector.scores, &detector.combines, v);
         let ood = combined > detector.combined.threshold;
         combined_flagged += usize::from(ood);
+        if let Some(label) = s.label {
+            let entry = per_label.entry(label).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(ood);
+        }
+        let (batch, batch_flagged) = match batch_of[i] {
+            Some((b, f)) => (b.to_string(), f.to_string()),
+            None => (String::new(), String::new()),
+        };
         out.push_str(&format!(
-            ",{combined:.2},{},{},{},{}\n",
-            batch_flagged[i / m],
+            ",{combined:.2},{batch},{batch_flagged},{},{},{}\n",
             by.join(";"),
             if ood { "ood" } else { "in" },
             genood_train::csv::quote(s.path.as_deref().unwrap_or_default())
@@ -505,24 +687,53 @@ fn write_verdicts(
         source,
     })?;
     let n = scores.len().max(1) as f64;
-    let full_batches = scores.len() / m;
+    let groups = per_label
+        .into_iter()
+        .map(|(label, (images, flagged))| GroupRate {
+            group: class_name(set, scores, label),
+            images,
+            flagged: flagged as f64 / images as f64,
+        })
+        .collect();
     Ok(Verdicts {
         set: set.name.clone(),
         images: scores.len(),
-        skipped: set.skipped.len(),
+        skipped: set.skipped.clone(),
         flagged: flagged.iter().map(|&f| f as f64 / n).collect(),
         combined: combined_flagged as f64 / n,
-        batches: batch_flagged.iter().filter(|&&b| b).count() as f64 / full_batches.max(1) as f64,
+        batches: batches_flagged as f64 / batches.len().max(1) as f64,
+        batch_count: batches.len(),
+        grouping,
+        groups,
         csv: csv.to_path_buf(),
     })
 }
 
-/// The verdicts as a Markdown table.
+/// Label `label`'s class folder, from the path of an image that has it; its number where
+/// the set has no paths.
+fn class_name(set: &ImageSet, scores: &[ExampleScore], label: u32) -> String {
+    scores
+        .iter()
+        .find(|s| s.label == Some(label))
+        .and_then(|s| s.path.as_deref())
+        .and_then(|p| p.split_once('/'))
+        .map(|(class, _)| class.to_string())
+        .filter(|_| set.paths.is_some())
+        .unwrap_or_else(|| label.to_string())
+}
+
+/// The verdicts as a Markdown table, then each labelled set's rate per label.
 pub fn verdict_table(verdicts: &[Verdicts], detector: &Detector) -> String {
+    let grouping = verdicts
+        .first()
+        .map(|v| v.grouping)
+        .unwrap_or_default()
+        .describe(detector.batch);
     let mut md = format!(
-        "Flagged at {:.0}% in-distribution false positives (batch test: consecutive batches of {}):\n\n| set | images | {} | combined (verdict) | batches |\n|---|---:|{}---:|---:|\n",
+        "Flagged at {:.0}% in-distribution false positives, thresholds fitted on {} ({} images); batch test: {grouping}:\n\n| set | images | {} | combined (verdict) | batches |\n|---|---:|{}---:|---:|\n",
         100.0 * detector.fpr,
-        detector.batch,
+        detector.calibration,
+        detector.calibration_images,
         detector
             .scores
             .iter()
@@ -531,15 +742,15 @@ pub fn verdict_table(verdicts: &[Verdicts], detector: &Detector) -> String {
             .join(" | "),
         "---:|".repeat(detector.scores.len())
     );
+    let pct = |f: f64| format!("{:.1}%", 100.0 * f);
     for v in verdicts {
-        let skipped = if v.skipped > 0 {
-            format!(" ({} unreadable files skipped)", v.skipped)
-        } else {
+        let skipped = if v.skipped.is_empty() {
             String::new()
+        } else {
+            format!(" ({} unreadable files skipped)", v.skipped.len())
         };
-        let pct = |f: f64| format!("{:.1}%", 100.0 * f);
         md.push_str(&format!(
-            "| {}{skipped} | {} | {} | {} | {} |\n",
+            "| {}{skipped} | {} | {} | {} | {} of {} |\n",
             v.set,
             v.images,
             v.flagged
@@ -548,8 +759,24 @@ pub fn verdict_table(verdicts: &[Verdicts], detector: &Detector) -> String {
                 .collect::<Vec<_>>()
                 .join(" | "),
             pct(v.combined),
-            pct(v.batches)
+            pct(v.batches),
+            v.batch_count
         ));
+    }
+    for v in verdicts.iter().filter(|v| !v.groups.is_empty()) {
+        md.push_str(&format!(
+            "\n{}: the verdict per label (the {:.0}% holds over the calibration set as a whole, not within each kind of input)\n\n| label | images | flagged |\n|---|---:|---:|\n",
+            v.set,
+            100.0 * detector.fpr
+        ));
+        for g in &v.groups {
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                g.group,
+                g.images,
+                pct(g.flagged)
+            ));
+        }
     }
     md
 }

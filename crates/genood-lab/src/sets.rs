@@ -68,6 +68,26 @@ pub fn skipped_note(set: &ImageSet) -> Option<String> {
     })
 }
 
+/// "SET: converted N images from 3×32×32 to 1×28×28 to fit the model" when reading `set`
+/// converted images (a folder's files or an array of another shape).
+pub fn converted_note(set: &ImageSet) -> Option<String> {
+    let shape = |[c, h, w]: [usize; 3]| format!("{c}×{h}×{w}");
+    (!set.converted_from.is_empty()).then(|| {
+        let from: Vec<String> = set
+            .converted_from
+            .iter()
+            .map(|&(s, n)| format!("{n} from {}", shape(s)))
+            .collect();
+        format!(
+            "{}: converted images to {} (cropped to its aspect ratio, resized, made {}) to fit the model: {}",
+            set.name,
+            shape(set.shape),
+            if set.shape[0] == 1 { "grey" } else { "RGB" },
+            from.join(", ")
+        )
+    })
+}
+
 /// Fetches the data sets called `names` into `data_dir` (checking published checksums),
 /// reporting each step through `progress`.
 pub fn fetch_sets(

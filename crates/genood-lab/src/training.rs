@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use genood_data::SetSpec;
+use genood_data::memory::check_available;
 use genood_data::{Conform, DataSource};
 use genood_flows::multiscale::Precision;
+use genood_models::footprint;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{ImageShape, ModelConfig};
 use genood_train::run::{RunConfig, RunDir, RunError, TrainState};
@@ -16,6 +18,10 @@ use genood_train::trainer::{TrainObserver, TrainSummary, train};
 use crate::error::LabError;
 use crate::progress::Progress;
 use crate::sets::skipped_note;
+
+/// The largest learning rate a new run accepts: past it every optimiser here diverges at
+/// once, and the run would end only as "diverged".
+pub const MAX_LEARNING_RATE: f64 = 10.0;
 
 /// What a run is to be: a config file or a preset, model and training set, then overrides.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +137,8 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
             RunConfig {
                 model: preset.model(image, kind),
                 train: preset.train(kind),
-                data: options.data.clone(),
+                // Absolute, so that the run can be used from any working directory.
+                data: spec.absolute()?.label(),
                 monitor: Vec::new(),
                 threads: 1,
             }
@@ -155,11 +162,34 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
         glow.flow.precision = precision;
     }
     if !options.monitor.is_empty() {
-        config.monitor = options.monitor.clone();
+        config.monitor = options
+            .monitor
+            .iter()
+            .map(|name| Ok(SetSpec::parse(name)?.absolute()?.label()))
+            .collect::<Result<_, LabError>>()?;
     }
     config
         .validate()
         .map_err(|e| LabError::Config(format!("configuration: {e}")))?;
+    if config.train.learning_rate > MAX_LEARNING_RATE {
+        return Err(LabError::Config(format!(
+            "configuration: train.learning_rate (--lr) is {:e}, beyond any rate that trains (at most {MAX_LEARNING_RATE})",
+            config.train.learning_rate
+        )));
+    }
+    let (image, batch) = (config.model.image().dims(), config.train.batch_size);
+    let needed = footprint::bytes_needed(&config.model, batch, true);
+    check_available(needed).map_err(|e| {
+        LabError::Config(format!(
+            "configuration: training {} on {}×{}×{} images at --batch-size {batch} ({}; {} parameters) {e}: make the model, the images (--size) or the batch smaller",
+            config.model.label(),
+            image[0],
+            image[1],
+            image[2],
+            footprint::size_fields(&config.model),
+            footprint::parameter_count(&config.model)
+        ))
+    })?;
     Ok(config)
 }
 

@@ -70,17 +70,31 @@ impl ModelConfig {
 
     /// Checks that the configuration can be built, naming the offending field.
     pub fn validate(&self) -> Result<(), String> {
+        let [c, h, w] = self.image().dims();
+        if c == 0 || h == 0 || w == 0 {
+            return Err(format!(
+                "image.channels, height and width must be at least 1, got {c}×{h}×{w}"
+            ));
+        }
         match self {
             ModelConfig::Glow(config) => {
-                let scale = 1usize << config.flow.levels;
                 let image = config.image;
                 if config.flow.levels == 0 || config.flow.steps_per_level == 0 {
                     return Err("flow.levels and flow.steps_per_level must be at least 1".into());
                 }
-                if !image.height.is_multiple_of(scale) || !image.width.is_multiple_of(scale) {
+                // Each level halves the sides: 2^levels must divide them (and so fit a usize).
+                let scale = u32::try_from(config.flow.levels)
+                    .ok()
+                    .and_then(|levels| 1usize.checked_shl(levels))
+                    .filter(|&scale| scale <= image.height.min(image.width))
+                    .unwrap_or(0);
+                if scale == 0
+                    || !image.height.is_multiple_of(scale)
+                    || !image.width.is_multiple_of(scale)
+                {
                     return Err(format!(
-                        "flow.levels = {} needs height and width divisible by {scale}, got {}×{}",
-                        config.flow.levels, image.height, image.width
+                        "flow.levels = {} needs height and width divisible by 2^{}, got {}×{}",
+                        config.flow.levels, config.flow.levels, image.height, image.width
                     ));
                 }
                 if config.flow.hidden_channels == 0 {

@@ -118,12 +118,26 @@ pub fn waic(log_p: &[Vec<f64>]) -> Vec<f64> {
 }
 
 /// A lossless codec for the input-complexity score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Codec {
     /// PNG at its best compression with adaptive filtering.
     Png,
     /// Lossless WebP (VP8L), stronger than PNG on natural images.
     WebpLossless,
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+
+    /// `png` or `webp` (lossless).
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "png" => Ok(Codec::Png),
+            "webp" => Ok(Codec::WebpLossless),
+            _ => Err(format!("unknown codec `{name}`; choose png or webp")),
+        }
+    }
 }
 
 impl Codec {

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use genood_data::checksum::Checksum;
-use genood_models::Model;
+use genood_data::memory::check_available;
+use genood_models::{Model, footprint};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -305,6 +306,15 @@ impl RunDir {
             }
         };
         let (tensors, _) = parse_safetensors(&path, &bytes)?;
+        check_available(footprint::bytes_needed(&config.model, 1, false)).map_err(|e| {
+            RunError::Config {
+                path: self.config(),
+                reason: format!(
+                    "the model it describes ({}) {e}",
+                    footprint::size_fields(&config.model)
+                ),
+            }
+        })?;
         // The initial draw is overwritten by the saved weights, flag of actnorm included.
         let model = Model::new(&config.model, &mut StdRng::seed_from_u64(0), device);
         let model = weights_into(model, &path, tensors)?;

@@ -128,7 +128,7 @@ pub fn evaluate_with_progress(
     let scorer = model.scorer();
     let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
     let score_batch = |b: usize| {
-        let mut rngs = image_rngs(seed, streams::EVAL_NOISE, &set.name, chunks[b]);
+        let mut rngs = image_rngs(seed, streams::EVAL_NOISE, set, chunks[b]);
         let terms = scorer.log_likelihood(
             batch_tensor(set, chunks[b], device),
             samples,

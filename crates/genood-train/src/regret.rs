@@ -107,13 +107,13 @@ fn elbo(
 /// Refits the posterior of each image of `pixels` (a batch on an autodiff device: the images
 /// of set `set` at `indices`) and returns `(ELBO before, ELBO after)` per image. Each image
 /// draws its refit's samples from stream [`streams::REGRET_REFIT`] and both ELBOs from the
-/// same evaluation draws, keyed by `(seed, set, index)` ([`image_rngs`]).
+/// same evaluation draws, keyed by the image ([`image_rngs`]).
 pub fn refit_batch(
     vae: &Vae,
     pixels: Tensor<4>,
     config: RegretConfig,
     seed: u64,
-    set: &str,
+    set: &ImageSet,
     indices: &[usize],
 ) -> (Vec<f64>, Vec<f64>) {
     let eval_rngs = image_rngs(seed, streams::EVAL_NOISE, set, indices);
@@ -166,7 +166,7 @@ pub fn likelihood_regret(
     // Each batch refits its own posterior parameters: the workers share no autodiff graph.
     let refit = |b: usize| {
         let pixels = batch_tensor(set, chunks[b], device);
-        refit_batch(vae, pixels, config, seed, &set.name, chunks[b])
+        refit_batch(vae, pixels, config, seed, set, chunks[b])
     };
     let mut scores = Vec::with_capacity(indices.len());
     for_each_batch(chunks.len(), threads, &refit, &mut |b, (before, after)| {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use genood_data::ImageSet;
 use genood_data::atomic::write_atomically;
 use genood_data::checksum::Checksum;
 use genood_models::ModelConfig;
@@ -451,17 +452,34 @@ pub fn shard_rng(seed: u64, stream: u64, index: u64, shard: usize) -> StdRng {
     StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
-/// One generator per image for stream `stream` of a run seeded `seed`: image `i` of set `set`
-/// draws from `(seed, stream, set, i)` alone, so its draws do not depend on the batch, limit,
-/// order or shard it is scored in. The set enters through the first 64 bits of the SHA-256 of
-/// its name, so two sets' images draw independent noise.
-pub fn image_rngs(seed: u64, stream: u64, set: &str, indices: &[usize]) -> Vec<StdRng> {
-    let digest = Checksum::Sha256("").digest(set.as_bytes());
-    let set_key = u64::from_str_radix(&digest[..16], 16).expect("a SHA-256 digest is hex");
-    indices
-        .iter()
-        .map(|&i| stream_rng(seed ^ set_key, stream, i as u64))
-        .collect()
+/// One generator per image for stream `stream` of a run seeded `seed`, so that an image's
+/// draws do not depend on the batch, limit, order or shard it is scored in. An image read
+/// from a file (a folder set) is keyed by its path relative to the set's folder, so its noise
+/// travels with the file whatever the folder is called (`folder:x`, `folder:./x` or an
+/// absolute path elsewhere): `stream_rng(seed ^ h("file:" + path), stream, 0)`. Any other
+/// image is keyed by its set's name and its index in the set:
+/// `stream_rng(seed ^ h(name), stream, index)`. `h(S)` is the first 8 bytes of the SHA-256
+/// of S's UTF-8 bytes read as a big-endian u64 (docs/format.md).
+pub fn image_rngs(seed: u64, stream: u64, set: &ImageSet, indices: &[usize]) -> Vec<StdRng> {
+    match &set.paths {
+        Some(paths) => indices
+            .iter()
+            .map(|&i| stream_rng(seed ^ key_of(&format!("file:{}", paths[i])), stream, 0))
+            .collect(),
+        None => {
+            let set_key = key_of(&set.name);
+            indices
+                .iter()
+                .map(|&i| stream_rng(seed ^ set_key, stream, i as u64))
+                .collect()
+        }
+    }
+}
+
+/// `h(S)` of [`image_rngs`]: the first 64 bits of the SHA-256 of `text`, big-endian.
+fn key_of(text: &str) -> u64 {
+    let digest = Checksum::Sha256("").digest(text.as_bytes());
+    u64::from_str_radix(&digest[..16], 16).expect("a SHA-256 digest is hex")
 }
 
 /// Streams of [`stream_rng`].
@@ -487,6 +505,8 @@ pub mod streams {
     pub const SAMPLES: u64 = 9;
     /// Which images of the training set are held out.
     pub const HELDOUT_SPLIT: u64 = 10;
+    /// The batches of `genood detect`'s batch test (random and per-label grouping).
+    pub const DETECT_BATCHES: u64 = 11;
 }
 
 #[cfg(test)]

@@ -4,8 +4,12 @@
 //! behind the decompressor. No case may panic, and every failure must be an error naming the
 //! file.
 //!
+//! Two targets mutate numbers rather than bytes: the dimensions of a `.npy` header (which may
+//! overflow any integer) and the size fields of a run configuration (which may ask for more
+//! memory than any machine has: refused with the estimate, never an allocation failure).
+//!
 //! The suite runs a short version; `cargo test --release -p genood-train --test fuzz --
-//! --ignored` runs 70,000.
+//! --ignored` runs 80,000.
 
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,11 +21,13 @@ use genood_data::cifar::{CifarKind, read_cifar};
 use genood_data::folder::read_folder;
 use genood_data::idx::{encode_idx, read_idx};
 use genood_data::mat::{MatData, compress_mat, encode_mat};
-use genood_data::npz::{encode_npy, read_imagenet32};
+use genood_data::memory::check_available;
+use genood_data::npz::{encode_npy, read_image_array, read_imagenet32};
 use genood_data::svhn::read_svhn;
+use genood_models::footprint::bytes_needed;
 use genood_models::presets::{ModelKind, Preset};
 use genood_models::{ImageShape, Model};
-use genood_train::run::stream_rng;
+use genood_train::run::{RunConfig, stream_rng};
 use genood_train::weights::{load_weights, save_weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -132,6 +138,81 @@ fn text<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// Little-endian u32 words, the form in which numbers are mutated (size fields overwritten
+/// with 0, 2³¹, 2³²−1, …).
+fn words(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The u32 words of `bytes` (a last partial word left out).
+fn unwords(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize)
+        .collect()
+}
+
+/// A `.npy` array whose shape is the mutated words (its dimensions, overflowing or not), over
+/// the bytes of two 28×28 images.
+fn npy_of_shape(shape_words: &[u8]) -> Vec<u8> {
+    let data: Vec<u8> = (0..2 * 28 * 28).map(|i| (i % 249) as u8).collect();
+    encode_npy("|u1", &unwords(shape_words), &data)
+}
+
+/// The fields of a run configuration that set its size, in this order.
+const SIZE_FIELDS: [(&str, &str); 7] = [
+    ("model", "levels"),
+    ("model", "steps_per_level"),
+    ("model", "hidden_channels"),
+    ("image", "height"),
+    ("image", "width"),
+    ("train", "batch_size"),
+    ("image", "channels"),
+];
+
+/// The tiny Glow's run configuration with its size fields set from the mutated words.
+fn config_of_sizes(size_words: &[u8]) -> Vec<u8> {
+    let mut config = serde_json::to_value(RunConfig {
+        model: Preset::Tiny.model(
+            ImageShape {
+                channels: 1,
+                height: 8,
+                width: 8,
+            },
+            ModelKind::Glow,
+        ),
+        train: Preset::Tiny.train(ModelKind::Glow),
+        data: "x".into(),
+        monitor: Vec::new(),
+        threads: 1,
+    })
+    .unwrap();
+    for ((part, field), value) in SIZE_FIELDS.iter().zip(unwords(size_words)) {
+        let slot = match *part {
+            "model" => &mut config["model"]["flow"][field],
+            "image" => &mut config["model"]["image"][field],
+            _ => &mut config["train"][field],
+        };
+        *slot = value.into();
+    }
+    config.to_string().into_bytes()
+}
+
+/// Reads a run configuration as training does before it allocates: checked, then its memory
+/// estimated against what the machine has; one that fits in a few MiB is built.
+fn read_sized_config(path: &Path) -> Result<(), String> {
+    let named = |e: String| format!("{}: {e}", path.display());
+    let text = std::fs::read_to_string(path).map_err(text)?;
+    let config: RunConfig = serde_json::from_str(&text).map_err(|e| named(e.to_string()))?;
+    config.validate().map_err(named)?;
+    let needed = bytes_needed(&config.model, config.train.batch_size, true);
+    check_available(needed).map_err(named)?;
+    if bytes_needed(&config.model, 1, false) < 16 << 20 {
+        Model::new(&config.model, &mut stream_rng(0, 1, 0), &Device::flex());
+    }
+    Ok(())
+}
+
 /// Every reader, each with a valid seed file; `dir` is scratch space.
 fn targets(dir: &Path) -> Vec<Target> {
     let pixels: Vec<u8> = (0..3 * 28 * 28).map(|i| (i % 251) as u8).collect();
@@ -228,6 +309,24 @@ fn targets(dir: &Path) -> Vec<Target> {
             folder,
         ),
         Target::stored("safetensors checkpoint", "model.safetensors", weights, load),
+        Target::wrapped(
+            "npy shape",
+            "x.npy",
+            words(&[2, 28, 28]),
+            npy_of_shape,
+            |p: &Path| {
+                read_image_array(p, false, None, "x")
+                    .map(drop)
+                    .map_err(text)
+            },
+        ),
+        Target::wrapped(
+            "config sizes",
+            "config.json",
+            words(&[2, 2, 16, 8, 8, 32, 1]),
+            config_of_sizes,
+            read_sized_config,
+        ),
     ]
 }
 
@@ -391,7 +490,7 @@ fn every_reader_survives_mutated_files() {
 }
 
 #[test]
-#[ignore = "70,000 cases (about 15 s in release); run by hand"]
-fn every_reader_survives_seventy_thousand_mutated_files() {
+#[ignore = "80,000 cases (about 20 s in release); run by hand"]
+fn every_reader_survives_eighty_thousand_mutated_files() {
     check(5000, 2);
 }

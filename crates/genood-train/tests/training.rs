@@ -816,7 +816,7 @@ fn folding_actnorm_leaves_log_p_of_a_saved_checkpoint_unchanged() {
         let dims = model.dims();
         for chunk in (0..data.len()).collect::<Vec<_>>().chunks(64) {
             let pixels = batch_tensor(&data, chunk, &device);
-            let mut rngs = image_rngs(3, genood_train::run::streams::EVAL_NOISE, &data.name, chunk);
+            let mut rngs = image_rngs(3, genood_train::run::streams::EVAL_NOISE, &data, chunk);
             let noise = Noise::PerImage(&mut rngs).uniform(pixels.dims(), &device);
             let (x, scaling) = genood_flows::dequantize::dequantize(pixels, noise);
             let out = genood_flows::testing::unfolded_forward(&glow.flow, x);

@@ -71,3 +71,27 @@ pub fn real_data() -> &'static Path {
         data
     })
 }
+
+/// Writes `count` images of `set` from `first` on as 28×28 grey PNGs under `dir`, in a
+/// sub-folder per class when `by_class` (ImageFolder layout).
+pub fn write_pngs(
+    set: &genood_data::ImageSet,
+    first: usize,
+    count: usize,
+    dir: &Path,
+    by_class: bool,
+) {
+    for i in first..first + count {
+        let folder = match (&set.labels, by_class) {
+            (Some(labels), true) => dir.join(format!("class-{}", labels[i])),
+            _ => dir.to_path_buf(),
+        };
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = std::fs::File::create(folder.join(format!("{i:05}.png"))).unwrap();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 28, 28);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(set.image(i)).unwrap();
+    }
+}

@@ -118,6 +118,27 @@ impl Resources {
     }
 }
 
+/// Slurm's `--mem`: a whole number, optionally followed by K, M, G or T.
+fn is_slurm_memory(text: &str) -> bool {
+    let digits = text.strip_suffix(['K', 'M', 'G', 'T']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Slurm's `--time`: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, in whole numbers.
+fn is_slurm_time(text: &str) -> bool {
+    let numbers = |part: &str, most: usize| {
+        let fields: Vec<&str> = part.split(':').collect();
+        fields.len() <= most
+            && fields
+                .iter()
+                .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match text.split_once('-') {
+        Some((days, rest)) => numbers(days, 1) && numbers(rest, 3),
+        None => numbers(text, 3),
+    }
+}
+
 fn quick() -> Vec<String> {
     vec!["quick".into()]
 }
@@ -222,6 +243,23 @@ impl SweepSpec {
         if self.resources.values().any(|r| r.cpus == Some(0)) {
             return Err("a stage's `cpus` must be at least 1".into());
         }
+        if self.eval_limit == Some(0) {
+            return Err(
+                "`eval_limit` must be at least 1 (leave it out to score every image)".into(),
+            );
+        }
+        for (stage, r) in &self.resources {
+            if let Some(mem) = r.mem.as_deref().filter(|m| !is_slurm_memory(m)) {
+                return Err(format!(
+                    "`resources.{stage}.mem` is `{mem}`, not a Slurm memory size (a whole number with an optional K, M, G or T: `4G`)"
+                ));
+            }
+            if let Some(time) = r.time.as_deref().filter(|t| !is_slurm_time(t)) {
+                return Err(format!(
+                    "`resources.{stage}.time` is `{time}`, not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -310,5 +348,36 @@ mod tests {
             serde_json::from_str::<SweepSpec>(r#"{"pairs": [], "models": [], "sedes": [1]}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn resources_in_no_slurm_notation_and_an_empty_eval_limit_are_refused() {
+        let base = r#"{"pairs": ["fashion-mnist-mnist"], "models": ["glow"], "presets": ["tiny"], "seeds": [0]"#;
+        for (extra, named) in [
+            (
+                r#", "resources": {"train": {"mem": "lots"}}"#,
+                "resources.train.mem",
+            ),
+            (
+                r#", "resources": {"eval": {"time": "forever"}}"#,
+                "resources.eval.time",
+            ),
+            (r#", "eval_limit": 0"#, "eval_limit"),
+        ] {
+            let spec: SweepSpec = serde_json::from_str(&format!("{base}{extra}}}")).unwrap();
+            let err = spec.check().unwrap_err();
+            assert!(err.contains(named), "{extra}: {err}");
+        }
+        for (mem, time) in [
+            ("4G", "2:00:00"),
+            ("500", "30"),
+            ("16G", "1-12"),
+            ("8G", "2-00:30:00"),
+        ] {
+            let extra =
+                format!(r#", "resources": {{"train": {{"mem": "{mem}", "time": "{time}"}}}}"#);
+            let spec: SweepSpec = serde_json::from_str(&format!("{base}{extra}}}")).unwrap();
+            assert!(spec.check().is_ok(), "{mem} {time}");
+        }
     }
 }
