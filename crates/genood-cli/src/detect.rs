@@ -44,9 +44,9 @@ pub struct DetectArgs {
     /// source.
     #[arg(long, value_parser = str::parse::<Grouping>, default_value = "random")]
     pub group_by: Grouping,
-    /// Compressor of the input-complexity score: png or webp (used when the detector is
-    /// fitted).
-    #[arg(long, value_parser = str::parse::<Codec>, default_value = "png")]
+    /// Compressor of the input-complexity score: webp (lossless) or png (used when the
+    /// detector is fitted; which separates better depends on the images).
+    #[arg(long, value_parser = str::parse::<Codec>, default_value = "webp")]
     pub codec: Codec,
     /// Fit the thresholds on this in-distribution set (any set you trust, at any shape the
     /// run accepts) instead of the run's own held-out images; implies --refit.

@@ -204,6 +204,60 @@ fn tiny_glow_on_fashion_mnist_gives_mnist_the_higher_likelihood() {
         real_data(),
     ));
     check_report(&out);
+
+    // The verdict opens with a sentence on MNIST: what separates it per image, what only in
+    // batches, what fails; the table after it is grouped by what a score decides on. With a
+    // detector that labelled the sets, its flagged counts follow.
+    let r = run.to_str().unwrap();
+    ok(genood(
+        &[
+            "detect",
+            "--run",
+            r,
+            "--data",
+            "fashion-mnist:test",
+            "mnist:test",
+            "--limit",
+            "500",
+        ],
+        real_data(),
+    ));
+    ok(genood(
+        &[
+            "report",
+            "--run",
+            r,
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        real_data(),
+    ));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let verdict = html.find("Verdict</h2>").expect("a verdict");
+    let headline = html
+        .find("<p>mnist:test (glow): ")
+        .expect("a headline on MNIST");
+    let table = html[verdict..].find("<table").unwrap() + verdict;
+    assert!(verdict < headline && headline < table, "the sentence first");
+    let sentence = &html[headline..html[headline..].find("</p>").unwrap() + headline];
+    assert!(
+        sentence.contains("likelihood (") && sentence.contains(" fail"),
+        "{sentence}"
+    );
+    assert!(
+        html[table..].contains("<td>per image</td>")
+            && html[table..].contains("<td>batches of 10</td>")
+    );
+    let counts = html
+        .find("glow: its detector (detector.json, thresholds at 5% false positives on held-out) flags fashion-mnist:test ")
+        .expect("the detector's counts");
+    assert!(counts < table);
+    let counts = &html[counts..html[counts..].find("</p>").unwrap() + counts];
+    assert_eq!(counts.matches(" of 500)").count(), 2, "{counts}");
 }
 
 fn check_report(out: &Path) {

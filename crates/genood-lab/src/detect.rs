@@ -79,7 +79,7 @@ pub struct DetectOptions {
 }
 
 impl Default for DetectOptions {
-    /// 5% false positives, seeded random batches of 10, PNG, the run's held-out images as
+    /// 5% false positives, seeded random batches of 10, lossless WebP, the run's held-out images as
     /// calibration, 2,000 reference images, the evaluation defaults.
     fn default() -> Self {
         let eval = crate::evaluation::EvalOptions::default();
@@ -88,7 +88,7 @@ impl Default for DetectOptions {
             fpr: 0.05,
             batch: 10,
             grouping: Grouping::Random,
-            codec: Codec::Png,
+            codec: Codec::WebpLossless,
             calibrate: None,
             out: None,
             reference_images: 2000,
@@ -720,6 +720,23 @@ fn class_name(set: &ImageSet, scores: &[ExampleScore], label: u32) -> String {
         .map(|(class, _)| class.to_string())
         .filter(|_| set.paths.is_some())
         .unwrap_or_else(|| label.to_string())
+}
+
+/// `(flagged, images)` of a verdicts CSV that `genood detect` wrote.
+pub fn flagged_count(csv: &Path) -> Result<(usize, usize), LabError> {
+    let text = std::fs::read_to_string(csv).map_err(|source| LabError::Io {
+        path: csv.to_path_buf(),
+        source,
+    })?;
+    let mut lines = text.lines();
+    let column = lines
+        .next()
+        .and_then(|header| header.split(',').position(|h| h == "verdict"))
+        .ok_or_else(|| LabError::set(&csv.display().to_string(), "has no `verdict` column"))?;
+    // Columns before `path` (the last, the only one that may be quoted) hold no comma.
+    let verdicts: Vec<&str> = lines.filter_map(|l| l.split(',').nth(column)).collect();
+    let flagged = verdicts.iter().filter(|v| **v == "ood").count();
+    Ok((flagged, verdicts.len()))
 }
 
 /// The verdicts as a Markdown table, then each labelled set's rate per label.

@@ -86,6 +86,7 @@ pub mod score;
 pub mod sets;
 pub mod sweep;
 pub mod training;
+pub mod verdict;
 
 pub use error::LabError;
 pub use progress::{Log, Progress, Quiet};

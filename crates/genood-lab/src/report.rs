@@ -12,17 +12,19 @@ use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, image_grid_png, render_html};
 use genood_ood::svg::roc_chart;
 use genood_train::eval::{ExampleScore, SetSummary};
-use genood_train::provenance::read_scores;
+use genood_train::provenance::{current_model, read_scores};
 use genood_train::run::{RunDir, RunError};
 
 use crate::analysis::Analysis;
 use crate::analysis_view;
+use crate::detect::{Detector, flagged_count};
 use crate::error::LabError;
 use crate::figures::{file_safe, likelihood_histograms, write_figure, write_file};
 use crate::pairs::reported_auroc;
 use crate::progress::Progress;
 use crate::samples::sample_grid;
 use crate::score::{Comparison, ScoreRow, score_rows};
+use crate::verdict;
 
 /// Samples drawn from each model by default.
 pub const SAMPLES: usize = 36;
@@ -75,7 +77,7 @@ pub fn write_report(
         compared.ood.join(", "),
         compared.reference
     ));
-    let mut verdicts = Vec::new();
+    let (mut headlines, mut verdicts) = (Vec::new(), Vec::new());
     let mut body = Vec::new();
     let mut configs = vec![Block::Heading("Configurations".into())];
     for (k, run_path) in runs.iter().enumerate() {
@@ -108,11 +110,15 @@ pub fn write_report(
             comparison.ensemble.clear();
         }
         let rows = score_rows(run_path, &comparison, 1000, 0, data)?;
-        verdicts.extend(
-            rows.iter()
-                .map(|r| verdict_row(model_name, r, &name_of(&r.ood)?))
-                .collect::<Result<Vec<_>, LabError>>()?,
-        );
+        for ood in &compared.ood {
+            let of_set: Vec<&ScoreRow> = rows.iter().filter(|r| &r.ood == ood).collect();
+            let name = name_of(ood)?;
+            headlines.push(Block::Text(verdict::headline(model_name, &name, &of_set)));
+            verdicts.extend(verdict::grouped_rows(model_name, &name, &of_set));
+        }
+        if let Some(counts) = detector_counts(&run, &sets[1..], &names[1..])? {
+            headlines.push(Block::Text(format!("{model_name}: {counts}")));
+        }
         for ood in &compared.ood {
             let series: Vec<(String, Vec<(f64, f64)>)> = rows
                 .iter()
@@ -186,17 +192,24 @@ pub fn write_report(
             },
         )?));
     }
-    let mut blocks = vec![
-        intro,
-        Block::Heading("Verdict".into()),
-        Block::Text(VERDICT_RULE.into()),
+    let mut blocks = vec![intro, Block::Heading("Verdict".into())];
+    blocks.extend(headlines);
+    blocks.extend([
+        Block::Text(verdict::RULE.into()),
         Block::Table(
-            ["model", "score", "OOD set", "AUROC [95% CI]", "verdict"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "model",
+                "OOD set",
+                "decides on",
+                "score",
+                "AUROC [95% CI]",
+                "verdict",
+            ]
+            .map(String::from)
+            .to_vec(),
             verdicts,
         ),
-    ];
+    ]);
     blocks.extend(body);
     if let Some(path) = &options.analysis {
         let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
@@ -217,28 +230,42 @@ pub fn write_report(
     Ok(path)
 }
 
-/// How the verdict reads an AUROC's interval.
-const VERDICT_RULE: &str = "A score separates the sets when its AUROC's 95% interval lies above 0.9, fails when it lies below 0.6 (below 0.5 it ranks the OOD set as more in-distribution than the test set), and works partly in between.";
-
-/// One line of the verdict: the score, its AUROC and what it means.
-fn verdict_row(model: &str, row: &ScoreRow, ood: &str) -> Result<Vec<String>, LabError> {
-    let auroc = &row.metrics.auroc;
-    let verdict = if auroc.low >= 0.9 {
-        "separates"
-    } else if auroc.high < 0.5 {
-        "fails: OOD looks more in-distribution"
-    } else if auroc.high < 0.6 {
-        "fails"
-    } else {
-        "partly"
-    };
-    Ok(vec![
-        model.into(),
-        row.score.clone(),
-        ood.into(),
-        format!("{:.3} [{:.3}, {:.3}]", auroc.value, auroc.low, auroc.high),
-        verdict.into(),
-    ])
+/// "Its detector (…) flags …" with each set's flagged count, when the run has a detector
+/// fitted on its current checkpoint and `genood detect` labelled some of `sets` with it.
+fn detector_counts(
+    run: &RunDir,
+    sets: &[String],
+    names: &[String],
+) -> Result<Option<String>, LabError> {
+    if !run.detector().exists() {
+        return Ok(None);
+    }
+    let detector: Detector = run.read_json(&run.detector())?;
+    if detector.model_sha256 != current_model(run)?.1 {
+        return Ok(Some(format!(
+            "its detector was fitted at step {}, on an earlier checkpoint; fit it again (`genood detect --refit`) to see its verdicts here",
+            detector.step
+        )));
+    }
+    let mut counts = Vec::new();
+    for (set, name) in sets.iter().zip(names) {
+        let csv = run.verdicts(&SetSpec::parse(set)?.label());
+        if csv.exists() {
+            let (flagged, images) = flagged_count(&csv)?;
+            counts.push(format!(
+                "{name} {:.1}% ({flagged} of {images})",
+                100.0 * flagged as f64 / images.max(1) as f64
+            ));
+        }
+    }
+    Ok((!counts.is_empty()).then(|| {
+        format!(
+            "its detector (detector.json, thresholds at {:.0}% false positives on {}) flags {}.",
+            100.0 * detector.fpr,
+            detector.calibration,
+            counts.join(", ")
+        )
+    }))
 }
 
 /// For each set, its [`GALLERY`] most likely and least likely scored images as one PNG (two

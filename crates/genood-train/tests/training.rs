@@ -463,6 +463,30 @@ fn finished_run(name: &str, data: &ImageSet) -> RunDir {
     run
 }
 
+/// The bytes of each checkpoint file the run still has.
+fn checkpoint_bytes(run: &RunDir) -> Vec<Vec<u8>> {
+    [run.metrics(), run.optimizer(), run.state(), run.weights()]
+        .iter()
+        .filter(|f| f.exists())
+        .map(|f| std::fs::read(f).unwrap())
+        .collect()
+}
+
+/// Why resuming `run` to 20 steps was refused.
+fn resume_to_20(run: &RunDir, data: &ImageSet) -> String {
+    train(
+        run,
+        &tiny_config(ModelKind::Glow, 20),
+        data,
+        &[],
+        Start::Resume,
+        &Device::flex(),
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string()
+}
+
 #[test]
 fn a_resume_that_finds_part_of_a_checkpoint_is_refused_naming_the_missing_file() {
     let data = blobs(200, 4);
@@ -472,43 +496,15 @@ fn a_resume_that_finds_part_of_a_checkpoint_is_refused_naming_the_missing_file()
     ] {
         let run = finished_run("partial", &data);
         std::fs::remove_file(run.path.join(removed)).unwrap();
-        let left: Vec<_> = [
-            "metrics.csv",
-            "optimizer.safetensors",
-            "state.json",
-            "model.safetensors",
-        ]
-        .iter()
-        .filter(|f| run.path.join(f).exists())
-        .map(|f| std::fs::read(run.path.join(f)).unwrap())
-        .collect();
-        let err = train(
-            &run,
-            &tiny_config(ModelKind::Glow, 20),
-            &data,
-            &[],
-            Start::Resume,
-            &Device::flex(),
-            &mut Silent,
-        )
-        .unwrap_err()
-        .to_string();
+        let left = checkpoint_bytes(&run);
+        let err = resume_to_20(&run, &data);
         assert!(
             err.contains(&format!("{named} is missing"))
                 && err.contains("part of a checkpoint")
                 && err.contains("--overwrite"),
             "{err}"
         );
-        let after: Vec<_> = [
-            "metrics.csv",
-            "optimizer.safetensors",
-            "state.json",
-            "model.safetensors",
-        ]
-        .iter()
-        .filter(|f| run.path.join(f).exists())
-        .map(|f| std::fs::read(run.path.join(f)).unwrap())
-        .collect();
+        let after = checkpoint_bytes(&run);
         assert_eq!(after, left, "nothing left of the run was overwritten");
         std::fs::remove_dir_all(&run.path).unwrap();
     }
@@ -531,17 +527,7 @@ fn non_finite_optimiser_moments_are_refused_on_resume() {
         .unwrap()
         .into();
     std::fs::write(run.state(), state.to_string()).unwrap();
-    let err = train(
-        &run,
-        &tiny_config(ModelKind::Glow, 20),
-        &data,
-        &[],
-        Start::Resume,
-        &Device::flex(),
-        &mut Silent,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = resume_to_20(&run, &data);
     assert!(
         err.contains("optimizer.safetensors") && err.contains(&name) && err.contains("NaN"),
         "{err}"

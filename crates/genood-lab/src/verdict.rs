@@ -1,0 +1,230 @@
+//! The report's verdict: for each OOD set, what separates it from the test set per image,
+//! what only in batches of M inputs known to share a source, and what fails. Said first in
+//! one sentence per set, then as a table grouped the same way.
+
+use crate::score::ScoreRow;
+
+/// How the verdict reads an AUROC's interval.
+pub const RULE: &str = "A score separates the sets when its AUROC's 95% interval lies above 0.9, fails when it lies below 0.6 (below 0.5 it ranks the OOD set as more in-distribution than the test set), and works partly in between. A per-image score decides on each input alone; a batch test decides on M inputs at once and is valid only when they are known to share a source.";
+
+/// What one score's AUROC interval says, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// The interval lies above 0.9.
+    Separates,
+    /// Between the other cases.
+    Partly,
+    /// The interval lies below 0.6.
+    Fails,
+    /// The interval lies below 0.5: the OOD set looks more in-distribution.
+    Inverted,
+}
+
+impl Verdict {
+    /// The verdict of `row`'s AUROC.
+    pub fn of(row: &ScoreRow) -> Self {
+        let auroc = &row.metrics.auroc;
+        if auroc.low >= 0.9 {
+            Verdict::Separates
+        } else if auroc.high < 0.5 {
+            Verdict::Inverted
+        } else if auroc.high < 0.6 {
+            Verdict::Fails
+        } else {
+            Verdict::Partly
+        }
+    }
+
+    /// As the table says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Separates => "separates",
+            Verdict::Partly => "partly",
+            Verdict::Fails => "fails",
+            Verdict::Inverted => "fails: OOD looks more in-distribution",
+        }
+    }
+}
+
+/// "per image", or "batches of M" for a batch test.
+pub fn decides_on(row: &ScoreRow) -> String {
+    match row.batch {
+        1 => "per image".into(),
+        m => format!("batches of {m}"),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn listed(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// One sentence on OOD set `ood` (the rows of one model against it): what separates it per
+/// image, what only in batches, what works partly and what fails.
+pub fn headline(model: &str, ood: &str, rows: &[&ScoreRow]) -> String {
+    let named = |keep: &dyn Fn(&ScoreRow) -> bool| -> Vec<String> {
+        rows.iter()
+            .filter(|r| keep(r))
+            .map(|r| format!("{} ({:.3})", r.score, r.metrics.auroc.value))
+            .collect()
+    };
+    let verb = |items: &[String], one: &str, many: &str| {
+        if items.len() == 1 { one } else { many }.to_string()
+    };
+    let per_image = named(&|r| r.batch == 1 && Verdict::of(r) == Verdict::Separates);
+    let mut parts = vec![if per_image.is_empty() {
+        "no single-image score separates it".to_string()
+    } else {
+        format!(
+            "per image, {} {} it",
+            listed(&per_image),
+            verb(&per_image, "separates", "separate")
+        )
+    }];
+    let mut sizes: Vec<usize> = rows.iter().map(|r| r.batch).filter(|&m| m > 1).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    for m in sizes {
+        let batch = named(&|r| r.batch == m && Verdict::of(r) == Verdict::Separates);
+        if !batch.is_empty() {
+            parts.push(format!(
+                "{}in batches of {m} known to share a source, {} {}",
+                if per_image.is_empty() { "only " } else { "" },
+                listed(&batch),
+                verb(&batch, "does", "do")
+            ));
+        }
+    }
+    let partly = named(&|r| Verdict::of(r) == Verdict::Partly);
+    if !partly.is_empty() {
+        parts.push(format!(
+            "{} {} partly",
+            listed(&partly),
+            verb(&partly, "works", "work")
+        ));
+    }
+    let fails = named(&|r| Verdict::of(r) >= Verdict::Fails);
+    if !fails.is_empty() {
+        let inverted = named(&|r| Verdict::of(r) == Verdict::Inverted);
+        let ranking = if inverted.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} ranking it as more in-distribution than the test set",
+                listed(&inverted)
+            )
+        };
+        parts.push(format!(
+            "{} {}{ranking}",
+            listed(&fails),
+            verb(&fails, "fails", "fail")
+        ));
+    }
+    format!("{ood} ({model}): {}.", parts.join("; "))
+}
+
+/// The table's rows for one model's `rows` against one OOD set (`ood`, its display name):
+/// per-image scores first, then each batch size, each from separating to failing.
+pub fn grouped_rows(model: &str, ood: &str, rows: &[&ScoreRow]) -> Vec<Vec<String>> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|r| (r.batch, Verdict::of(r)));
+    sorted
+        .iter()
+        .map(|r| {
+            let auroc = &r.metrics.auroc;
+            vec![
+                model.into(),
+                ood.into(),
+                decides_on(r),
+                r.score.clone(),
+                format!("{:.3} [{:.3}, {:.3}]", auroc.value, auroc.low, auroc.high),
+                Verdict::of(r).label().into(),
+            ]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::score::Coverage;
+    use genood_ood::metrics::{Detection, Estimate};
+
+    fn row(score: &str, batch: usize, auroc: [f64; 3]) -> ScoreRow {
+        let estimate = Estimate {
+            value: auroc[0],
+            low: auroc[1],
+            high: auroc[2],
+        };
+        ScoreRow {
+            score: score.into(),
+            in_dist: "fashion-mnist:test".into(),
+            ood: "mnist:test".into(),
+            batch,
+            metrics: Detection {
+                auroc: estimate,
+                aupr_in: estimate,
+                aupr_out: estimate,
+                fpr95: estimate,
+                detection_accuracy: estimate,
+            },
+            in_images: Coverage { scored: 10, of: 10 },
+            ood_images: Coverage { scored: 10, of: 10 },
+            cost: String::new(),
+            threshold: None,
+            in_scores: Vec::new(),
+            ood_scores: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_headline_says_what_separates_per_image_in_batches_and_what_fails() {
+        let rows = [
+            row("likelihood", 1, [0.093, 0.08, 0.10]),
+            row("input complexity", 1, [0.996, 0.99, 0.998]),
+            row("likelihood ratio", 1, [0.74, 0.72, 0.76]),
+            row("typicality", 10, [1.0, 1.0, 1.0]),
+            row("WAIC", 1, [0.55, 0.52, 0.58]),
+        ];
+        let refs: Vec<&ScoreRow> = rows.iter().collect();
+        assert_eq!(
+            headline("glow", "MNIST", &refs),
+            "MNIST (glow): per image, input complexity (0.996) separates it; in batches of 10 \
+             known to share a source, typicality (1.000) does; likelihood ratio (0.740) works \
+             partly; likelihood (0.093) and WAIC (0.550) fail, likelihood (0.093) ranking it as \
+             more in-distribution than the test set."
+        );
+        let only_batches = [
+            row("likelihood", 1, [0.2, 0.18, 0.22]),
+            row("typicality", 10, [0.98, 0.95, 1.0]),
+        ];
+        let refs: Vec<&ScoreRow> = only_batches.iter().collect();
+        let said = headline("cv-glow", "SVHN", &refs);
+        assert!(
+            said.starts_with(
+                "SVHN (cv-glow): no single-image score separates it; only in batches of 10"
+            ),
+            "{said}"
+        );
+        // The table: per image first (separating first), then the batch test.
+        let grouped = grouped_rows("glow", "MNIST", &rows.iter().collect::<Vec<_>>());
+        let order: Vec<(&str, &str)> = grouped
+            .iter()
+            .map(|r| (r[2].as_str(), r[3].as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("per image", "input complexity"),
+                ("per image", "likelihood ratio"),
+                ("per image", "WAIC"),
+                ("per image", "likelihood"),
+                ("batches of 10", "typicality"),
+            ]
+        );
+    }
+}
