@@ -1,7 +1,7 @@
 //! `genood detect` on folders and arrays nobody prepared for it, on the real data: verdicts
 //! that mean what they say, whatever order, path, shape or working directory the images come in.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 
@@ -88,46 +88,72 @@ fn detect_keeps_its_stated_rate_on_an_image_folder_read_in_path_order() {
     }
 }
 
-#[test]
-fn a_folder_scores_alike_by_any_path_and_detect_says_what_it_converted_and_skipped() {
-    let dir = scratch("detect-paths");
-    let test = load("fashion-mnist:test");
-    write_pngs(&test, 0, 300, &dir.join("imgs"), false);
-    // A run trained on the folder named relatively, from `dir`.
-    let run = dir.join("run");
-    let r = run.to_str().unwrap();
-    let in_dir = |args: &[&str]| {
-        let output = command(args, real_data())
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        ok(output)
-    };
-    in_dir(&[
-        "train",
-        "--run",
-        r,
-        "--preset",
-        "tiny",
-        "--steps",
-        "40",
-        "--data",
-        "folder:imgs",
-    ]);
+/// A scratch folder holding `imgs/` (300 FashionMNIST test images as PNGs) and `run/`, the
+/// tiny Glow trained on it for 40 steps with the folder named relatively, from the scratch
+/// folder; and a runner of `genood` from there.
+struct FolderRun {
+    dir: PathBuf,
+    run: PathBuf,
+}
 
-    // One folder named three ways scores byte for byte alike: its images' noise is keyed by
-    // their paths inside it.
-    let absolute = format!("folder:{}", dir.join("imgs").display());
-    in_dir(&[
+impl FolderRun {
+    fn new(name: &str) -> Self {
+        let dir = scratch(name);
+        write_pngs(
+            &load("fashion-mnist:test"),
+            0,
+            300,
+            &dir.join("imgs"),
+            false,
+        );
+        let run = dir.join("run");
+        let made = Self { dir, run };
+        made.in_dir(&[
+            "train",
+            "--run",
+            made.r(),
+            "--preset",
+            "tiny",
+            "--steps",
+            "40",
+            "--data",
+            "folder:imgs",
+        ]);
+        made
+    }
+
+    fn r(&self) -> &str {
+        self.run.to_str().unwrap()
+    }
+
+    /// `genood args` run from the scratch folder, succeeding.
+    fn in_dir(&self, args: &[&str]) -> String {
+        ok(command(args, real_data())
+            .current_dir(&self.dir)
+            .output()
+            .unwrap())
+    }
+
+    fn detector(&self) -> String {
+        std::fs::read_to_string(self.run.join("detector.json")).unwrap()
+    }
+}
+
+#[test]
+fn a_folder_scores_byte_for_byte_alike_however_its_path_is_spelled() {
+    let f = FolderRun::new("detect-paths");
+    // Its images' noise is keyed by their paths inside it.
+    let absolute = format!("folder:{}", f.dir.join("imgs").display());
+    f.in_dir(&[
         "eval",
         "--run",
-        r,
+        f.r(),
         "--data",
         "folder:imgs",
         "folder:./imgs",
         &absolute,
     ]);
-    let csvs: Vec<String> = std::fs::read_dir(run.join("scores"))
+    let csvs: Vec<String> = std::fs::read_dir(f.run.join("scores"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "csv"))
@@ -138,26 +164,32 @@ fn a_folder_scores_alike_by_any_path_and_detect_says_what_it_converted_and_skipp
         csvs.iter()
             .all(|c| *c == csvs[0] && c.lines().count() == 301)
     );
+}
 
-    // From another working directory the run's training set is still found (--refit reads
-    // it), with the codec chosen and stored.
+#[test]
+fn a_detector_refits_from_any_directory_with_the_codec_chosen() {
+    let f = FolderRun::new("detect-refit");
+    // The run's training set is found from elsewhere (--refit reads it again).
     let elsewhere = scratch("detect-elsewhere");
     let out = ok(command(
-        &["detect", "--run", r, "--refit", "--codec", "png"],
+        &["detect", "--run", f.r(), "--refit", "--codec", "png"],
         real_data(),
     )
     .current_dir(&elsewhere)
     .output()
     .unwrap());
     assert!(out.contains("held-out"), "{out}");
-    let detector = std::fs::read_to_string(run.join("detector.json")).unwrap();
-    assert!(detector.contains("\"codec\": \"png\""), "{detector}");
+    assert!(f.detector().contains("\"codec\": \"png\""));
+    ok(genood(&["detect", "--run", f.r(), "--refit"], real_data()));
+    assert!(f.detector().contains("\"codec\": \"webp-lossless\""));
+}
 
-    // Calibrated on a set the user trusts, here 32×32 RGB copies of the images: converted,
-    // and said.
-    let rgb = dir.join("rgb");
-    std::fs::create_dir_all(&rgb).unwrap();
-    for i in 0..100 {
+/// `count` of the test images as 32×32 RGB PNGs in `dir` (each 28×28 image, its last row
+/// and column repeated).
+fn write_rgb_pngs(dir: &Path, count: usize) {
+    let test = load("fashion-mnist:test");
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
         let grey = test.image(i);
         let mut interleaved = Vec::with_capacity(32 * 32 * 3);
         for y in 0..32 {
@@ -166,16 +198,23 @@ fn a_folder_scores_alike_by_any_path_and_detect_says_what_it_converted_and_skipp
                 interleaved.extend([v, v, v]);
             }
         }
-        let file = std::fs::File::create(rgb.join(format!("{i:03}.png"))).unwrap();
+        let file = std::fs::File::create(dir.join(format!("{i:03}.png"))).unwrap();
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 32, 32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().unwrap();
         writer.write_image_data(&interleaved).unwrap();
     }
+}
+
+#[test]
+fn a_detector_calibrates_on_a_trusted_set_of_another_shape_and_says_it_converted() {
+    let f = FolderRun::new("detect-calibrate");
+    let rgb = f.dir.join("rgb");
+    write_rgb_pngs(&rgb, 100);
     let rgb_set = format!("folder:{}", rgb.display());
     let out = ok(genood(
-        &["detect", "--run", r, "--calibrate", &rgb_set],
+        &["detect", "--run", f.r(), "--calibrate", &rgb_set],
         real_data(),
     ));
     assert!(
@@ -183,32 +222,35 @@ fn a_folder_scores_alike_by_any_path_and_detect_says_what_it_converted_and_skipp
         "{out}"
     );
     assert!(out.contains("100 calibration images"), "{out}");
-    let detector = std::fs::read_to_string(run.join("detector.json")).unwrap();
     assert!(
-        detector.contains("\"codec\": \"webp-lossless\""),
-        "{detector}"
+        f.detector()
+            .contains(&format!("\"calibration\": \"{rgb_set}\""))
     );
+}
 
-    // The same images as an array are converted like the folder, not refused.
+#[test]
+fn detect_converts_arrays_like_folders_writes_where_told_and_names_skipped_files() {
+    let f = FolderRun::new("detect-arrays");
+    let test = load("fashion-mnist:test");
     let mut pixels = Vec::new();
     for i in 0..100 {
         for v in test.image(i) {
             pixels.extend([*v, *v, *v]);
         }
     }
-    let array = dir.join("rgb.npy");
+    let array = f.dir.join("rgb.npy");
     std::fs::write(
         &array,
         genood_data::npz::encode_npy("|u1", &[100, 28, 28, 3], &pixels),
     )
     .unwrap();
     let array_set = format!("npy:{}", array.display());
-    let verdicts = dir.join("verdicts.csv");
+    let verdicts = f.dir.join("verdicts.csv");
     let out = ok(genood(
         &[
             "detect",
             "--run",
-            r,
+            f.r(),
             "--data",
             &array_set,
             "--out",
@@ -222,23 +264,23 @@ fn a_folder_scores_alike_by_any_path_and_detect_says_what_it_converted_and_skipp
         101
     );
     assert!(
-        !run.join("detect").exists(),
+        !f.run.join("detect").exists(),
         "--out leaves no CSV in the run"
     );
 
     // Unreadable files are named, not only counted.
     std::fs::write(
-        dir.join("imgs/broken.png"),
+        f.dir.join("imgs/broken.png"),
         b"\x89PNG\r\n\x1a\nnot an image",
     )
     .unwrap();
+    let absolute = format!("folder:{}", f.dir.join("imgs").display());
     let out = ok(genood(
-        &["--skip-bad", "detect", "--run", r, "--data", &absolute],
+        &["--skip-bad", "detect", "--run", f.r(), "--data", &absolute],
         real_data(),
     ));
     assert!(
         out.contains("left out 1 unreadable file (--skip-bad): broken.png"),
         "{out}"
     );
-    assert!(Path::new(&run.join("detect")).exists());
 }

@@ -2,13 +2,13 @@
 //! away: each is now refused with exit 1 and a message naming the flag, field or file, and
 //! the memory estimate where memory is the reason.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 mod common;
 
 use common::{genood, ok, real_data, scratch, write_pngs};
-use genood_data::{Conform, DataSource, SetSpec};
+use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 
 /// What a refused command printed, after checking that it exited 1 (no panic, no abort).
 fn refused(output: Output) -> String {
@@ -39,17 +39,36 @@ fn config_with(dir: &Path, field: &str, value: u64) -> String {
     path.display().to_string()
 }
 
-#[test]
-fn sizes_no_machine_holds_and_malformed_numbers_are_refused_with_exit_1() {
-    let dir = scratch("refusals");
+/// A finished 20-step run of the tiny Glow in a scratch folder `name`.
+fn finished_run(name: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
     let run = dir.join("run");
-    let r = run.to_str().unwrap();
     ok(genood(
-        &["train", "--run", r, "--preset", "tiny", "--steps", "20"],
+        &[
+            "train",
+            "--run",
+            run.to_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--steps",
+            "20",
+        ],
         real_data(),
     ));
+    (dir, run)
+}
 
-    // Memory: estimated before anything is allocated, refused with the estimate.
+fn fashion_test() -> ImageSet {
+    SetSpec::parse("fashion-mnist:test")
+        .unwrap()
+        .load(&DataSource::new(real_data()), 0, Conform::default())
+        .unwrap()
+}
+
+#[test]
+fn sizes_no_machine_holds_are_refused_with_the_memory_estimate() {
+    let (dir, run) = finished_run("refusals-memory");
+    let r = run.to_str().unwrap();
     let err = refused(genood(
         &["sample", "--run", r, "--count", "100000000"],
         real_data(),
@@ -59,11 +78,7 @@ fn sizes_no_machine_holds_and_malformed_numbers_are_refused_with_exit_1() {
         "{err}"
     );
     let folder = dir.join("one");
-    let test = SetSpec::parse("fashion-mnist:test")
-        .unwrap()
-        .load(&DataSource::new(real_data()), 0, Conform::default())
-        .unwrap();
-    write_pngs(&test, 0, 1, &folder, false);
+    write_pngs(&fashion_test(), 0, 1, &folder, false);
     let one = format!("folder:{}", folder.display());
     let err = refused(genood(
         &[
@@ -88,7 +103,6 @@ fn sizes_no_machine_holds_and_malformed_numbers_are_refused_with_exit_1() {
             "hidden_channels = 100000000",
         ),
         ("steps_per_level", 100_000, "steps_per_level = 100000"),
-        ("levels", 64, "flow.levels = 64"),
     ] {
         let config = config_with(&dir, field, value);
         let err = refused(genood(
@@ -101,7 +115,10 @@ fn sizes_no_machine_holds_and_malformed_numbers_are_refused_with_exit_1() {
             ],
             real_data(),
         ));
-        assert!(err.contains(named), "{field}: {err}");
+        assert!(
+            err.contains(named) && err.contains("needs about"),
+            "{field}: {err}"
+        );
     }
     // A run whose config.json was edited to such a size is refused before it is built.
     let saved = std::fs::read_to_string(run.join("config.json")).unwrap();
@@ -116,15 +133,38 @@ fn sizes_no_machine_holds_and_malformed_numbers_are_refused_with_exit_1() {
         err.contains("config.json") && err.contains("needs about"),
         "{err}"
     );
+    // What fits is accepted.
     std::fs::write(run.join("config.json"), saved).unwrap();
-
-    // A learning rate no optimiser survives.
-    let err = refused(genood(
-        &["train", "--run", &format!("{r}-lr"), "--lr", "1e39"],
+    ok(genood(
+        &[
+            "sample",
+            "--run",
+            r,
+            "--count",
+            "4",
+            "--out",
+            dir.join("s.png").to_str().unwrap(),
+        ],
         real_data(),
     ));
-    assert!(err.contains("--lr") && err.contains("1e39"), "{err}");
+}
 
+#[test]
+fn numbers_that_overflow_are_refused_naming_the_file_or_field() {
+    let (dir, run) = finished_run("refusals-overflow");
+    let r = run.to_str().unwrap();
+    let config = config_with(&dir, "levels", 64);
+    let err = refused(genood(
+        &[
+            "train",
+            "--run",
+            &format!("{r}-levels"),
+            "--config",
+            &config,
+        ],
+        real_data(),
+    ));
+    assert!(err.contains("flow.levels = 64"), "{err}");
     // An .npy header whose dimensions' product overflows.
     let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }";
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
@@ -147,10 +187,20 @@ fn sizes_no_machine_holds_and_malformed_numbers_are_refused_with_exit_1() {
         err.contains("huge.npy") && err.contains("too large"),
         "{err}"
     );
+}
 
+#[test]
+fn absurd_learning_rates_and_link_loops_are_caught_up_front() {
+    let (dir, run) = finished_run("refusals-loops");
+    let r = run.to_str().unwrap();
+    let err = refused(genood(
+        &["train", "--run", &format!("{r}-lr"), "--lr", "1e39"],
+        real_data(),
+    ));
+    assert!(err.contains("--lr") && err.contains("1e39"), "{err}");
     // A link back up the folder is followed once: one image stays one image.
     let looped = dir.join("looped");
-    write_pngs(&test, 0, 1, &looped.join("a"), false);
+    write_pngs(&fashion_test(), 0, 1, &looped.join("a"), false);
     std::os::unix::fs::symlink("..", looped.join("a").join("up")).unwrap();
     let table = ok(genood(
         &[

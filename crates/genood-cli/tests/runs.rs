@@ -1,7 +1,7 @@
 //! Run folders under concurrent and failing commands, with real processes on the real data:
 //! a replacement or a score never loses a run or mislabels what it computed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -9,23 +9,9 @@ mod common;
 
 use common::{command, failure, genood, ok, real_data, scratch};
 
-/// Waits until `path` exists (a first checkpoint, say), at most two minutes.
-fn wait_for(path: &Path, child: &mut Child) {
-    let started = Instant::now();
-    while !path.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the training ended before {} appeared",
-            path.display()
-        );
-        assert!(started.elapsed() < Duration::from_secs(120), "{path:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-#[test]
-fn overwrite_and_eval_during_a_training_neither_delete_nor_mislabel() {
-    let run = scratch("concurrent").join("run");
+/// A training of the tiny Glow into `run`, started and left running (240 steps, a
+/// checkpoint every 20), once its first checkpoint is committed.
+fn training_in_progress(run: &Path) -> Child {
     let r = run.to_str().unwrap();
     let mut training = command(
         &["train", "--run", r, "--preset", "tiny", "--steps", "240"],
@@ -35,9 +21,53 @@ fn overwrite_and_eval_during_a_training_neither_delete_nor_mislabel() {
     .stderr(std::process::Stdio::null())
     .spawn()
     .unwrap();
-    wait_for(&run.join("state.json"), &mut training);
+    let state = run.join("state.json");
+    let started = Instant::now();
+    while !state.exists() {
+        assert!(
+            training.try_wait().unwrap().is_none(),
+            "the training ended before its first checkpoint"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    training
+}
 
-    // A replacement is refused while the run trains, and deletes nothing.
+/// A finished 20-step run of the tiny Glow.
+fn finished_run(name: &str) -> PathBuf {
+    let run = scratch(name).join("run");
+    ok(genood(
+        &[
+            "train",
+            "--run",
+            run.to_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--steps",
+            "20",
+        ],
+        real_data(),
+    ));
+    run
+}
+
+/// The bytes of each of `files` in `run`.
+fn contents(run: &Path, files: &[&str]) -> Vec<Vec<u8>> {
+    files
+        .iter()
+        .map(|f| std::fs::read(run.join(f)).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_overwrite_during_a_training_is_refused_and_deletes_nothing() {
+    let run = scratch("overwrite-busy").join("run");
+    let r = run.to_str().unwrap();
+    let mut training = training_in_progress(&run);
     let err = failure(genood(
         &[
             "train",
@@ -58,52 +88,47 @@ fn overwrite_and_eval_during_a_training_neither_delete_nor_mislabel() {
             "{file} survives the refused overwrite"
         );
     }
+    assert!(training.wait().unwrap().success());
+    assert!(run.join("config.json").exists());
+}
 
-    // An eval loads the checkpoint of the moment, then waits for the lock until the training
-    // ends: what it scored is no longer the run's model, and it must not say it is.
-    let err = failure(genood(
-        &["eval", "--run", r, "--data", "mnist:test", "--limit", "100"],
-        real_data(),
-    ));
+#[test]
+fn an_eval_during_a_training_never_labels_its_scores_with_another_checkpoint() {
+    let run = scratch("eval-busy").join("run");
+    let r = run.to_str().unwrap();
+    let mut training = training_in_progress(&run);
+    // The eval loads the checkpoint of the moment, then waits for the lock until the
+    // training ends: what it scored is no longer the run's model, and it must not say it is.
+    let eval = ["eval", "--run", r, "--data", "mnist:test", "--limit", "100"];
+    let err = failure(genood(&eval, real_data()));
     assert!(
         err.contains("moved from step") || err.contains("another genood process"),
         "{err}"
     );
     assert!(!run.join("scores/mnist_test.csv").exists());
     assert!(training.wait().unwrap().success());
-    ok(genood(
-        &["eval", "--run", r, "--data", "mnist:test", "--limit", "100"],
-        real_data(),
-    ));
+    ok(genood(&eval, real_data()));
     let origin = std::fs::read_to_string(run.join("scores/mnist_test.json")).unwrap();
     assert!(origin.contains("\"step\": 240"), "{origin}");
 }
 
 #[test]
 fn a_replacement_that_cannot_start_keeps_the_finished_run() {
-    let run = scratch("replace").join("run");
-    let r = run.to_str().unwrap();
-    ok(genood(
-        &["train", "--run", r, "--preset", "tiny", "--steps", "20"],
-        real_data(),
-    ));
+    let run = finished_run("replace");
     let files = [
         "config.json",
         "state.json",
         "model.safetensors",
         "metrics.csv",
     ];
-    let before: Vec<Vec<u8>> = files
-        .iter()
-        .map(|f| std::fs::read(run.join(f)).unwrap())
-        .collect();
+    let before = contents(&run, &files);
     // Sets that are not there (MNIST has only its test split here; CIFAR-10 is not fetched).
     for data in ["mnist:train", "cifar10:train"] {
         let err = failure(genood(
             &[
                 "train",
                 "--run",
-                r,
+                run.to_str().unwrap(),
                 "--overwrite",
                 "--preset",
                 "tiny",
@@ -113,20 +138,24 @@ fn a_replacement_that_cannot_start_keeps_the_finished_run() {
             real_data(),
         ));
         assert!(err.contains(data.split(':').next().unwrap()), "{err}");
-        let after: Vec<Vec<u8>> = files
-            .iter()
-            .map(|f| std::fs::read(run.join(f)).unwrap())
-            .collect();
-        assert_eq!(after, before, "{data}: the finished run is intact");
+        assert_eq!(
+            contents(&run, &files),
+            before,
+            "{data}: the finished run is intact"
+        );
     }
-    // Scoring reads only the weights: the optimiser state and the log may go or change.
+}
+
+#[test]
+fn scoring_needs_only_the_weights_and_resuming_needs_every_file() {
+    let run = finished_run("needs");
+    let r = run.to_str().unwrap();
     std::fs::remove_file(run.join("optimizer.safetensors")).unwrap();
     std::fs::write(run.join("metrics.csv"), "edited by hand\n").unwrap();
     ok(genood(
         &["eval", "--run", r, "--data", "mnist:test", "--limit", "20"],
         real_data(),
     ));
-    // Resuming reads them all, and says which is gone.
     let err = failure(genood(
         &[
             "train", "--run", r, "--resume", "--preset", "tiny", "--steps", "40",
@@ -137,8 +166,15 @@ fn a_replacement_that_cannot_start_keeps_the_finished_run() {
         err.contains("metrics.csv") || err.contains("optimizer.safetensors"),
         "{err}"
     );
-    // A resume that finds part of a checkpoint refuses and names the missing file.
+}
+
+#[test]
+fn a_resume_that_finds_part_of_a_checkpoint_refuses_naming_the_missing_file() {
+    let run = finished_run("partial");
+    let r = run.to_str().unwrap();
     std::fs::remove_file(run.join("state.json")).unwrap();
+    let files = ["config.json", "model.safetensors", "metrics.csv"];
+    let before = contents(&run, &files);
     let err = failure(genood(
         &[
             "train", "--run", r, "--resume", "--preset", "tiny", "--steps", "40",
@@ -149,8 +185,5 @@ fn a_replacement_that_cannot_start_keeps_the_finished_run() {
         err.contains("state.json is missing") && err.contains("--overwrite"),
         "{err}"
     );
-    assert_eq!(
-        std::fs::read(run.join("model.safetensors")).unwrap(),
-        before[2]
-    );
+    assert_eq!(contents(&run, &files), before, "nothing was overwritten");
 }

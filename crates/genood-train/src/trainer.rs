@@ -391,8 +391,9 @@ pub fn heldout_count(len: usize, heldout_size: usize) -> usize {
     heldout_size.min(len / 10).max(1)
 }
 
-/// Trains `config.model` on `train_set` into `run`, starting as `start` says. `heldout_size` images ([`heldout_count`]: at most a tenth),
-/// drawn by the run's seed, are held out ([`ImageSet::split_heldout`]). `monitor`
+/// Trains `config.model` on `train_set` into `run`, starting as `start` says. `heldout_size`
+/// images ([`heldout_count`]: at most a tenth), drawn by the run's seed, are held out
+/// ([`ImageSet::split_heldout`]). `monitor`
 /// holds the sets `config.monitor` names, in its order; up to `heldout_size` images of each
 /// (and of the training images) are scored at every metrics row into `dynamics.csv`.
 pub fn train(
