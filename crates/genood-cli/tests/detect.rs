@@ -259,6 +259,15 @@ fn detect_converts_arrays_like_folders_writes_where_told_and_names_skipped_files
         real_data(),
     ));
     assert!(out.contains("100 from 3×28×28"), "{out}");
+    // Scoring the array says it too.
+    let out = ok(genood(
+        &["eval", "--run", f.r(), "--data", &array_set],
+        real_data(),
+    ));
+    assert!(
+        out.contains("converted images to 1×28×28") && out.contains("100 from 3×28×28"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_to_string(&verdicts).unwrap().lines().count(),
         101

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::LabError;
 use crate::progress::Progress;
 use crate::score::stats;
-use crate::sets::{converted_note, load_subset, skipped_note};
+use crate::sets::{load_subset, loading_notes};
 
 /// The single-image scores a detector can threshold, in its CSV's order. None needs OOD
 /// examples (nor a second model), so all four are the default.
@@ -363,7 +363,9 @@ pub fn fit_detector(
     let calibration_subset = match &options.calibrate {
         Some(name) => {
             let subset = load_subset(name, data, options.seed, options.limit, model.image_dims())?;
-            note_loaded(&subset.set, progress);
+            for note in loading_notes(&subset.set) {
+                progress.note(&note);
+            }
             Some(subset)
         }
         None => None,
@@ -562,7 +564,9 @@ pub fn apply_detector(
             options.limit,
             model_loaded.image_dims(),
         )?;
-        note_loaded(&subset.set, progress);
+        for note in loading_notes(&subset.set) {
+            progress.note(&note);
+        }
         let started = Instant::now();
         let scores = evaluate(
             &model_loaded,
@@ -594,16 +598,6 @@ pub fn apply_detector(
         all.push(verdicts);
     }
     Ok(all)
-}
-
-/// Says what reading `set` converted or left out.
-fn note_loaded(set: &ImageSet, progress: &mut dyn Progress) {
-    if let Some(note) = skipped_note(set) {
-        progress.note(&note);
-    }
-    if let Some(note) = converted_note(set) {
-        progress.note(&note);
-    }
 }
 
 /// Writes one row per image and returns the fractions flagged; `batches` are the batch

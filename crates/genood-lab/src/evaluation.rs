@@ -17,7 +17,7 @@ use genood_train::run::{RunDir, RunError};
 
 use crate::error::LabError;
 use crate::progress::Progress;
-use crate::sets::{load_subset, skipped_note};
+use crate::sets::{load_subset, loading_notes};
 
 /// Importance samples of a VAE's bound at evaluation, unless told otherwise.
 pub const IW_SAMPLES: usize = 100;
@@ -101,7 +101,7 @@ pub fn evaluate_sets(
     let mut scored = Vec::with_capacity(subsets.len());
     for subset in subsets {
         let label = subset.spec.label();
-        if let Some(note) = skipped_note(&subset.set) {
+        for note in loading_notes(&subset.set) {
             progress.note(&note);
         }
         let indices = match options.shard {

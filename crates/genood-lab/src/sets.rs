@@ -55,8 +55,14 @@ pub fn load_subset(
     Ok(Subset { spec, set, indices })
 }
 
+/// What reading `set` left out (`--skip-bad`) or converted to the model's shape, one line
+/// each, for the user.
+pub fn loading_notes(set: &ImageSet) -> impl Iterator<Item = String> {
+    skipped_note(set).into_iter().chain(converted_note(set))
+}
+
 /// "SET: left out N unreadable files: …" when `--skip-bad` left files out of `set`.
-pub fn skipped_note(set: &ImageSet) -> Option<String> {
+fn skipped_note(set: &ImageSet) -> Option<String> {
     (!set.skipped.is_empty()).then(|| {
         format!(
             "{}: left out {} unreadable file{} (--skip-bad): {}",
@@ -70,7 +76,7 @@ pub fn skipped_note(set: &ImageSet) -> Option<String> {
 
 /// "SET: converted N images from 3×32×32 to 1×28×28 to fit the model" when reading `set`
 /// converted images (a folder's files or an array of another shape).
-pub fn converted_note(set: &ImageSet) -> Option<String> {
+fn converted_note(set: &ImageSet) -> Option<String> {
     let shape = |[c, h, w]: [usize; 3]| format!("{c}×{h}×{w}");
     (!set.converted_from.is_empty()).then(|| {
         let from: Vec<String> = set

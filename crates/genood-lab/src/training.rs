@@ -17,7 +17,7 @@ use genood_train::trainer::{TrainObserver, TrainSummary, train};
 
 use crate::error::LabError;
 use crate::progress::Progress;
-use crate::sets::skipped_note;
+use crate::sets::loading_notes;
 
 /// The largest learning rate a new run accepts: past it every optimiser here diverges at
 /// once, and the run would end only as "diverged".
@@ -205,7 +205,7 @@ pub fn train_run(
 ) -> Result<TrainSummary, LabError> {
     let conform = Conform::to(config.model.image().dims());
     let set = SetSpec::parse(&config.data)?.load(data, config.train.seed, conform)?;
-    if let Some(note) = skipped_note(&set) {
+    for note in loading_notes(&set) {
         observer.message(&note);
     }
     let mut monitor = Vec::new();
