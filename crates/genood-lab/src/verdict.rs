@@ -63,19 +63,25 @@ fn listed(items: &[String]) -> String {
     }
 }
 
+/// A batch test's name without its batch size ("typicality, batches of 10" → "typicality").
+fn test_name(row: &ScoreRow) -> &str {
+    row.score.split(", batches of").next().unwrap_or(&row.score)
+}
+
 /// One sentence on OOD set `ood` (the rows of one model against it): what separates it per
-/// image, what only in batches, what works partly and what fails.
+/// image, what only in batches, what works partly, what fails and what ranks it as more
+/// in-distribution.
 pub fn headline(model: &str, ood: &str, rows: &[&ScoreRow]) -> String {
-    let named = |keep: &dyn Fn(&ScoreRow) -> bool| -> Vec<String> {
+    let named = |verdict: Verdict, per_image: Option<bool>| -> Vec<String> {
         rows.iter()
-            .filter(|r| keep(r))
+            .filter(|r| Verdict::of(r) == verdict && per_image.is_none_or(|p| p == (r.batch == 1)))
             .map(|r| format!("{} ({:.3})", r.score, r.metrics.auroc.value))
             .collect()
     };
     let verb = |items: &[String], one: &str, many: &str| {
         if items.len() == 1 { one } else { many }.to_string()
     };
-    let per_image = named(&|r| r.batch == 1 && Verdict::of(r) == Verdict::Separates);
+    let per_image = named(Verdict::Separates, Some(true));
     let mut parts = vec![if per_image.is_empty() {
         "no single-image score separates it".to_string()
     } else {
@@ -85,21 +91,37 @@ pub fn headline(model: &str, ood: &str, rows: &[&ScoreRow]) -> String {
             verb(&per_image, "separates", "separate")
         )
     }];
-    let mut sizes: Vec<usize> = rows.iter().map(|r| r.batch).filter(|&m| m > 1).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    for m in sizes {
-        let batch = named(&|r| r.batch == m && Verdict::of(r) == Verdict::Separates);
-        if !batch.is_empty() {
-            parts.push(format!(
-                "{}in batches of {m} known to share a source, {} {}",
-                if per_image.is_empty() { "only " } else { "" },
-                listed(&batch),
-                verb(&batch, "does", "do")
-            ));
-        }
+    // Each batch test once, with the batch sizes at which it separates.
+    let mut tests: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.batch > 1)
+        .map(|r| test_name(r))
+        .collect();
+    tests.dedup();
+    for test in tests {
+        let separating: Vec<&&ScoreRow> = rows
+            .iter()
+            .filter(|r| r.batch > 1 && test_name(r) == test && Verdict::of(r) == Verdict::Separates)
+            .collect();
+        let (Some(first), Some(last)) = (separating.first(), separating.last()) else {
+            continue;
+        };
+        let sizes: Vec<String> = separating.iter().map(|r| r.batch.to_string()).collect();
+        let range = if separating.len() == 1 {
+            format!("AUROC {:.3}", first.metrics.auroc.value)
+        } else {
+            format!(
+                "AUROC {:.3} to {:.3}",
+                first.metrics.auroc.value, last.metrics.auroc.value
+            )
+        };
+        parts.push(format!(
+            "{}{test} separates it in batches of {} known to share a source ({range})",
+            if per_image.is_empty() { "only " } else { "" },
+            listed(&sizes)
+        ));
     }
-    let partly = named(&|r| Verdict::of(r) == Verdict::Partly);
+    let partly = named(Verdict::Partly, None);
     if !partly.is_empty() {
         parts.push(format!(
             "{} {} partly",
@@ -107,21 +129,20 @@ pub fn headline(model: &str, ood: &str, rows: &[&ScoreRow]) -> String {
             verb(&partly, "works", "work")
         ));
     }
-    let fails = named(&|r| Verdict::of(r) >= Verdict::Fails);
+    let fails = named(Verdict::Fails, None);
     if !fails.is_empty() {
-        let inverted = named(&|r| Verdict::of(r) == Verdict::Inverted);
-        let ranking = if inverted.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", {} ranking it as more in-distribution than the test set",
-                listed(&inverted)
-            )
-        };
         parts.push(format!(
-            "{} {}{ranking}",
+            "{} {}",
             listed(&fails),
             verb(&fails, "fails", "fail")
+        ));
+    }
+    let inverted = named(Verdict::Inverted, None);
+    if !inverted.is_empty() {
+        parts.push(format!(
+            "{} {} it as more in-distribution than the test set",
+            listed(&inverted),
+            verb(&inverted, "ranks", "rank")
         ));
     }
     format!("{ood} ({model}): {}.", parts.join("; "))
@@ -187,26 +208,29 @@ mod tests {
             row("likelihood", 1, [0.093, 0.08, 0.10]),
             row("input complexity", 1, [0.996, 0.99, 0.998]),
             row("likelihood ratio", 1, [0.74, 0.72, 0.76]),
-            row("typicality", 10, [1.0, 1.0, 1.0]),
+            row("typicality, batches of 2", 2, [0.747, 0.73, 0.76]),
+            row("typicality, batches of 10", 10, [0.977, 0.96, 0.99]),
+            row("typicality, batches of 25", 25, [1.0, 1.0, 1.0]),
             row("WAIC", 1, [0.55, 0.52, 0.58]),
         ];
         let refs: Vec<&ScoreRow> = rows.iter().collect();
         assert_eq!(
             headline("glow", "MNIST", &refs),
-            "MNIST (glow): per image, input complexity (0.996) separates it; in batches of 10 \
-             known to share a source, typicality (1.000) does; likelihood ratio (0.740) works \
-             partly; likelihood (0.093) and WAIC (0.550) fail, likelihood (0.093) ranking it as \
-             more in-distribution than the test set."
+            "MNIST (glow): per image, input complexity (0.996) separates it; typicality \
+             separates it in batches of 10 and 25 known to share a source (AUROC 0.977 to \
+             1.000); likelihood ratio (0.740) and typicality, batches of 2 (0.747) work partly; \
+             WAIC (0.550) fails; likelihood (0.093) ranks it as more in-distribution than the \
+             test set."
         );
         let only_batches = [
             row("likelihood", 1, [0.2, 0.18, 0.22]),
-            row("typicality", 10, [0.98, 0.95, 1.0]),
+            row("typicality, batches of 10", 10, [0.98, 0.95, 1.0]),
         ];
         let refs: Vec<&ScoreRow> = only_batches.iter().collect();
         let said = headline("cv-glow", "SVHN", &refs);
         assert!(
             said.starts_with(
-                "SVHN (cv-glow): no single-image score separates it; only in batches of 10"
+                "SVHN (cv-glow): no single-image score separates it; only typicality separates it in batches of 10"
             ),
             "{said}"
         );
@@ -223,7 +247,9 @@ mod tests {
                 ("per image", "likelihood ratio"),
                 ("per image", "WAIC"),
                 ("per image", "likelihood"),
-                ("batches of 10", "typicality"),
+                ("batches of 2", "typicality, batches of 2"),
+                ("batches of 10", "typicality, batches of 10"),
+                ("batches of 25", "typicality, batches of 25"),
             ]
         );
     }
