@@ -49,8 +49,7 @@ pub fn tar_files(
     suffixes: &[&str],
     path: &Path,
 ) -> Result<Vec<(String, Vec<u8>)>, DataError> {
-    let corrupt =
-        |e: std::io::Error| DataError::format(path, 0, format!("corrupt tar stream: {e}"));
+    let corrupt = |e: std::io::Error| DataError::content(path, format!("corrupt tar stream: {e}"));
     let mut archive = tar::Archive::new(stream);
     let mut out = Vec::new();
     for entry in archive.entries().map_err(corrupt)? {
@@ -81,7 +80,7 @@ pub fn deb_files(path: &Path, suffixes: &[&str]) -> Result<Vec<(String, Vec<u8>)
         "data.tar.xz" => {
             let mut tar = Vec::new();
             lzma_rs::xz_decompress(&mut &data[..], &mut tar)
-                .map_err(|e| DataError::format(path, 0, format!("corrupt data.tar.xz: {e}")))?;
+                .map_err(|e| DataError::content(path, format!("corrupt data.tar.xz: {e}")))?;
             tar_files(&tar[..], suffixes, path)
         }
         "data.tar.gz" => tar_files(flate2::read::GzDecoder::new(&data[..]), suffixes, path),

