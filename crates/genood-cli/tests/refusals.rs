@@ -2,12 +2,12 @@
 //! away: each is now refused with exit 1 and a message naming the flag, field or file, and
 //! the memory estimate where memory is the reason.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 mod common;
 
-use common::{genood, ok, real_data, scratch, write_pngs};
+use common::{genood, ok, real_data, tiny_run, write_pngs};
 use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 
 /// What a refused command printed, after checking that it exited 1 (no panic, no abort).
@@ -39,25 +39,6 @@ fn config_with(dir: &Path, field: &str, value: u64) -> String {
     path.display().to_string()
 }
 
-/// A finished 20-step run of the tiny Glow in a scratch folder `name`.
-fn finished_run(name: &str) -> (PathBuf, PathBuf) {
-    let dir = scratch(name);
-    let run = dir.join("run");
-    ok(genood(
-        &[
-            "train",
-            "--run",
-            run.to_str().unwrap(),
-            "--preset",
-            "tiny",
-            "--steps",
-            "20",
-        ],
-        real_data(),
-    ));
-    (dir, run)
-}
-
 fn fashion_test() -> ImageSet {
     SetSpec::parse("fashion-mnist:test")
         .unwrap()
@@ -67,7 +48,7 @@ fn fashion_test() -> ImageSet {
 
 #[test]
 fn sizes_no_machine_holds_are_refused_with_the_memory_estimate() {
-    let (dir, run) = finished_run("refusals-memory");
+    let (dir, run) = tiny_run("refusals-memory", 20);
     let r = run.to_str().unwrap();
     let err = refused(genood(
         &["sample", "--run", r, "--count", "100000000"],
@@ -151,7 +132,7 @@ fn sizes_no_machine_holds_are_refused_with_the_memory_estimate() {
 
 #[test]
 fn numbers_that_overflow_are_refused_naming_the_file_or_field() {
-    let (dir, run) = finished_run("refusals-overflow");
+    let (dir, run) = tiny_run("refusals-overflow", 20);
     let r = run.to_str().unwrap();
     let config = config_with(&dir, "levels", 64);
     let err = refused(genood(
@@ -191,7 +172,7 @@ fn numbers_that_overflow_are_refused_naming_the_file_or_field() {
 
 #[test]
 fn absurd_learning_rates_and_link_loops_are_caught_up_front() {
-    let (dir, run) = finished_run("refusals-loops");
+    let (dir, run) = tiny_run("refusals-loops", 20);
     let r = run.to_str().unwrap();
     let err = refused(genood(
         &["train", "--run", &format!("{r}-lr"), "--lr", "1e39"],

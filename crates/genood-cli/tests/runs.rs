@@ -1,13 +1,13 @@
 //! Run folders under concurrent and failing commands, with real processes on the real data:
 //! a replacement or a score never loses a run or mislabels what it computed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{command, failure, genood, ok, real_data, scratch};
+use common::{command, failure, genood, ok, real_data, scratch, tiny_run};
 
 /// A training of the tiny Glow into `run`, started and left running (240 steps, a
 /// checkpoint every 20), once its first checkpoint is committed.
@@ -35,24 +35,6 @@ fn training_in_progress(run: &Path) -> Child {
         std::thread::sleep(Duration::from_millis(50));
     }
     training
-}
-
-/// A finished 20-step run of the tiny Glow.
-fn finished_run(name: &str) -> PathBuf {
-    let run = scratch(name).join("run");
-    ok(genood(
-        &[
-            "train",
-            "--run",
-            run.to_str().unwrap(),
-            "--preset",
-            "tiny",
-            "--steps",
-            "20",
-        ],
-        real_data(),
-    ));
-    run
 }
 
 /// The bytes of each of `files` in `run`.
@@ -114,7 +96,7 @@ fn an_eval_during_a_training_never_labels_its_scores_with_another_checkpoint() {
 
 #[test]
 fn a_replacement_that_cannot_start_keeps_the_finished_run() {
-    let run = finished_run("replace");
+    let (_, run) = tiny_run("replace", 20);
     let files = [
         "config.json",
         "state.json",
@@ -148,7 +130,7 @@ fn a_replacement_that_cannot_start_keeps_the_finished_run() {
 
 #[test]
 fn scoring_needs_only_the_weights_and_resuming_needs_every_file() {
-    let run = finished_run("needs");
+    let (_, run) = tiny_run("needs", 20);
     let r = run.to_str().unwrap();
     std::fs::remove_file(run.join("optimizer.safetensors")).unwrap();
     std::fs::write(run.join("metrics.csv"), "edited by hand\n").unwrap();
@@ -170,7 +152,7 @@ fn scoring_needs_only_the_weights_and_resuming_needs_every_file() {
 
 #[test]
 fn a_resume_that_finds_part_of_a_checkpoint_refuses_naming_the_missing_file() {
-    let run = finished_run("partial");
+    let (_, run) = tiny_run("partial", 20);
     let r = run.to_str().unwrap();
     std::fs::remove_file(run.join("state.json")).unwrap();
     let files = ["config.json", "model.safetensors", "metrics.csv"];

@@ -95,3 +95,24 @@ pub fn write_pngs(
         writer.write_image_data(set.image(i)).unwrap();
     }
 }
+
+/// The tiny Glow trained for `steps` steps on FashionMNIST into `run/` of a new scratch
+/// folder `name` (a second or two); returns (the scratch folder, the run).
+pub fn tiny_run(name: &str, steps: usize) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let run = dir.join("run");
+    let steps = steps.to_string();
+    ok(genood(
+        &[
+            "train",
+            "--run",
+            run.to_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--steps",
+            &steps,
+        ],
+        real_data(),
+    ));
+    (dir, run)
+}
