@@ -169,3 +169,88 @@ fn a_resume_that_finds_part_of_a_checkpoint_refuses_naming_the_missing_file() {
     );
     assert_eq!(contents(&run, &files), before, "nothing was overwritten");
 }
+
+#[test]
+fn likelihood_regret_made_by_an_earlier_checkpoint_is_refused() {
+    let run = scratch("regret-stale").join("run");
+    let r = run.to_str().unwrap();
+    let vae = ["--preset", "tiny", "--model", "vae-categorical"];
+    ok(genood(
+        &[&["train", "--run", r, "--steps", "20"][..], &vae].concat(),
+        real_data(),
+    ));
+    let sets = ["fashion-mnist:test", "mnist:test"];
+    ok(genood(
+        &[
+            &[
+                "eval",
+                "--run",
+                r,
+                "--limit",
+                "30",
+                "--iw-samples",
+                "1",
+                "--data",
+            ][..],
+            &sets,
+        ]
+        .concat(),
+        real_data(),
+    ));
+    ok(genood(
+        &[
+            &[
+                "regret", "--run", r, "--limit", "30", "--steps", "2", "--data",
+            ][..],
+            &sets,
+        ]
+        .concat(),
+        real_data(),
+    ));
+    // Training goes on; the scores are made again, the regret is not.
+    ok(genood(
+        &[
+            &["train", "--run", r, "--resume", "--steps", "25"][..],
+            &vae,
+        ]
+        .concat(),
+        real_data(),
+    ));
+    ok(genood(
+        &[
+            &[
+                "eval",
+                "--run",
+                r,
+                "--limit",
+                "30",
+                "--iw-samples",
+                "1",
+                "--data",
+            ][..],
+            &sets,
+        ]
+        .concat(),
+        real_data(),
+    ));
+    let err = failure(genood(
+        &[
+            "score",
+            "--run",
+            r,
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--reference",
+            "fashion-mnist:test",
+        ],
+        real_data(),
+    ));
+    assert!(
+        err.contains("regret") && err.contains("step 20") && err.contains("genood regret"),
+        "{err}"
+    );
+    let summary = std::fs::read_to_string(run.join("regret/mnist_test.json")).unwrap();
+    assert!(summary.contains("\"step\": 20"), "{summary}");
+}

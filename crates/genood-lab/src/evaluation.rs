@@ -25,7 +25,7 @@ pub const IW_SAMPLES: usize = 100;
 /// How long a writer of scores waits for the run's lock: enough for other writers of scores
 /// (a sweep's shards, each writing for well under a second), short enough that an eval
 /// started while the run trains is refused within a minute.
-const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How [`evaluate_sets`] scores.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,10 +7,12 @@ use std::time::Instant;
 use burn::prelude::*;
 use genood_data::DataSource;
 use genood_models::DensityModel;
+use genood_train::provenance::check_still_current;
 use genood_train::regret::{RegretConfig, RegretSummary, likelihood_regret, write_regret_csv};
 use genood_train::run::{RunDir, RunError};
 
 use crate::error::LabError;
+use crate::evaluation::WRITE_PATIENCE;
 use crate::progress::Progress;
 use crate::sets::load_subset;
 
@@ -54,7 +56,9 @@ pub fn regret_sets(
     progress: &mut dyn Progress,
 ) -> Result<Vec<RegretSummary>, LabError> {
     let run = RunDir::new(run_dir);
-    let (config, model) = run.load_model(device)?;
+    let checkpoint = run.load_checkpoint(device)?;
+    let made_by = checkpoint.origin();
+    let (config, model) = (checkpoint.config, checkpoint.model);
     let vae = model.vae().ok_or_else(|| RunError::Config {
         path: run.config(),
         reason: format!(
@@ -81,6 +85,10 @@ pub fn regret_sets(
         );
         let label = subset.spec.label();
         let path = run.regret(&label);
+        // Written under the run's lock, and only while its model is still the one that
+        // computed them (a training run may have committed another meanwhile).
+        let _lock = run.lock_within(WRITE_PATIENCE)?;
+        check_still_current(&run, &made_by)?;
         write_regret_csv(&path, &scores).map_err(|source| LabError::Io {
             path: path.clone(),
             source,
@@ -91,6 +99,8 @@ pub fn regret_sets(
             config: refit,
             seconds: started.elapsed().as_secs_f64(),
             mean_regret: scores.iter().map(|s| s.regret).sum::<f64>() / scores.len().max(1) as f64,
+            step: Some(made_by.0),
+            model_sha256: Some(made_by.1.clone()),
         };
         run.write_json(&path.with_extension("json"), &summary)?;
         progress.note(&format!(

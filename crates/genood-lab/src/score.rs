@@ -11,7 +11,7 @@ use genood_ood::scores::{
 };
 use genood_train::csv::quote;
 use genood_train::eval::ExampleScore;
-use genood_train::provenance::read_scores;
+use genood_train::provenance::{current_model, read_scores};
 use genood_train::regret::{RegretSummary, read_regret_csv};
 use genood_train::run::{RunDir, RunError};
 use rand::SeedableRng;
@@ -95,6 +95,18 @@ fn load_regret(run: &RunDir, set: &str) -> Result<Option<(Vec<f64>, RegretSummar
         reason,
     })?;
     let summary: RegretSummary = run.read_json(&path.with_extension("json"))?;
+    if let Some(made_by) = &summary.model_sha256 {
+        let (now, model) = current_model(run)?;
+        if *made_by != model {
+            return Err(RunError::Stale {
+                path,
+                command: "regret",
+                made_at: summary.step.unwrap_or_default(),
+                now,
+            }
+            .into());
+        }
+    }
     Ok(Some((scores.iter().map(|s| s.regret).collect(), summary)))
 }
 

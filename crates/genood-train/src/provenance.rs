@@ -88,6 +88,7 @@ pub fn read_scores(run: &RunDir, label: &str) -> Result<Vec<ExampleScore>, RunEr
         if origin.model_sha256 != model {
             return Err(RunError::Stale {
                 path,
+                command: "eval",
                 made_at: origin.step,
                 now: step,
             });

@@ -65,6 +65,14 @@ pub struct RegretSummary {
     pub seconds: f64,
     /// Mean regret (nats).
     pub mean_regret: f64,
+    /// The step of the checkpoint that computed it (absent in files written before it was
+    /// recorded, which are read unchecked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    /// The SHA-256 of that checkpoint's `model.safetensors`: readers refuse the scores once
+    /// the run's model is another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
 }
 
 /// One image's likelihood regret, in nats.

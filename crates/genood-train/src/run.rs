@@ -150,11 +150,13 @@ pub enum RunError {
     },
     /// Scores made by an earlier checkpoint than the run's current one.
     #[error(
-        "{path} was made by the checkpoint of step {made_at}; the run's model is now that of step {now}: score the set again (`genood eval`)"
+        "{path} was made by the checkpoint of step {made_at}; the run's model is now that of step {now}: score the set again (`genood {command}`)"
     )]
     Stale {
         /// The scores file.
         path: PathBuf,
+        /// The command that makes it again (`eval`, `regret`).
+        command: &'static str,
         /// The step of the checkpoint that made it.
         made_at: usize,
         /// The step of the run's checkpoint now.
