@@ -254,3 +254,106 @@ fn likelihood_regret_made_by_an_earlier_checkpoint_is_refused() {
     let summary = std::fs::read_to_string(run.join("regret/mnist_test.json")).unwrap();
     assert!(summary.contains("\"step\": 20"), "{summary}");
 }
+
+#[test]
+fn a_manifest_without_digests_or_with_an_edited_step_is_refused() {
+    let (_, run) = tiny_run("manifest", 20);
+    let r = run.to_str().unwrap();
+    let eval = ["eval", "--run", r, "--data", "mnist:test", "--limit", "10"];
+    let saved = std::fs::read_to_string(run.join("state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    // Without its digests, damaged weights would load unchecked.
+    let mut no_files = state.clone();
+    no_files.as_object_mut().unwrap().remove("files");
+    std::fs::write(run.join("state.json"), no_files.to_string()).unwrap();
+    let mut weights = std::fs::read(run.join("model.safetensors")).unwrap();
+    let last = weights.len() - 1;
+    weights[last] ^= 0x40;
+    std::fs::write(run.join("model.safetensors"), &weights).unwrap();
+    let err = failure(genood(&eval, real_data()));
+    assert!(
+        err.contains("state.json") && err.contains("lists no SHA-256"),
+        "{err}"
+    );
+    weights[last] ^= 0x40;
+    std::fs::write(run.join("model.safetensors"), &weights).unwrap();
+    // A step edited by hand no longer matches the optimiser's update count.
+    let mut edited = state;
+    edited["step"] = 400.into();
+    std::fs::write(run.join("state.json"), edited.to_string()).unwrap();
+    let err = failure(genood(&eval, real_data()));
+    assert!(
+        err.contains("step 400 is not its 20 optimiser updates"),
+        "{err}"
+    );
+    std::fs::write(run.join("state.json"), saved).unwrap();
+    ok(genood(&eval, real_data()));
+}
+
+#[test]
+fn a_torn_commit_record_is_recovered_from_by_the_next_resume() {
+    let (_, run) = tiny_run("torn", 20);
+    let r = run.to_str().unwrap();
+    let state = std::fs::read_to_string(run.join("state.json")).unwrap();
+    std::fs::write(
+        run.join("checkpoint.pending.json"),
+        &state[..state.len() / 2],
+    )
+    .unwrap();
+    let out = ok(genood(
+        &[
+            "train", "--run", r, "--resume", "--preset", "tiny", "--steps", "40",
+        ],
+        real_data(),
+    ));
+    assert!(
+        out.contains("could not be read") && out.contains("step 20 stands"),
+        "{out}"
+    );
+    assert!(!run.join("checkpoint.pending.json").exists());
+    let state = std::fs::read_to_string(run.join("state.json")).unwrap();
+    assert!(state.contains("\"step\": 40"), "{state}");
+}
+
+#[test]
+fn a_resume_that_diverges_leaves_config_json_as_it_was() {
+    let dir = scratch("diverged");
+    let run = dir.join("run");
+    let r = run.to_str().unwrap();
+    // The largest learning rate accepted, unclipped, a checkpoint every step: it diverges
+    // after a few good steps.
+    let printed = ok(genood(
+        &["train", "--run", r, "--preset", "tiny", "--print-config"],
+        real_data(),
+    ));
+    let mut config: serde_json::Value =
+        serde_json::from_str(&printed[printed.find('{').unwrap()..=printed.rfind('}').unwrap()])
+            .unwrap();
+    let train = &mut config["train"];
+    train["learning_rate"] = 10.0.into();
+    train["warmup_steps"] = 1.into();
+    train["max_grad_norm"] = serde_json::Value::Null;
+    train["checkpoint_every"] = 1.into();
+    train["steps"] = 60.into();
+    let file = dir.join("diverging.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let err = failure(genood(
+        &["train", "--run", r, "--config", file],
+        real_data(),
+    ));
+    assert!(err.contains("diverged"), "{err}");
+    let before = std::fs::read_to_string(run.join("config.json")).unwrap();
+    let err = failure(genood(
+        &[
+            "train", "--run", r, "--config", file, "--resume", "--steps", "80",
+        ],
+        real_data(),
+    ));
+    assert!(err.contains("diverged"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("config.json")).unwrap(),
+        before,
+        "config.json still belongs with the checkpoint"
+    );
+}
