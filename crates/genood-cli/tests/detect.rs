@@ -7,7 +7,7 @@ use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 
 mod common;
 
-use common::{command, genood, ok, real_data, scratch, write_pngs};
+use common::{command, genood, ok, real_data, scratch, tiny_config, write_pngs};
 
 fn load(name: &str) -> ImageSet {
     SetSpec::parse(name)
@@ -36,13 +36,7 @@ fn detect_keeps_its_stated_rate_on_an_image_folder_read_in_path_order() {
     let r = run.to_str().unwrap();
     // The tiny Glow, with 2,000 held-out images so that the thresholds' own sampling error
     // stays well inside the tolerance.
-    let printed = ok(genood(
-        &["train", "--run", r, "--preset", "tiny", "--print-config"],
-        real_data(),
-    ));
-    let mut config: serde_json::Value =
-        serde_json::from_str(&printed[printed.find('{').unwrap()..=printed.rfind('}').unwrap()])
-            .unwrap();
+    let mut config = tiny_config();
     config["train"]["steps"] = 150.into();
     config["train"]["heldout_size"] = 2000.into();
     let config_file = dir.join("config.json");

@@ -7,7 +7,7 @@ use std::process::Output;
 
 mod common;
 
-use common::{genood, ok, real_data, tiny_run, write_pngs};
+use common::{genood, ok, real_data, tiny_config, tiny_run, write_pngs};
 use genood_data::{Conform, DataSource, ImageSet, SetSpec};
 
 /// What a refused command printed, after checking that it exited 1 (no panic, no abort).
@@ -17,22 +17,9 @@ fn refused(output: Output) -> String {
     err
 }
 
-/// The tiny Glow's printed configuration with `field` of its flow set to `value`, as a file.
+/// The tiny Glow's configuration with `field` of its flow set to `value`, as a file.
 fn config_with(dir: &Path, field: &str, value: u64) -> String {
-    let printed = ok(genood(
-        &[
-            "train",
-            "--run",
-            "unused",
-            "--preset",
-            "tiny",
-            "--print-config",
-        ],
-        real_data(),
-    ));
-    let mut config: serde_json::Value =
-        serde_json::from_str(&printed[printed.find('{').unwrap()..=printed.rfind('}').unwrap()])
-            .unwrap();
+    let mut config = tiny_config();
     config["model"]["flow"][field] = value.into();
     let path = dir.join(format!("{field}.json"));
     std::fs::write(&path, config.to_string()).unwrap();

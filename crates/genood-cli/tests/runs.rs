@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{command, failure, genood, ok, real_data, scratch, tiny_run};
+use common::{command, failure, genood, ok, real_data, scratch, tiny_config, tiny_run};
 
 /// A training of the tiny Glow into `run`, started and left running (240 steps, a
 /// checkpoint every 20), once its first checkpoint is committed.
@@ -180,23 +180,26 @@ fn likelihood_regret_made_by_an_earlier_checkpoint_is_refused() {
         real_data(),
     ));
     let sets = ["fashion-mnist:test", "mnist:test"];
-    ok(genood(
-        &[
+    let eval = || {
+        ok(genood(
             &[
-                "eval",
-                "--run",
-                r,
-                "--limit",
-                "30",
-                "--iw-samples",
-                "1",
-                "--data",
-            ][..],
-            &sets,
-        ]
-        .concat(),
-        real_data(),
-    ));
+                &[
+                    "eval",
+                    "--run",
+                    r,
+                    "--limit",
+                    "30",
+                    "--iw-samples",
+                    "1",
+                    "--data",
+                ][..],
+                &sets,
+            ]
+            .concat(),
+            real_data(),
+        ))
+    };
+    eval();
     ok(genood(
         &[
             &[
@@ -216,23 +219,7 @@ fn likelihood_regret_made_by_an_earlier_checkpoint_is_refused() {
         .concat(),
         real_data(),
     ));
-    ok(genood(
-        &[
-            &[
-                "eval",
-                "--run",
-                r,
-                "--limit",
-                "30",
-                "--iw-samples",
-                "1",
-                "--data",
-            ][..],
-            &sets,
-        ]
-        .concat(),
-        real_data(),
-    ));
+    eval();
     let err = failure(genood(
         &[
             "score",
@@ -322,13 +309,7 @@ fn a_resume_that_diverges_leaves_config_json_as_it_was() {
     let r = run.to_str().unwrap();
     // The largest learning rate accepted, unclipped, a checkpoint every step: it diverges
     // after a few good steps.
-    let printed = ok(genood(
-        &["train", "--run", r, "--preset", "tiny", "--print-config"],
-        real_data(),
-    ));
-    let mut config: serde_json::Value =
-        serde_json::from_str(&printed[printed.find('{').unwrap()..=printed.rfind('}').unwrap()])
-            .unwrap();
+    let mut config = tiny_config();
     let train = &mut config["train"];
     train["learning_rate"] = 10.0.into();
     train["warmup_steps"] = 1.into();

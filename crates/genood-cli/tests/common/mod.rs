@@ -116,3 +116,20 @@ pub fn tiny_run(name: &str, steps: usize) -> (PathBuf, PathBuf) {
     ));
     (dir, run)
 }
+
+/// The tiny preset's run configuration as `train --print-config` prints it, to edit.
+pub fn tiny_config() -> serde_json::Value {
+    let printed = ok(genood(
+        &[
+            "train",
+            "--run",
+            "unused",
+            "--preset",
+            "tiny",
+            "--print-config",
+        ],
+        real_data(),
+    ));
+    let json = &printed[printed.find('{').expect("a JSON config")..=printed.rfind('}').unwrap()];
+    serde_json::from_str(json).unwrap()
+}
