@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{command, failure, mirror, ok, real_data, scratch};
+use common::{command, failure, ok, real_data, scratch};
 
 /// Steps of each training: long enough to be killed after its first checkpoint (20 steps).
 const STEPS: usize = 800;
@@ -136,8 +136,6 @@ fn relative_bytes(dir: &Path, file: &Path) -> Vec<u8> {
 #[test]
 fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_reports_failures() {
     let dir = scratch("sweep");
-    let mirror = mirror();
-    let mirror = mirror.to_str().unwrap();
     let spec = write_spec(
         &dir,
         "spec.json",
@@ -185,11 +183,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         "--jobs",
         "2",
     ];
-    let out = ok(
-        command(&[&args[..], &["--mirror", mirror]].concat(), real_data())
-            .output()
-            .unwrap(),
-    );
+    let out = ok(command(&args, real_data()).output().unwrap());
     assert!(
         out.contains("24 jobs finished now, 0 had finished before"),
         "{out}"
@@ -198,7 +192,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
     let cluster = Cluster::start(dir.join("cluster"));
     let sweep = dir.join("slurm");
     let sweep_arg = sweep.to_str().unwrap();
-    let submit = [&slurm_run(&spec, sweep_arg)[..], &["--mirror", mirror]].concat();
+    let submit = slurm_run(&spec, sweep_arg);
     // Kill the seed-0 training through Slurm once it has written a checkpoint.
     let first = cluster
         .genood(&submit)

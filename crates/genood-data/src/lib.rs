@@ -21,6 +21,8 @@ pub mod npz;
 pub mod spec;
 pub mod svhn;
 pub mod synthetic;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use catalog::{Dataset, default_data_dir};
 pub use error::DataError;

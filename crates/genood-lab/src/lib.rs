@@ -17,25 +17,18 @@
 //! finding) while typicality does better.
 //!
 //! ```
-//! use std::path::Path;
-//!
 //! use burn::prelude::Device;
 //! use genood_data::DataSource;
-//! use genood_data::fetch::FetchOptions;
 //! use genood_lab::evaluation::{EvalOptions, evaluate_sets};
 //! use genood_lab::score::{Comparison, score_rows};
-//! use genood_lab::sets::fetch_sets;
 //! use genood_lab::training::{Start, TrainOptions, run_config, train_run};
 //! use genood_lab::Quiet;
 //!
 //! # fn main() -> Result<(), genood_lab::LabError> {
-//! // The data: FashionMNIST and MNIST from the archives beside this repository (a user with
-//! // internet leaves out the mirror and `fetch_sets` downloads them).
-//! let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+//! // The data: FashionMNIST and MNIST, fetched once into the tests' cache. A user fetches
+//! // them with `sets::fetch_sets` into `genood_data::default_data_dir()`.
+//! let data = DataSource::new(genood_data::testing::real_data());
 //! let scratch = std::env::temp_dir().join(format!("genood-doc-{}", std::process::id()));
-//! let data = DataSource::new(scratch.join("data"));
-//! let fetch = FetchOptions { mirror: Some(mirror), offline: true };
-//! fetch_sets(&["fashion-mnist".into(), "mnist".into()], &data.dir, &fetch, &mut Quiet)?;
 //!
 //! // A run: the tiny Glow, 150 steps (seconds on a CPU).
 //! let run = scratch.join("run");

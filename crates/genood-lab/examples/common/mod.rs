@@ -1,11 +1,10 @@
-//! What the examples share: the data (from the archives beside this repository, or downloaded
-//! when `GENOOD_MIRROR` is unset and there is internet) and a briefly trained tiny Glow.
+//! What the examples share: the data (from the archives beside this repository, or
+//! downloaded) and a briefly trained tiny Glow.
 
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Device;
 use genood_data::DataSource;
-use genood_data::fetch::FetchOptions;
 use genood_lab::sets::fetch_sets;
 use genood_lab::training::{Start, TrainOptions, run_config, train_run};
 use genood_lab::{LabError, Quiet};
@@ -17,22 +16,14 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// FashionMNIST and MNIST in `dir/data`, taken from `$GENOOD_MIRROR` (default: the
-/// repository's `../shared/data`).
+/// FashionMNIST and MNIST in `dir/data`, from the archives beside this repository when they
+/// are there (`$GENOOD_MIRROR` names another folder), else downloaded as `genood fetch` does.
 pub fn data(dir: &Path) -> Result<DataSource, LabError> {
-    let mirror = std::env::var_os("GENOOD_MIRROR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    );
     let data = dir.join("data");
-    let fetch = FetchOptions {
-        mirror: Some(mirror),
-        offline: false,
-    };
     fetch_sets(
         &["fashion-mnist".into(), "mnist".into()],
         &data,
-        &fetch,
+        &genood_data::testing::fetch_options(),
         &mut Quiet,
     )?;
     Ok(DataSource::new(data))
