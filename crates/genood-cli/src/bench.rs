@@ -3,8 +3,9 @@
 use anyhow::Result;
 use clap::Args;
 use genood_lab::bench::{BenchOptions, bench, bench_table};
-use genood_lab::training::{model_kind_of, preset_of};
+use genood_models::presets::{ModelKind, Preset};
 
+use crate::choices;
 use crate::device::Compute;
 use crate::progress::terminal;
 
@@ -12,11 +13,11 @@ use crate::progress::terminal;
 #[derive(Args)]
 pub struct BenchArgs {
     /// Presets to measure (quick: 28×28×1 like FashionMNIST; paper: 32×32×3 like CIFAR-10).
-    #[arg(long, value_delimiter = ',', default_value = "quick")]
-    pub preset: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "quick", value_parser = choices::named::<Preset>())]
+    pub preset: Vec<Preset>,
     /// Models to measure: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
-    #[arg(long, value_delimiter = ',', default_value = "glow")]
-    pub model: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "glow", value_parser = choices::named::<ModelKind>())]
+    pub model: Vec<ModelKind>,
     /// Device and worker threads.
     #[command(flatten)]
     pub compute: Compute,
@@ -30,24 +31,14 @@ pub struct BenchArgs {
 
 /// Measures each preset and prints a table and JSON.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let presets = args
-        .preset
-        .iter()
-        .map(|p| preset_of(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let kinds = args
-        .model
-        .iter()
-        .map(|m| model_kind_of(m))
-        .collect::<Result<Vec<_>, _>>()?;
     let options = BenchOptions {
         steps: args.steps,
         batch_size: args.batch_size,
         threads: args.compute.threads(),
     };
     let results = bench(
-        &presets,
-        &kinds,
+        &args.preset,
+        &args.model,
         &args.compute.device()?,
         &options,
         &mut *terminal(),

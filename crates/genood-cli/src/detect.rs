@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use genood_data::DataSource;
-use genood_lab::detect::{DetectOptions, Grouping, apply_detector, fit_detector, verdict_table};
+use genood_lab::detect::{
+    DetectOptions, Grouping, SCORES, apply_detector, fit_detector, verdict_table,
+};
+use genood_lab::score::Score;
 use genood_ood::scores::Codec;
 use genood_train::run::RunDir;
 
+use crate::choices;
 use crate::progress::terminal;
 use crate::scoring::ScoringArgs;
 
@@ -26,9 +30,10 @@ pub struct DetectArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "likelihood,typicality,complexity,dose"
+        default_value = "likelihood,typicality,complexity,dose",
+        value_parser = choices::named_of(&SCORES)
     )]
-    pub scores: Vec<String>,
+    pub scores: Vec<Score>,
     /// Fit the detector again even if the run has one.
     #[arg(long)]
     pub refit: bool,

@@ -4,6 +4,7 @@
 
 mod analyze;
 mod bench;
+mod choices;
 mod comparison;
 mod detect;
 mod device;
@@ -99,15 +100,7 @@ fn main() {
     }
 }
 
-/// The error and its causes, joined by `: `, leaving out a cause whose text the message
-/// already holds (the data and run errors print their underlying I/O error themselves).
+/// The error and its causes, joined by `: ` (no message repeats its cause).
 fn describe(error: &anyhow::Error) -> String {
-    let mut message = error.to_string();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-    }
-    message
+    genood_data::error::chain(error.as_ref())
 }

@@ -7,6 +7,9 @@ use clap::Args;
 use genood_data::DataSource;
 use genood_lab::reproduce::{DEFAULT_MODELS, ReproduceOptions, reproduce};
 
+use genood_models::presets::{ModelKind, Preset};
+
+use crate::choices;
 use crate::device::Compute;
 use crate::progress::terminal;
 
@@ -27,17 +30,18 @@ pub struct ReproduceArgs {
     #[arg(long, num_args = 1.., requires = "train")]
     pub ood: Vec<String>,
     /// Preset: tiny, quick (CPU minutes) or paper (GPU hours).
-    #[arg(long, default_value = "quick")]
-    pub preset: String,
+    #[arg(long, default_value = "quick", value_parser = choices::named::<Preset>())]
+    pub preset: Preset,
     /// Models to train, in order: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
     /// The first also gets the likelihood-ratio background and the WAIC ensemble.
     #[arg(
         long,
         alias = "model",
         value_delimiter = ',',
-        default_value = DEFAULT_MODELS
+        default_values_t = DEFAULT_MODELS.to_vec(),
+        value_parser = choices::named::<ModelKind>()
     )]
-    pub models: Vec<String>,
+    pub models: Vec<ModelKind>,
     /// Output folder: `<pair>/` (`<pair>-<models>/` for other models than the default) with
     /// one run folder per model, results.json, summary.md, the report and the analysis.
     #[arg(long, default_value = "runs/reproduce")]

@@ -10,6 +10,9 @@ use genood_lab::training::{TrainOptions, run_config, train_reported};
 use genood_train::run::RunDir;
 use genood_train::trainer::Start;
 
+use genood_models::presets::{ModelKind, Preset};
+
+use crate::choices;
 use crate::device::Compute;
 use crate::progress::terminal;
 
@@ -23,12 +26,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Preset: tiny, quick or paper.
-    #[arg(long, default_value = "quick")]
-    pub preset: String,
+    #[arg(long, default_value = "quick", value_parser = choices::named::<Preset>())]
+    pub preset: Preset,
     /// glow (affine couplings), cv-glow (additive couplings, constant volume), pixelcnnpp,
     /// vae-categorical or vae-realnvp.
-    #[arg(long, default_value = "glow")]
-    pub model: String,
+    #[arg(long, default_value = "glow", value_parser = choices::named::<ModelKind>())]
+    pub model: ModelKind,
     /// Training set: NAME:SPLIT, folder:PATH, npy:PATH or npz:PATH[:KEY].
     #[arg(long, default_value = "fashion-mnist:train")]
     pub data: String,
@@ -59,8 +62,8 @@ pub struct TrainArgs {
     pub l2: Option<f64>,
     /// Number format of the coupling networks' convolutions in training: f32, or bf16 for
     /// mixed precision on a GPU (Glow and CV-Glow; evaluation always computes in f32).
-    #[arg(long, value_parser = ["f32", "bf16"])]
-    pub precision: Option<String>,
+    #[arg(long, value_parser = choices::precision())]
+    pub precision: Option<Precision>,
     /// Log the mean log-likelihood of these sets (e.g. mnist:test), of training images and of
     /// the held-out images to dynamics.csv at every metrics row, for `genood analyze`.
     #[arg(long, num_args = 1.., value_name = "SET")]
@@ -87,8 +90,8 @@ impl TrainArgs {
     pub fn options(&self) -> TrainOptions {
         TrainOptions {
             config: self.config.clone(),
-            preset: self.preset.clone(),
-            model: self.model.clone(),
+            preset: self.preset,
+            model: self.model,
             data: self.data.clone(),
             shape: Conform {
                 channels: self.channels,
@@ -100,10 +103,7 @@ impl TrainArgs {
             seed: self.seed,
             background: self.background,
             l2: self.l2,
-            precision: self.precision.as_deref().map(|p| match p {
-                "bf16" => Precision::Bf16,
-                _ => Precision::F32,
-            }),
+            precision: self.precision,
             monitor: self.monitor.clone(),
             threads: self.compute.threads(),
         }

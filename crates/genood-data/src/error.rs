@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -102,4 +102,16 @@ impl DataError {
 /// ` (at byte N)`, or nothing when no position applies.
 fn at_byte(offset: Option<u64>) -> String {
     offset.map_or_else(String::new, |o| format!(" (at byte {o})"))
+}
+
+/// An error and its causes as one line, joined by `: `: what a log, a `failed.json` or a
+/// message that lists several errors shows (no error's message repeats its cause).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text = format!("{text}: {e}");
+        cause = e.source();
+    }
+    text
 }

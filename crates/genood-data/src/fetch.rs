@@ -9,7 +9,7 @@ use crate::archive::{deb_files, tgz_files};
 use crate::atomic::{temporary_path, write_atomically};
 use crate::catalog::Dataset;
 use crate::checksum::Checksum;
-use crate::error::DataError;
+use crate::error::{DataError, chain};
 use crate::idx::encode_idx;
 
 /// A file at a canonical URL with its published checksum.
@@ -224,7 +224,7 @@ pub fn fetch_from(
                 // Only a file the mirror lacks (or cannot give) sends us to the registry; an
                 // archive with the wrong checksum is an error, handled below.
                 Err(e) if !matches!(e, DataError::Checksum { .. }) => {
-                    reasons.push(e.to_string());
+                    reasons.push(chain(&e));
                     from_network(source, &dir, say)
                 }
                 attempt => attempt,
@@ -238,7 +238,7 @@ pub fn fetch_from(
             }
             // A wrong checksum is not a missing source: stop and say so.
             Err(e @ DataError::Checksum { .. }) => return Err(e),
-            Err(e) => reasons.push(e.to_string()),
+            Err(e) => reasons.push(chain(&e)),
         }
     }
     Err(DataError::Fetch {

@@ -23,6 +23,7 @@ pub mod param;
 pub mod prior;
 pub mod second_order;
 pub mod squeeze;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use bijector::Bijector;

@@ -28,6 +28,19 @@ pub enum Precision {
     Bf16,
 }
 
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    /// `f32` or `bf16`, as serialised.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("unknown precision `{name}`; choose f32 or bf16")),
+        }
+    }
+}
+
 impl Precision {
     /// The float type of the coupling networks' convolutions, `None` for the model's own.
     pub(crate) fn network_dtype(self) -> Option<FloatDType> {

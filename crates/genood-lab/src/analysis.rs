@@ -505,12 +505,21 @@ pub fn analyze(
     progress: &mut dyn Progress,
 ) -> Result<Analyzed, LabError> {
     if options.epsilon.is_empty() || options.epsilon.iter().any(|e| e.is_nan() || *e <= 0.0) {
-        return Err(LabError::Config(format!(
-            "the finite-difference steps must be positive, got {:?}",
-            options.epsilon
-        )));
+        return Err(LabError::Invalid {
+            what: "epsilon",
+            reason: format!(
+                "the finite-difference steps must be positive, got {:?}",
+                options.epsilon
+            ),
+        });
     }
-    let first = RunDir::new(&runs[0]).read_config()?;
+    let Some(first) = runs.first() else {
+        return Err(LabError::Invalid {
+            what: "runs",
+            reason: "name at least one run to analyse".into(),
+        });
+    };
+    let first = RunDir::new(first).read_config()?;
     let reference_spec = options.reference.clone().unwrap_or(first.data.clone());
     let mut specs = vec![reference_spec.clone(), in_dist.to_string()];
     specs.extend(ood.iter().cloned());

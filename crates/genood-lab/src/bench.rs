@@ -33,9 +33,9 @@ pub struct BenchOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
     /// The preset.
-    pub preset: String,
+    pub preset: Preset,
     /// The model kind.
-    pub model: String,
+    pub model: ModelKind,
     /// `[channels, height, width]` of the random images.
     pub image: [usize; 3],
     /// Images per batch.
@@ -192,8 +192,8 @@ fn measure(
     let eval_rate = (steps * batch) as f64 / start.elapsed().as_secs_f64();
     let eval_per_cpu_second = per_cpu_second(cpu);
     Measurement {
-        preset: preset.name().into(),
-        model: kind.name().into(),
+        preset,
+        model: kind,
         image: image.dims(),
         batch_size: batch,
         threads,
@@ -223,7 +223,7 @@ pub fn bench(
     for &preset in presets {
         for &kind in kinds {
             let reference = reference_rate(device, options.steps);
-            progress.note(&format!("measuring {} {} ...", preset.name(), kind.name()));
+            progress.note(&format!("measuring {preset} {kind} ..."));
             results.push(measure(
                 preset,
                 kind,

@@ -27,22 +27,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::LabError;
 use crate::progress::Progress;
-use crate::score::stats;
+use crate::score::{Score, stats};
 use crate::sets::{load_subset, loading_notes};
+use genood_models::Named;
 
 /// The single-image scores a detector can threshold, in its CSV's order. None needs OOD
 /// examples (nor a second model), so all four are the default.
-pub const SCORES: [&str; 4] = ["likelihood", "typicality", "complexity", "dose"];
+pub const SCORES: [Score; 4] = [
+    Score::Likelihood,
+    Score::Typicality,
+    Score::InputComplexity,
+    Score::Dose,
+];
 
-/// Position of score `name` in [`SCORES`].
-fn column(name: &str) -> Result<usize, LabError> {
+/// Position of `score` in [`SCORES`].
+fn column(score: Score) -> Result<usize, LabError> {
     SCORES
         .iter()
-        .position(|s| *s == name)
+        .position(|s| *s == score)
         .ok_or_else(|| LabError::Unknown {
             what: "detector score",
-            name: name.into(),
-            choices: SCORES.join(", "),
+            name: score.name().into(),
+            choices: SCORES.map(Score::name).join(", "),
         })
 }
 
@@ -50,7 +56,7 @@ fn column(name: &str) -> Result<usize, LabError> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectOptions {
     /// The scores to threshold, of [`SCORES`].
-    pub scores: Vec<String>,
+    pub scores: Vec<Score>,
     /// The in-distribution false-positive rate each threshold is set at.
     pub fpr: f64,
     /// Inputs per decision of the batch typicality test.
@@ -84,7 +90,7 @@ impl Default for DetectOptions {
     fn default() -> Self {
         let eval = crate::evaluation::EvalOptions::default();
         Self {
-            scores: SCORES.map(String::from).to_vec(),
+            scores: SCORES.to_vec(),
             fpr: 0.05,
             batch: 10,
             grouping: Grouping::Random,
@@ -169,22 +175,29 @@ impl Grouping {
     }
 }
 
-/// One score's threshold and the calibration scores its percentiles are read from.
+/// A threshold and the calibration scores its percentiles are read from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
-    /// The score.
-    pub score: String,
     /// Inputs scoring above it are flagged.
     pub threshold: f64,
     /// The calibration images' scores, sorted.
     pub calibration: Vec<f64>,
 }
 
+/// One score's threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreThreshold {
+    /// The score.
+    pub score: Score,
+    /// Its threshold.
+    #[serde(flatten)]
+    pub fitted: Threshold,
+}
+
 impl Threshold {
-    fn fit(score: &str, mut calibration: Vec<f64>, fpr: f64) -> Self {
+    fn fit(mut calibration: Vec<f64>, fpr: f64) -> Self {
         calibration.sort_by(f64::total_cmp);
         Self {
-            score: score.into(),
             threshold: quantile(&calibration, 1.0 - fpr),
             calibration,
         }
@@ -229,10 +242,10 @@ pub struct Detector {
     #[serde(default = "webp")]
     pub codec: Codec,
     /// One threshold per chosen score, in [`SCORES`]' order.
-    pub scores: Vec<Threshold>,
+    pub scores: Vec<ScoreThreshold>,
     /// The scores the combined score takes: the chosen ones but the likelihood (or the
     /// likelihood alone, if only it was chosen).
-    pub combines: Vec<String>,
+    pub combines: Vec<Score>,
     /// The combined score's threshold (over calibration percentiles).
     pub combined: Threshold,
     /// Inputs per batch of the batch typicality test.
@@ -328,18 +341,22 @@ pub fn fit_detector(
     progress: &mut dyn Progress,
 ) -> Result<Detector, LabError> {
     if !(options.fpr > 0.0 && options.fpr < 1.0) {
-        return Err(LabError::Config(format!(
-            "the false-positive rate must lie between 0 and 1, got {}",
-            options.fpr
-        )));
+        return Err(LabError::Invalid {
+            what: "fpr",
+            reason: format!(
+                "the false-positive rate must lie between 0 and 1, got {}",
+                options.fpr
+            ),
+        });
     }
     if options.scores.is_empty() {
-        return Err(LabError::Config(
-            "choose at least one score to detect with".into(),
-        ));
+        return Err(LabError::Invalid {
+            what: "scores",
+            reason: "choose at least one score to detect with".into(),
+        });
     }
-    for name in &options.scores {
-        column(name)?;
+    for &score in &options.scores {
+        column(score)?;
     }
     let run = RunDir::new(run_dir);
     let checkpoint = run.load_checkpoint(device)?;
@@ -401,25 +418,23 @@ pub fn fit_detector(
         options.codec,
     );
     let mut scores = Vec::new();
-    for (k, name) in SCORES.iter().enumerate() {
-        if options.scores.iter().any(|s| s == name) {
-            scores.push(Threshold::fit(
-                name,
-                values.iter().map(|v| v[k]).collect(),
-                options.fpr,
-            ));
+    for (k, &score) in SCORES.iter().enumerate() {
+        if options.scores.contains(&score) {
+            scores.push(ScoreThreshold {
+                score,
+                fitted: Threshold::fit(values.iter().map(|v| v[k]).collect(), options.fpr),
+            });
         }
     }
-    let mut combines: Vec<String> = scores
+    let mut combines: Vec<Score> = scores
         .iter()
-        .map(|t| t.score.clone())
-        .filter(|s| s != "likelihood")
+        .map(|t| t.score)
+        .filter(|s| *s != Score::Likelihood)
         .collect();
     if combines.is_empty() {
-        combines = scores.iter().map(|t| t.score.clone()).collect();
+        combines = scores.iter().map(|t| t.score).collect();
     }
     let combined = Threshold::fit(
-        "combined",
         values
             .iter()
             .map(|v| combined_of(&scores, &combines, v))
@@ -466,18 +481,11 @@ pub fn fit_detector(
 
 /// The combined score of one image: its largest calibration percentile among the scores
 /// `combines` names.
-fn combined_of(scores: &[Threshold], combines: &[String], values: &[f64; 4]) -> f64 {
+fn combined_of(scores: &[ScoreThreshold], combines: &[Score], values: &[f64; 4]) -> f64 {
     scores
         .iter()
         .filter(|t| combines.contains(&t.score))
-        .map(|t| {
-            t.percentile(
-                values[SCORES
-                    .iter()
-                    .position(|s| *s == t.score)
-                    .expect("a score of SCORES")],
-            )
-        })
+        .filter_map(|t| Some(t.fitted.percentile(values[column(t.score).ok()?])))
         .fold(0.0, f64::max)
 }
 
@@ -537,21 +545,26 @@ pub fn apply_detector(
         ));
     }
     if options.out.is_some() && sets.len() != 1 {
-        return Err(LabError::Config(format!(
-            "--out names one file, for one set; {} sets were given",
-            sets.len()
-        )));
+        return Err(LabError::Invalid {
+            what: "out",
+            reason: format!(
+                "--out names one file, for one set; {} sets were given",
+                sets.len()
+            ),
+        });
     }
     let detector: Detector = run.read_json(&path)?;
     let checkpoint = run.load_checkpoint(device)?;
     let (step, model) = checkpoint.origin();
     if model != detector.model_sha256 {
-        return Err(LabError::Config(format!(
-            "{}: fitted at step {}, the run is now at step {step}; fit it again (`genood detect --run {} --refit`)",
-            path.display(),
-            detector.step,
-            run_dir.display()
-        )));
+        return Err(LabError::File {
+            path: path.clone(),
+            reason: format!(
+                "fitted at step {}, the run is now at step {step}; fit it again (`genood detect --run {} --refit`)",
+                detector.step,
+                run_dir.display()
+            ),
+        });
     }
     let model_loaded = checkpoint.model;
     let kde = Kde::fit(&detector.dose_reference);
@@ -623,7 +636,7 @@ fn write_verdicts(
     }
     let mut header = vec!["index".to_string(), "label".into()];
     for t in &detector.scores {
-        header.push(t.score.clone());
+        header.push(t.score.to_string());
         header.push(format!("{}_percentile", t.score));
     }
     header.extend(
@@ -650,11 +663,11 @@ fn write_verdicts(
             s.label.map(|l| l.to_string()).unwrap_or_default()
         ));
         for (k, t) in detector.scores.iter().enumerate() {
-            let value = v[column(&t.score)?];
-            out.push_str(&format!(",{value:?},{:.2}", t.percentile(value)));
-            if value > t.threshold {
+            let value = v[column(t.score)?];
+            out.push_str(&format!(",{value:?},{:.2}", t.fitted.percentile(value)));
+            if value > t.fitted.threshold {
                 flagged[k] += 1;
-                by.push(t.score.as_str());
+                by.push(t.score.name());
             }
         }
         let combined = combined_of(&detector.scores, &detector.combines, v);
@@ -748,7 +761,7 @@ pub fn verdict_table(verdicts: &[Verdicts], detector: &Detector) -> String {
         detector
             .scores
             .iter()
-            .map(|t| t.score.as_str())
+            .map(|t| t.score.name())
             .collect::<Vec<_>>()
             .join(" | "),
         "---:|".repeat(detector.scores.len())

@@ -16,9 +16,37 @@ pub enum LabError {
     /// Training stopped.
     #[error(transparent)]
     Train(#[from] TrainError),
-    /// A configuration that does not hold together.
-    #[error("{0}")]
-    Config(String),
+    /// An option or a configuration value that cannot be used.
+    #[error("{reason}")]
+    Invalid {
+        /// The option or field (`fpr`, `learning_rate`, `ood`).
+        what: &'static str,
+        /// Why, and what would do.
+        reason: String,
+    },
+    /// A file of genood's own that cannot be used: it does not parse, or it was made for
+    /// another checkpoint.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A sweep's job cannot run, or its sweep did not finish.
+    #[error("{reason}")]
+    Sweep {
+        /// What stops it, and what to do.
+        reason: String,
+    },
+    /// A Slurm command failed.
+    #[error("`{command}` failed: {reason}")]
+    Slurm {
+        /// The command line.
+        command: String,
+        /// What it said.
+        reason: String,
+    },
     /// A set cannot be used as asked (empty, the wrong shape, scored differently).
     #[error("{set}: {reason}")]
     Set {
@@ -38,7 +66,7 @@ pub enum LabError {
         choices: String,
     },
     /// A file of the experiment's outputs could not be written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: std::path::PathBuf,

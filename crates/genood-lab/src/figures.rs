@@ -37,7 +37,7 @@ pub fn write_figure(dir: &Path, name: &str, svg: &str) -> Result<(), LabError> {
 }
 
 /// A set spec as a file-name part: `gray=0.5/mnist:test` → `gray=0.5_mnist_test`.
-pub fn file_safe(spec: &str) -> String {
+pub(crate) fn file_safe(spec: &str) -> String {
     spec.replace([':', '/'], "_")
 }
 

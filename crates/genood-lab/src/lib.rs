@@ -20,9 +20,10 @@
 //! use burn::prelude::Device;
 //! use genood_data::DataSource;
 //! use genood_lab::evaluation::{EvalOptions, evaluate_sets};
-//! use genood_lab::score::{Comparison, score_rows};
+//! use genood_lab::score::{Comparison, Score, score_rows};
 //! use genood_lab::training::{Start, TrainOptions, run_config, train_run};
 //! use genood_lab::Quiet;
+//! use genood_models::presets::Preset;
 //!
 //! # fn main() -> Result<(), genood_lab::LabError> {
 //! // The data: FashionMNIST and MNIST, fetched once into the tests' cache. A user fetches
@@ -32,7 +33,7 @@
 //!
 //! // A run: the tiny Glow, 150 steps (seconds on a CPU).
 //! let run = scratch.join("run");
-//! let options = TrainOptions { preset: "tiny".into(), steps: Some(150), ..TrainOptions::default() };
+//! let options = TrainOptions { preset: Preset::Tiny, steps: Some(150), ..TrainOptions::default() };
 //! let config = run_config(&options)?;
 //! let device = Device::flex();
 //! train_run(&config, &run, Start::Fresh, &device, &data, &mut Quiet)?;
@@ -52,11 +53,11 @@
 //!     ensemble: Vec::new(),
 //! };
 //! let rows = score_rows(&run, &comparison, 200, 0, &data)?;
-//! let auroc = |name: &str| {
-//!     rows.iter().find(|r| r.score == name).map(|r| r.metrics.auroc.value).unwrap()
+//! let auroc = |score: Score| {
+//!     rows.iter().find(|r| r.kind == score).map(|r| r.metrics.auroc.value).unwrap()
 //! };
-//! assert!(auroc("likelihood (bpd)") < 0.5);
-//! assert!(auroc("typicality") > auroc("likelihood (bpd)"));
+//! assert!(auroc(Score::Likelihood) < 0.5);
+//! assert!(auroc(Score::Typicality) > auroc(Score::Likelihood));
 //! # std::fs::remove_dir_all(&scratch).unwrap();
 //! # Ok(())
 //! # }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::LabError;
 use crate::figures::file_safe;
+use crate::score::Score;
 
 /// Glow bpd reported in the paper for one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -68,9 +69,10 @@ impl PairSets {
     /// split) against `ood`. The name joins the sets' short names (`photos-vs-scans`).
     pub fn custom(train: &str, test: Option<&str>, ood: &[String]) -> Result<Self, LabError> {
         if ood.is_empty() {
-            return Err(LabError::Config(
-                "name at least one OOD set (--ood SET…)".into(),
-            ));
+            return Err(LabError::Invalid {
+                what: "ood",
+                reason: "name at least one OOD set (--ood SET…)".into(),
+            });
         }
         let spec = SetSpec::parse(train)?;
         let test = match (test, &spec) {
@@ -79,9 +81,12 @@ impl PairSets {
                 format!("{}:test", dataset.name())
             }
             _ => {
-                return Err(LabError::Config(format!(
-                    "{train} has no test split to compare with; name the in-distribution test set (--in SET)"
-                )));
+                return Err(LabError::Invalid {
+                    what: "in_dist",
+                    reason: format!(
+                        "{train} has no test split to compare with; name the in-distribution test set (--in SET)"
+                    ),
+                });
             }
         };
         SetSpec::parse(&test)?;
@@ -168,20 +173,21 @@ pub fn find_pair(name: &str) -> Result<Pair, LabError> {
 
 /// AUROC reported in the follow-up literature (recalled, unverified) for a score
 /// on FashionMNIST → MNIST or CIFAR-10 → SVHN.
-pub fn reported_auroc(score: &str, in_dist: &str, ood: &str) -> Option<&'static str> {
+pub fn reported_auroc(
+    score: Score,
+    batch: usize,
+    in_dist: &str,
+    ood: &str,
+) -> Option<&'static str> {
     let fashion = in_dist.starts_with("fashion-mnist") && ood.starts_with("mnist");
     let cifar = in_dist.starts_with("cifar10:") && ood.starts_with("svhn");
-    let (fm, c10) = match score {
-        s if s.starts_with("likelihood (") => ("≈0.09", "≈0.09"),
-        s if s.starts_with("typicality, batches of 10")
-            || s.starts_with("typicality, batches of 25") =>
-        {
-            ("≈1.0", "≈1.0")
-        }
-        s if s.starts_with("WAIC") => ("conflicting reports", "≈1.0"),
-        "likelihood ratio" => ("≈0.99", "≈0.93"),
-        s if s.starts_with("input complexity") => ("high", "≈0.95"),
-        s if s.starts_with("DoSE") => ("≈0.99", "≈0.97"),
+    let (fm, c10) = match (score, batch) {
+        (Score::Likelihood, _) => ("≈0.09", "≈0.09"),
+        (Score::Typicality, 10 | 25) => ("≈1.0", "≈1.0"),
+        (Score::Waic, _) => ("conflicting reports", "≈1.0"),
+        (Score::LikelihoodRatio, _) => ("≈0.99", "≈0.93"),
+        (Score::InputComplexity, _) => ("high", "≈0.95"),
+        (Score::Dose, _) => ("≈0.99", "≈0.97"),
         _ => return None,
     };
     match (fashion, cifar) {

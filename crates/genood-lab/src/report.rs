@@ -297,7 +297,7 @@ fn likelihood_gallery(
 fn metrics_table(rows: &[ScoreRow]) -> Block {
     let reported: Vec<Option<&str>> = rows
         .iter()
-        .map(|r| reported_auroc(&r.score, &r.in_dist, &r.ood))
+        .map(|r| reported_auroc(r.kind, r.batch, &r.in_dist, &r.ood))
         .collect();
     // The literature column only where some figure exists for these sets.
     let literature = reported.iter().any(Option::is_some);

@@ -11,6 +11,8 @@ use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
 use genood_models::ModelConfig;
+use genood_models::Named;
+use genood_models::presets::{ModelKind, Preset};
 use genood_ood::report::render_markdown;
 use genood_train::eval::SetSummary;
 use genood_train::run::RunConfig;
@@ -29,7 +31,7 @@ use crate::sets::fetch_sets;
 use crate::training::{TrainOptions, ensure_trained, run_config};
 
 /// The models `reproduce` trains unless told otherwise.
-pub const DEFAULT_MODELS: &str = "glow,cv-glow";
+pub const DEFAULT_MODELS: &[ModelKind] = &[ModelKind::Glow, ModelKind::CvGlow];
 /// Importance samples of VAE bounds on the CPU presets.
 const CPU_IW_SAMPLES: usize = 10;
 /// Images per set scored by PixelCNN++ and the VAEs on the CPU presets.
@@ -54,11 +56,11 @@ pub struct ReproduceOptions {
     pub in_dist: Option<String>,
     /// The OOD sets of a `train` experiment.
     pub ood: Vec<String>,
-    /// Preset: tiny, quick (CPU minutes) or paper (GPU hours).
-    pub preset: String,
+    /// Size and schedule: tiny, quick (CPU minutes) or paper (GPU hours).
+    pub preset: Preset,
     /// Models to train, in order; the first also gets the likelihood-ratio background and the
     /// WAIC ensemble.
-    pub models: Vec<String>,
+    pub models: Vec<ModelKind>,
     /// Output folder: `<pair>/` (`<pair>-<models>/` for other models than the default) with
     /// one run folder per model, results.json, summary.md, the report and the analysis.
     pub out: PathBuf,
@@ -97,8 +99,8 @@ impl Default for ReproduceOptions {
             train: None,
             in_dist: None,
             ood: Vec::new(),
-            preset: "quick".into(),
-            models: DEFAULT_MODELS.split(',').map(String::from).collect(),
+            preset: Preset::Quick,
+            models: DEFAULT_MODELS.to_vec(),
             out: "runs/reproduce".into(),
             steps: None,
             train_eval_limit: 10_000,
@@ -149,7 +151,7 @@ pub(crate) struct Budget {
 
 impl Budget {
     pub(crate) fn of(args: &ReproduceOptions, model: &ModelConfig) -> Self {
-        let paper = args.preset == "paper";
+        let paper = args.preset == Preset::Paper;
         let costly = !paper && !matches!(model, ModelConfig::Glow(_));
         let cap = |limit: Option<usize>| match (limit, costly) {
             (Some(n), true) => Some(n.min(CPU_EVAL_LIMIT)),
@@ -179,7 +181,7 @@ impl Budget {
 /// One model's results.
 #[derive(Debug, Serialize)]
 struct ModelResult {
-    model: String,
+    model: ModelKind,
     run: PathBuf,
     /// What was scored.
     budget: Budget,
@@ -205,7 +207,7 @@ struct ModelResult {
 #[derive(Debug, Serialize)]
 struct Results {
     pair: PairSets,
-    preset: String,
+    preset: Preset,
     device: String,
     reported_glow_bpd: Option<Reported>,
     /// The HTML report.
@@ -243,12 +245,17 @@ pub(crate) fn datasets_of(pair: &PairSets) -> Result<Vec<String>, LabError> {
 
 /// `<pair>` for the default models, else `<pair>-<model>-…`, so one experiment's report and
 /// results never overwrite another's.
-fn experiment_folder(pair: &str, models: &[String]) -> String {
-    if models.join(",") == DEFAULT_MODELS {
+fn experiment_folder(pair: &str, models: &[ModelKind]) -> String {
+    if models == DEFAULT_MODELS {
         pair.into()
     } else {
-        format!("{pair}-{}", models.join("-"))
+        format!("{pair}-{}", names(models).join("-"))
     }
+}
+
+/// The models' names, in order.
+fn names(models: &[ModelKind]) -> Vec<&'static str> {
+    models.iter().map(|m| m.name()).collect()
 }
 
 /// Runs the whole experiment on `device` and writes `results.json` and `summary.md`.
@@ -280,7 +287,7 @@ pub fn reproduce(
     };
     fetch_sets(&datasets_of(&pair)?, &data.dir, &fetch, experiment.progress)?;
     let mut models = Vec::new();
-    for model in &args.models {
+    for &model in &args.models {
         models.push(experiment.run_model(&pair, model, &out)?);
     }
     experiment.stage("analyse why the likelihood fails");
@@ -343,7 +350,7 @@ pub fn reproduce(
     let results = Results {
         reported_glow_bpd: pair.reported,
         pair,
-        preset: args.preset.clone(),
+        preset: args.preset,
         device: args.device_name.clone(),
         report,
         analysis: analysis_dir,
@@ -402,7 +409,7 @@ fn plan(pair: &PairSets, args: &ReproduceOptions, out: &Path) -> String {
         "plan: {} stages into {}: fetch; train, evaluate and score {} (preset {}){first}; analyse; report\nsets: train on {}, in-distribution {}, OOD {}",
         3 + 2 * args.models.len(),
         out.display(),
-        args.models.join(", "),
+        names(&args.models).join(", "),
         args.preset,
         pair.train,
         pair.test,
@@ -471,15 +478,15 @@ impl Experiment<'_> {
     fn run_model(
         &mut self,
         pair: &PairSets,
-        model: &str,
+        model: ModelKind,
         out: &Path,
     ) -> Result<ModelResult, LabError> {
-        let run_dir = out.join(model);
+        let run_dir = out.join(model.name());
         let args = self.args;
         self.stage(&format!("train {model}"));
         let mut config = run_config(&TrainOptions {
-            preset: args.preset.clone(),
-            model: model.into(),
+            preset: args.preset,
+            model,
             data: pair.train.clone(),
             steps: args.steps,
             threads: args.threads,
@@ -566,7 +573,7 @@ impl Experiment<'_> {
             .map(|s| (s.set.clone(), s.mean_bpd < test_bpd))
             .collect();
         Ok(ModelResult {
-            model: model.into(),
+            model,
             run: run_dir,
             budget,
             steps: config.train.steps,
@@ -614,7 +621,7 @@ fn render_summary(results: &Results) -> String {
                 Some(_) => format!(
                     " {} |",
                     reported
-                        .filter(|_| i < 3 && m.model == "glow")
+                        .filter(|_| i < 3 && m.model == ModelKind::Glow)
                         .map_or("–".into(), |v| format!("{v:.3}"))
                 ),
                 None => String::new(),

@@ -20,6 +20,71 @@ use serde::Serialize;
 
 use crate::error::LabError;
 use crate::figures::file_safe;
+use genood_models::Named;
+
+/// An OOD score, named once for `score`, `detect`, the report and the command line. Its
+/// [`Named::name`] is what `detect --scores` takes and `detector.json` stores; its
+/// [`Score::label`] begins each row of `score`'s tables, which add the details (the batch
+/// size, the codec, the ensemble's size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Score {
+    /// The model's negative log-likelihood in bits per dimension.
+    Likelihood,
+    /// Distance of the bpd from the reference data's mean (single image, or batches).
+    Typicality,
+    /// bpd minus the bits of a lossless compressor (Serrà et al.).
+    InputComplexity,
+    /// The model's log-likelihood over a background model's (Ren et al.).
+    LikelihoodRatio,
+    /// WAIC over an ensemble (Choi et al.).
+    Waic,
+    /// A density of the model's statistics over reference data (Morningstar et al.).
+    Dose,
+    /// Likelihood regret of a VAE (Xiao et al.).
+    LikelihoodRegret,
+}
+
+impl Named for Score {
+    const WHAT: &'static str = "score";
+    const ALL: &'static [Score] = &[
+        Score::Likelihood,
+        Score::Typicality,
+        Score::InputComplexity,
+        Score::LikelihoodRatio,
+        Score::Waic,
+        Score::Dose,
+        Score::LikelihoodRegret,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Score::Likelihood => "likelihood",
+            Score::Typicality => "typicality",
+            Score::InputComplexity => "complexity",
+            Score::LikelihoodRatio => "likelihood-ratio",
+            Score::Waic => "waic",
+            Score::Dose => "dose",
+            Score::LikelihoodRegret => "regret",
+        }
+    }
+}
+
+genood_models::named_text!(Score);
+
+impl Score {
+    /// How tables and the report call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Score::Likelihood => "likelihood",
+            Score::Typicality => "typicality",
+            Score::InputComplexity => "input complexity",
+            Score::LikelihoodRatio => "likelihood ratio",
+            Score::Waic => "WAIC",
+            Score::Dose => "DoSE",
+            Score::LikelihoodRegret => "likelihood regret",
+        }
+    }
+}
 
 /// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
 pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];
@@ -45,7 +110,10 @@ pub struct Comparison {
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScoreRow {
-    /// The score's name.
+    /// The score.
+    #[serde(skip)]
+    pub kind: Score,
+    /// Its label with the details of this row (`typicality, batches of 10`).
     pub score: String,
     /// In-distribution set.
     pub in_dist: String,
@@ -69,6 +137,11 @@ pub struct ScoreRow {
     /// The OOD scores (for ROC curves; not serialised).
     #[serde(skip)]
     pub ood_scores: Vec<f64>,
+}
+
+/// A row's kind and its label: the score's label and `details`.
+fn labelled(kind: Score, details: &str) -> (Score, String) {
+    (kind, format!("{}{details}", kind.label()))
 }
 
 /// The per-example statistics the score functions take.
@@ -193,24 +266,26 @@ pub fn score_rows(
             coverage(&inside, &in_images),
             coverage(&outside, &ood_images),
         );
-        let mut push = |score: String, batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
-            rows.push(ScoreRow {
-                score,
-                in_dist: sets.in_dist.clone(),
-                ood: ood_name.clone(),
-                batch,
-                in_images: in_coverage,
-                ood_images: ood_coverage,
-                metrics: detection(&a, &b, resamples, seed),
-                cost: cost.into(),
-                threshold: None,
-                in_scores: a,
-                ood_scores: b,
-            });
-        };
+        let mut push =
+            |(kind, score): (Score, String), batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
+                rows.push(ScoreRow {
+                    kind,
+                    score,
+                    in_dist: sets.in_dist.clone(),
+                    ood: ood_name.clone(),
+                    batch,
+                    in_images: in_coverage,
+                    ood_images: ood_coverage,
+                    metrics: detection(&a, &b, resamples, seed),
+                    cost: cost.into(),
+                    threshold: None,
+                    in_scores: a,
+                    ood_scores: b,
+                });
+            };
         let (in_stats, ood_stats) = (stats(&inside), stats(&outside));
         push(
-            "likelihood (bpd)".into(),
+            labelled(Score::Likelihood, " (bpd)"),
             1,
             negative_log_likelihood(&in_stats),
             negative_log_likelihood(&ood_stats),
@@ -221,7 +296,7 @@ pub fn score_rows(
             negative_log_likelihood(&ood_stats),
         );
         push(
-            "typicality".into(),
+            labelled(Score::Typicality, ""),
             1,
             typicality(&in_bpd, entropy),
             typicality(&ood_bpd, entropy),
@@ -232,7 +307,7 @@ pub fn score_rows(
             let a = typicality_batches(&in_bpd, m, entropy, &mut rng);
             let b = typicality_batches(&ood_bpd, m, entropy, &mut rng);
             push(
-                format!("typicality, batches of {m}"),
+                labelled(Score::Typicality, &format!(", batches of {m}")),
                 m,
                 a,
                 b,
@@ -241,7 +316,7 @@ pub fn score_rows(
         }
         for codec in [Codec::Png, Codec::WebpLossless] {
             push(
-                format!("input complexity ({})", codec.name()),
+                labelled(Score::InputComplexity, &format!(" ({})", codec.name())),
                 1,
                 complexity(&inside, &in_images, codec),
                 complexity(&outside, &ood_images, codec),
@@ -255,7 +330,7 @@ pub fn score_rows(
                 Ok(likelihood_ratio(&stats(scores), &stats(&reference)))
             };
             push(
-                "likelihood ratio".into(),
+                labelled(Score::LikelihoodRatio, ""),
                 1,
                 ratio(&inside, &sets.in_dist)?,
                 ratio(&outside, ood_name)?,
@@ -272,7 +347,10 @@ pub fn score_rows(
                 Ok(all)
             };
             push(
-                format!("WAIC ({} models)", sets.ensemble.len() + 1),
+                labelled(
+                    Score::Waic,
+                    &format!(" ({} models)", sets.ensemble.len() + 1),
+                ),
                 1,
                 waic(&members(&inside, &sets.in_dist)?),
                 waic(&members(&outside, ood_name)?),
@@ -289,7 +367,7 @@ pub fn score_rows(
             )
             .collect();
         push(
-            format!("DoSE (KDE of {})", features.join(", ")),
+            labelled(Score::Dose, &format!(" (KDE of {})", features.join(", "))),
             1,
             dose(&train, &in_stats),
             dose(&train, &ood_stats),
@@ -300,7 +378,7 @@ pub fn score_rows(
             load_regret(&run, ood_name)?,
         ) {
             push(
-                "likelihood regret".into(),
+                labelled(Score::LikelihoodRegret, ""),
                 1,
                 a,
                 b,
@@ -318,7 +396,7 @@ pub fn score_rows(
         let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
         for row in rows
             .iter_mut()
-            .filter(|r| &r.ood == ood_name && r.score.starts_with("typicality"))
+            .filter(|r| &r.ood == ood_name && r.kind == Score::Typicality)
         {
             let mut rng = StdRng::seed_from_u64(seed);
             row.threshold = Some(threshold_test(

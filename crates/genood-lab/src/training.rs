@@ -28,10 +28,10 @@ pub const MAX_LEARNING_RATE: f64 = 10.0;
 pub struct TrainOptions {
     /// A run configuration (JSON, as `config.json`); overrides `preset`, `model` and `data`.
     pub config: Option<PathBuf>,
-    /// Preset: tiny, quick or paper.
-    pub preset: String,
-    /// glow, cv-glow, pixelcnnpp, vae-categorical or vae-realnvp.
-    pub model: String,
+    /// The size and schedule.
+    pub preset: Preset,
+    /// The model family.
+    pub model: ModelKind,
     /// Training set, e.g. `fashion-mnist:train` or `folder:PATH`.
     pub data: String,
     /// The model's image channels and size for a folder set; what is left `None` is the
@@ -63,8 +63,8 @@ impl Default for TrainOptions {
     fn default() -> Self {
         Self {
             config: None,
-            preset: "quick".into(),
-            model: "glow".into(),
+            preset: Preset::Quick,
+            model: ModelKind::Glow,
             data: "fashion-mnist:train".into(),
             shape: Conform::default(),
             steps: None,
@@ -78,24 +78,6 @@ impl Default for TrainOptions {
             threads: 1,
         }
     }
-}
-
-/// A model kind by name.
-pub fn model_kind_of(name: &str) -> Result<ModelKind, LabError> {
-    ModelKind::parse(name).ok_or_else(|| LabError::Unknown {
-        what: "model",
-        name: name.into(),
-        choices: ModelKind::ALL.map(ModelKind::name).join(", "),
-    })
-}
-
-/// A preset by name.
-pub fn preset_of(name: &str) -> Result<Preset, LabError> {
-    Preset::parse(name).ok_or_else(|| LabError::Unknown {
-        what: "preset",
-        name: name.into(),
-        choices: Preset::ALL.map(Preset::name).join(", "),
-    })
 }
 
 /// The run configuration `options` describe, checked; a folder's image headers give the
@@ -113,8 +95,7 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
             })?
         }
         None => {
-            let preset = preset_of(&options.preset)?;
-            let kind = model_kind_of(&options.model)?;
+            let (preset, kind) = (options.preset, options.model);
             let spec = SetSpec::parse(&options.data)?;
             let shape = spec.native_shape(options.shape)?;
             // A folder is read at the asked shape; other sets keep theirs.
@@ -154,10 +135,13 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
     config.threads = options.threads;
     if let Some(precision) = options.precision {
         let ModelConfig::Glow(glow) = &mut config.model else {
-            return Err(LabError::Config(format!(
-                "a training precision applies to glow and cv-glow, not to {}",
-                config.model.label()
-            )));
+            return Err(LabError::Invalid {
+                what: "precision",
+                reason: format!(
+                    "a training precision applies to glow and cv-glow, not to {}",
+                    config.model.label()
+                ),
+            });
         };
         glow.flow.precision = precision;
     }
@@ -168,19 +152,24 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
             .map(|name| Ok(SetSpec::parse(name)?.absolute()?.label()))
             .collect::<Result<_, LabError>>()?;
     }
-    config
-        .validate()
-        .map_err(|e| LabError::Config(format!("configuration: {e}")))?;
+    config.validate().map_err(|e| LabError::Invalid {
+        what: "configuration",
+        reason: format!("configuration: {e}"),
+    })?;
     if config.train.learning_rate > MAX_LEARNING_RATE {
-        return Err(LabError::Config(format!(
-            "configuration: train.learning_rate (--lr) is {:e}, beyond any rate that trains (at most {MAX_LEARNING_RATE})",
-            config.train.learning_rate
-        )));
+        return Err(LabError::Invalid {
+            what: "learning_rate",
+            reason: format!(
+                "configuration: train.learning_rate (--lr) is {:e}, beyond any rate that trains (at most {MAX_LEARNING_RATE})",
+                config.train.learning_rate
+            ),
+        });
     }
     let (image, batch) = (config.model.image().dims(), config.train.batch_size);
     let needed = footprint::bytes_needed(&config.model, batch, true);
-    check_available(needed).map_err(|e| {
-        LabError::Config(format!(
+    check_available(needed).map_err(|e| LabError::Invalid {
+        what: "memory",
+        reason: format!(
             "configuration: training {} on {}×{}×{} images at --batch-size {batch} ({}; {} parameters) {e}: make the model, the images (--size) or the batch smaller",
             config.model.label(),
             image[0],
@@ -188,7 +177,7 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
             image[2],
             footprint::size_fields(&config.model),
             footprint::parameter_count(&config.model)
-        ))
+        ),
     })?;
     Ok(config)
 }

@@ -65,7 +65,11 @@ fn listed(items: &[String]) -> String {
 
 /// A batch test's name without its batch size ("typicality, batches of 10" → "typicality").
 fn test_name(row: &ScoreRow) -> &str {
-    row.score.split(", batches of").next().unwrap_or(&row.score)
+    if row.batch > 1 {
+        row.kind.label()
+    } else {
+        &row.score
+    }
 }
 
 /// One sentence on OOD set `ood` (the rows of one model against it): what separates it per
@@ -172,7 +176,8 @@ pub fn grouped_rows(model: &str, ood: &str, rows: &[&ScoreRow]) -> Vec<Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::Coverage;
+    use crate::score::{Coverage, Score};
+    use genood_models::Named;
     use genood_ood::metrics::{Detection, Estimate};
 
     fn row(score: &str, batch: usize, auroc: [f64; 3]) -> ScoreRow {
@@ -181,7 +186,14 @@ mod tests {
             low: auroc[1],
             high: auroc[2],
         };
+        // The score whose label is the longest that begins the row's.
+        let kind = *Score::ALL
+            .iter()
+            .filter(|k| score.starts_with(k.label()))
+            .max_by_key(|k| k.label().len())
+            .unwrap();
         ScoreRow {
+            kind,
             score: score.into(),
             in_dist: "fashion-mnist:test".into(),
             ood: "mnist:test".into(),

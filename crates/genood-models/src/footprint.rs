@@ -147,6 +147,7 @@ pub fn bytes_needed(config: &ModelConfig, batch: usize, training: bool) -> u128 
 mod tests {
     use super::*;
     use crate::ImageShape;
+    use crate::Named;
     use crate::presets::{ModelKind, Preset};
 
     const MNIST: ImageShape = ImageShape {
@@ -162,8 +163,8 @@ mod tests {
         use rand::SeedableRng;
         let device = Device::flex();
         for (preset, kind) in ModelKind::ALL
-            .into_iter()
-            .flat_map(|kind| [(Preset::Tiny, kind), (Preset::Quick, kind)])
+            .iter()
+            .flat_map(|&kind| [(Preset::Tiny, kind), (Preset::Quick, kind)])
         {
             let config = preset.model(MNIST, kind);
             let model =

@@ -1,16 +1,15 @@
 //! Named experiment presets: model and training configuration together.
 
-use genood_flows::coupling::CouplingKind;
-use genood_flows::multiscale::MultiScaleConfig;
-use serde::{Deserialize, Serialize};
-
 use crate::config::{
     DecoderKind, GlowConfig, ModelConfig, OptimizerKind, PixelCnnConfig, TrainConfig, VaeConfig,
 };
+use crate::named::Named;
 use crate::shape::ImageShape;
+use genood_flows::coupling::CouplingKind;
+use genood_flows::multiscale::MultiScaleConfig;
 
 /// The model families and variants a preset can build, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelKind {
     /// Glow: affine couplings.
     Glow,
@@ -24,9 +23,9 @@ pub enum ModelKind {
     VaeRealNvp,
 }
 
-impl ModelKind {
-    /// All kinds, in the order help texts list them.
-    pub const ALL: [ModelKind; 5] = [
+impl Named for ModelKind {
+    const WHAT: &'static str = "model";
+    const ALL: &'static [ModelKind] = &[
         ModelKind::Glow,
         ModelKind::CvGlow,
         ModelKind::PixelCnnPp,
@@ -35,7 +34,7 @@ impl ModelKind {
     ];
 
     /// The name as typed on the command line (and [`ModelConfig::label`] of its configs).
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             ModelKind::Glow => "glow",
             ModelKind::CvGlow => "cv-glow",
@@ -44,16 +43,12 @@ impl ModelKind {
             ModelKind::VaeRealNvp => "vae-realnvp",
         }
     }
-
-    /// Parses a model name.
-    pub fn parse(name: &str) -> Option<ModelKind> {
-        ModelKind::ALL.into_iter().find(|k| k.name() == name)
-    }
 }
 
+crate::named_text!(ModelKind);
+
 /// A named size and schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Preset {
     /// Seconds on a CPU; for tests.
     Tiny,
@@ -78,24 +73,23 @@ pub enum Preset {
     Paper,
 }
 
-impl Preset {
-    /// All presets, for help texts.
-    pub const ALL: [Preset; 3] = [Preset::Tiny, Preset::Quick, Preset::Paper];
+impl Named for Preset {
+    const WHAT: &'static str = "preset";
+    const ALL: &'static [Preset] = &[Preset::Tiny, Preset::Quick, Preset::Paper];
 
     /// The preset's name as typed on the command line.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Preset::Tiny => "tiny",
             Preset::Quick => "quick",
             Preset::Paper => "paper",
         }
     }
+}
 
-    /// Parses a preset name.
-    pub fn parse(name: &str) -> Option<Preset> {
-        Preset::ALL.into_iter().find(|p| p.name() == name)
-    }
+crate::named_text!(Preset);
 
+impl Preset {
     /// The model of this preset for `image`.
     pub fn model(self, image: ImageShape, kind: ModelKind) -> ModelConfig {
         match kind {

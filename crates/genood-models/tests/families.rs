@@ -8,7 +8,7 @@ use genood_flows::testing::f64_device;
 use genood_models::density::part;
 use genood_models::mixture::{log_prob, parameter_count};
 use genood_models::presets::{ModelKind, Preset};
-use genood_models::{DensityModel, ImageShape, Model};
+use genood_models::{DensityModel, ImageShape, Model, Named};
 use rand::Rng;
 
 const IMAGE: ImageShape = ImageShape {
@@ -284,19 +284,19 @@ fn every_preset_builds_every_family_under_its_own_name() {
             width: 32,
         },
     ];
-    for preset in Preset::ALL {
-        for kind in ModelKind::ALL {
+    for &preset in Preset::ALL {
+        for &kind in ModelKind::ALL {
             for image in shapes {
                 let config = preset.model(image, kind);
                 assert_eq!(config.validate(), Ok(()), "{preset:?} {kind:?} {image:?}");
                 assert_eq!(config.label(), kind.name());
-                assert_eq!(ModelKind::parse(kind.name()), Some(kind));
+                assert_eq!(ModelKind::parse(kind.name()), Ok(kind));
                 assert!(preset.train(kind).steps > 0);
             }
         }
     }
     // The quick models run on images of the real data's shape.
-    for kind in ModelKind::ALL {
+    for &kind in ModelKind::ALL {
         let model = Model::new(
             &Preset::Quick.model(shapes[0], kind),
             &mut seeded_rng(1),

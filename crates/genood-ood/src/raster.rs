@@ -14,7 +14,7 @@ pub const PNG_SCALE: f32 = 2.0;
 #[derive(Debug, thiserror::Error)]
 pub enum RasterError {
     /// The SVG did not parse.
-    #[error("the figure is not valid SVG: {0}")]
+    #[error("the figure is not valid SVG")]
     Svg(#[from] usvg::Error),
     /// The SVG has no area to draw.
     #[error("the figure has an empty size")]

@@ -112,7 +112,7 @@ pub const METRICS: &str = "metrics.csv";
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A file of the run could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

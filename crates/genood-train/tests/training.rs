@@ -6,7 +6,7 @@ use genood_flows::host::to_f64_vec;
 use genood_flows::noise::Noise;
 use genood_models::density::part;
 use genood_models::presets::{ModelKind, Preset};
-use genood_models::{DensityModel, ImageShape, Model};
+use genood_models::{DensityModel, ImageShape, Model, Named};
 use genood_train::dynamics::read_dynamics_csv;
 use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
@@ -65,7 +65,7 @@ fn temp_run(name: &str) -> RunDir {
 fn a_few_optimiser_steps_lower_the_loss_for_every_model() {
     let device = Device::flex().autodiff();
     let data = blobs(64, 1);
-    for kind in ModelKind::ALL {
+    for &kind in ModelKind::ALL {
         let config = Preset::Tiny.model(IMAGE, kind);
         let mut model = Model::new(&config, &mut stream_rng(0, 1, 0), &device);
         let indices: Vec<usize> = (0..64).collect();

@@ -8,6 +8,7 @@ use genood_data::DataSource;
 use genood_lab::sets::fetch_sets;
 use genood_lab::training::{Start, TrainOptions, run_config, train_run};
 use genood_lab::{LabError, Quiet};
+use genood_models::presets::Preset;
 
 /// A scratch folder for this example, emptied first.
 pub fn scratch(name: &str) -> PathBuf {
@@ -33,7 +34,7 @@ pub fn data(dir: &Path) -> Result<DataSource, LabError> {
 pub fn trained_glow(dir: &Path, data: &DataSource) -> Result<PathBuf, LabError> {
     let run = dir.join("run");
     let options = TrainOptions {
-        preset: "tiny".into(),
+        preset: Preset::Tiny,
         steps: Some(150),
         ..TrainOptions::default()
     };

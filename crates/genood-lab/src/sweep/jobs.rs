@@ -12,6 +12,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use genood_data::DataSource;
 use genood_data::atomic::write_atomically;
+use genood_data::error::chain;
 use genood_data::fetch::FetchOptions;
 use serde::{Deserialize, Serialize};
 
@@ -109,8 +110,10 @@ impl Sweep {
     pub fn open(dir: &Path) -> Result<Sweep, LabError> {
         let path = dir.join("sweep.json");
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        let setup: Setup = serde_json::from_str(&text)
-            .map_err(|e| LabError::Config(format!("{}: {e}", path.display())))?;
+        let setup: Setup = serde_json::from_str(&text).map_err(|e| LabError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         let dir = std::path::absolute(dir).map_err(io(dir))?;
         Ok(Sweep {
             plan: plan(&setup.spec)?,
@@ -173,20 +176,20 @@ impl Sweep {
         device: &Device,
         progress: &mut dyn Progress,
     ) -> Result<(), LabError> {
-        let job = self.plan.job(id).ok_or_else(|| {
-            LabError::Config(format!(
+        let job = self.plan.job(id).ok_or_else(|| LabError::Sweep {
+            reason: format!(
                 "{} plans no job `{id}` (`genood sweep plan` lists them)",
                 self.dir.display()
-            ))
+            ),
         })?;
         if self.state(id) == JobState::Done {
             progress.note(&format!("{id}: finished before"));
             return Ok(());
         }
         if let Some(dep) = job.deps.iter().find(|d| self.state(d) != JobState::Done) {
-            return Err(LabError::Config(format!(
-                "{id} waits for {dep}, which has not finished"
-            )));
+            return Err(LabError::Sweep {
+                reason: format!("{id} waits for {dep}, which has not finished"),
+            });
         }
         let dir = self.job_dir(id);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -207,7 +210,7 @@ impl Sweep {
             Err(error) => (
                 failed,
                 serde_json::to_string_pretty(&Failure {
-                    error: error.to_string(),
+                    error: chain(error),
                     log: self.log(id),
                 }),
             ),

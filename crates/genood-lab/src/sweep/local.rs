@@ -52,10 +52,9 @@ impl Outcome {
         if self.failed.is_empty() && self.cancelled.is_empty() {
             Ok(self)
         } else {
-            Err(LabError::Config(format!(
-                "the sweep did not finish: {}",
-                self.describe()
-            )))
+            Err(LabError::Sweep {
+                reason: format!("the sweep did not finish: {}", self.describe()),
+            })
         }
     }
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use genood_data::SetSpec;
 use genood_data::checksum::Checksum;
 use genood_models::ModelConfig;
+use genood_models::presets::{ModelKind, Preset};
 use genood_train::run::RunConfig;
 use serde::{Deserialize, Serialize};
 
@@ -188,10 +189,10 @@ pub enum Work {
 pub struct Experiment {
     /// Pair name.
     pub pair: String,
-    /// Model name.
-    pub model: String,
+    /// Model.
+    pub model: ModelKind,
     /// Preset.
-    pub preset: String,
+    pub preset: Preset,
     /// Seed.
     pub seed: u64,
     /// The sets.
@@ -281,8 +282,12 @@ impl Plan {
 
 /// Builds the plan of `spec`.
 pub fn plan(spec: &SweepSpec) -> Result<Plan, LabError> {
-    spec.check().map_err(LabError::Config)?;
-    let pairs = spec.pair_sets().map_err(LabError::Config)?;
+    let invalid = |reason| LabError::Invalid {
+        what: "sweep spec",
+        reason,
+    };
+    spec.check().map_err(invalid)?;
+    let pairs = spec.pair_sets().map_err(invalid)?;
     let mut builder = Builder { jobs: Vec::new() };
     let mut datasets = Vec::new();
     for pair in &pairs {
@@ -296,8 +301,8 @@ pub fn plan(spec: &SweepSpec) -> Result<Plan, LabError> {
         .then(|| builder.add(Stage::Fetch, "data", Work::Fetch { datasets }, Vec::new()));
     let mut experiments = Vec::new();
     for pair in &pairs {
-        for model in &spec.models {
-            for preset in &spec.presets {
+        for &model in &spec.models {
+            for &preset in &spec.presets {
                 for &seed in &spec.seeds {
                     experiments.push(builder.experiment(spec, pair, model, preset, seed, &fetch)?);
                 }
@@ -348,16 +353,16 @@ impl Builder {
         &mut self,
         spec: &SweepSpec,
         pair: &PairSets,
-        model: &str,
-        preset: &str,
+        model: ModelKind,
+        preset: Preset,
         seed: u64,
         fetch: &Option<String>,
     ) -> Result<Experiment, LabError> {
         let name = format!("{}-{model}-{preset}-s{seed}", pair.name);
         let threads = spec.resources_of(Stage::Train.name()).cpus.unwrap_or(1);
         let mut config = run_config(&TrainOptions {
-            preset: preset.into(),
-            model: model.into(),
+            preset,
+            model,
             data: pair.train.clone(),
             steps: spec.steps,
             seed: Some(seed),
@@ -366,7 +371,7 @@ impl Builder {
         })?;
         let budget = Budget::of(
             &ReproduceOptions {
-                preset: preset.into(),
+                preset,
                 train_eval_limit: spec.train_eval_limit,
                 eval_limit: spec.eval_limit,
                 ..ReproduceOptions::default()
@@ -480,8 +485,8 @@ impl Builder {
         );
         Ok(Experiment {
             pair: pair.name.clone(),
-            model: model.into(),
-            preset: preset.into(),
+            model,
+            preset,
             seed,
             sets,
             train: main,

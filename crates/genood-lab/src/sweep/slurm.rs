@@ -60,22 +60,26 @@ pub fn submissions(sweep: &Sweep) -> Result<Vec<Submission>, LabError> {
         path: path.clone(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| LabError::Config(format!("{}: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| LabError::File {
+        path: path.clone(),
+        reason: e.to_string(),
+    })
 }
 
 /// Runs a Slurm command and returns what it printed, or an error with what it said.
 fn slurm(program: &str, args: &[String]) -> Result<String, LabError> {
-    let output = Command::new(program).args(args).output().map_err(|e| {
-        LabError::Config(format!(
-            "could not run `{program}` ({e}): is Slurm installed and on PATH?"
-        ))
-    })?;
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| LabError::Slurm {
+            command: program.into(),
+            reason: format!("it could not run ({e}): is Slurm installed and on PATH?"),
+        })?;
     if !output.status.success() {
-        return Err(LabError::Config(format!(
-            "`{program} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
+        return Err(LabError::Slurm {
+            command: format!("{program} {}", args.join(" ")),
+            reason: String::from_utf8_lossy(&output.stderr).trim().into(),
+        });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -137,13 +141,15 @@ pub fn ensure_idle(sweep: &Sweep) -> Result<(), LabError> {
     let held = queued(sweep)?;
     match held.first() {
         None => Ok(()),
-        Some(task) => Err(LabError::Config(format!(
-            "Slurm still holds {} task(s) of this sweep (e.g. {} {}); wait for them or run `genood sweep cancel {}`",
-            held.len(),
-            task.slurm_id,
-            task.job,
-            sweep.dir.display()
-        ))),
+        Some(task) => Err(LabError::Sweep {
+            reason: format!(
+                "Slurm still holds {} task(s) of this sweep (e.g. {} {}); wait for them or run `genood sweep cancel {}`",
+                held.len(),
+                task.slurm_id,
+                task.job,
+                sweep.dir.display()
+            ),
+        }),
     }
 }
 
@@ -224,10 +230,10 @@ pub fn submit(
             .unwrap_or_default()
             .to_string();
         if slurm_id.is_empty() || !slurm_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(LabError::Config(format!(
-                "sbatch printed `{}`, not a job id",
-                printed.trim()
-            )));
+            return Err(LabError::Slurm {
+                command: "sbatch".into(),
+                reason: format!("it printed `{}`, not a job id", printed.trim()),
+            });
         }
         progress.note(&format!(
             "submitted {} {} job(s) as Slurm array {slurm_id}",

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use genood_data::error::chain;
 use serde::{Deserialize, Serialize};
 
 use crate::error::LabError;
 use crate::figures::file_safe;
 use crate::pairs::{PairSets, find_pair};
-use crate::training::{model_kind_of, preset_of};
+use genood_models::presets::{ModelKind, Preset};
 
 /// A sweep: every combination of its pairs, models, presets and seeds is one experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,10 +21,10 @@ pub struct SweepSpec {
     /// `{"name", "train", "in", "ood"}`.
     pub pairs: Vec<PairChoice>,
     /// Models: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
-    pub models: Vec<String>,
+    pub models: Vec<ModelKind>,
     /// Presets: tiny, quick, paper.
     #[serde(default = "quick")]
-    pub presets: Vec<String>,
+    pub presets: Vec<Preset>,
     /// Seeds of the weights, batches, noise and held-out split; the results are aggregated
     /// over them.
     #[serde(default = "seed_zero")]
@@ -139,8 +140,12 @@ fn is_slurm_time(text: &str) -> bool {
     }
 }
 
-fn quick() -> Vec<String> {
-    vec!["quick".into()]
+fn quick() -> Vec<Preset> {
+    vec![Preset::Quick]
+}
+/// Each item as text, to find repeats.
+fn names<T: ToString>(list: &[T]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
 }
 fn seed_zero() -> Vec<u64> {
     vec![0]
@@ -181,10 +186,14 @@ impl SweepSpec {
             path: path.to_path_buf(),
             source,
         })?;
-        let spec: SweepSpec = serde_json::from_str(&text)
-            .map_err(|e| LabError::Config(format!("sweep spec {}: {e}", path.display())))?;
-        spec.check()
-            .map_err(|e| LabError::Config(format!("sweep spec {}: {e}", path.display())))?;
+        let spec: SweepSpec = serde_json::from_str(&text).map_err(|e| LabError::File {
+            path: path.into(),
+            reason: format!("sweep spec: {e}"),
+        })?;
+        spec.check().map_err(|e| LabError::File {
+            path: path.into(),
+            reason: format!("sweep spec: {e}"),
+        })?;
         Ok(spec)
     }
 
@@ -200,11 +209,10 @@ impl SweepSpec {
                 return Err(format!("`{what}` is empty"));
             }
         }
-        let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
         for (what, names) in [
-            ("models", &self.models),
-            ("presets", &self.presets),
-            ("seeds", &seeds),
+            ("models", names(&self.models)),
+            ("presets", names(&self.presets)),
+            ("seeds", names(&self.seeds)),
         ] {
             let repeated = names
                 .iter()
@@ -213,12 +221,6 @@ impl SweepSpec {
             if let Some((_, twice)) = repeated {
                 return Err(format!("`{what}` lists {twice} twice"));
             }
-        }
-        for model in &self.models {
-            model_kind_of(model).map_err(|e| e.to_string())?;
-        }
-        for preset in &self.presets {
-            preset_of(preset).map_err(|e| e.to_string())?;
         }
         self.pair_sets()?;
         if self.eval_shards == 0 || self.ensemble == 0 || self.steps == Some(0) {
@@ -281,7 +283,7 @@ impl SweepSpec {
                     sets
                 }),
             }
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| chain(&e))?;
             if all.iter().any(|p| p.name == sets.name) {
                 return Err(format!("two pairs are called `{}`", sets.name));
             }
@@ -318,7 +320,7 @@ mod tests {
         .unwrap();
         spec.check().unwrap();
         assert_eq!(spec.seeds, vec![0]);
-        assert_eq!(spec.presets, vec!["quick".to_string()]);
+        assert_eq!(spec.presets, vec![Preset::Quick]);
         let train = spec.resources_of("train");
         assert_eq!(
             (train.cpus, train.time.as_deref()),
@@ -329,9 +331,13 @@ mod tests {
         let sets = spec.pair_sets().unwrap();
         assert_eq!(sets[1].test, "fashion-mnist:test");
 
+        for (field, bad) in [("models", r#"["glw"]"#), ("presets", r#"["huge"]"#)] {
+            let mut value = serde_json::to_value(&spec).unwrap();
+            value[field] = serde_json::from_str(bad).unwrap();
+            let err = serde_json::from_value::<SweepSpec>(value).unwrap_err();
+            assert!(err.to_string().contains("choose one of"), "{field}: {err}");
+        }
         for (field, bad) in [
-            ("models", r#"["glw"]"#),
-            ("presets", r#"["huge"]"#),
             ("pairs", r#"["mnist-cifar"]"#),
             ("seeds", "[]"),
             ("seeds", "[0, 1, 0]"),

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
+use genood_models::Named;
+use genood_models::presets::{ModelKind, Preset};
 use genood_ood::report::{Block, render_html, render_markdown};
 use genood_train::csv::quote;
 use genood_train::eval::SetSummary;
@@ -26,9 +28,9 @@ pub struct AurocCell {
     /// Pair.
     pub pair: String,
     /// Model.
-    pub model: String,
+    pub model: ModelKind,
     /// Preset.
-    pub preset: String,
+    pub preset: Preset,
     /// Score.
     pub score: String,
     /// In-distribution set.
@@ -55,9 +57,9 @@ pub struct BpdCell {
     /// Pair.
     pub pair: String,
     /// Model.
-    pub model: String,
+    pub model: ModelKind,
     /// Preset.
-    pub preset: String,
+    pub preset: Preset,
     /// The set.
     pub set: String,
     /// Seeds.
@@ -107,8 +109,10 @@ pub fn sweep_table(
             path: path.clone(),
             source,
         })?;
-        let rows: Vec<Value> = serde_json::from_str(&text)
-            .map_err(|err| LabError::Config(format!("{}: {err}", path.display())))?;
+        let rows: Vec<Value> = serde_json::from_str(&text).map_err(|err| LabError::File {
+            path: path.clone(),
+            reason: err.to_string(),
+        })?;
         for row in rows {
             let text = |key: &str| row[key].as_str().unwrap_or_default().to_string();
             let number = |key: &str| row["metrics"]["auroc"][key].as_f64().unwrap_or(f64::NAN);
@@ -126,8 +130,8 @@ pub fn sweep_table(
                 None => {
                     auroc.push(AurocCell {
                         pair: e.pair.clone(),
-                        model: e.model.clone(),
-                        preset: e.preset.clone(),
+                        model: e.model,
+                        preset: e.preset,
                         score: score.clone(),
                         in_dist: in_dist.clone(),
                         ood: ood.clone(),
@@ -166,8 +170,8 @@ pub fn sweep_table(
                 }
                 None => bpd.push(BpdCell {
                     pair: e.pair.clone(),
-                    model: e.model.clone(),
-                    preset: e.preset.clone(),
+                    model: e.model,
+                    preset: e.preset,
                     set: label,
                     seeds: vec![e.seed],
                     values: vec![summary.mean_bpd],
@@ -243,7 +247,7 @@ fn blocks(table: &SweepTable) -> Vec<Block> {
                 (c.pair.as_str(), c.in_dist.as_str(), c.ood.as_str()) == (pair, in_dist, ood)
             })
             .collect();
-        let kinds = distinct(cells.iter().map(|c| (c.model.as_str(), c.preset.as_str())));
+        let kinds = distinct(cells.iter().map(|c| (c.model.name(), c.preset.name())));
         let mut header = vec![String::new()];
         header.extend(
             kinds
@@ -259,8 +263,8 @@ fn blocks(table: &SweepTable) -> Vec<Block> {
                     .find(|b| {
                         (
                             b.pair.as_str(),
-                            b.model.as_str(),
-                            b.preset.as_str(),
+                            b.model.name(),
+                            b.preset.name(),
                             b.set.as_str(),
                         ) == (pair, model, preset, set)
                     })
@@ -275,7 +279,7 @@ fn blocks(table: &SweepTable) -> Vec<Block> {
                 cells
                     .iter()
                     .find(|c| {
-                        (c.model.as_str(), c.preset.as_str(), c.score.as_str())
+                        (c.model.name(), c.preset.name(), c.score.as_str())
                             == (model, preset, score)
                     })
                     .map_or("–".into(), |c| auroc_shown(c))
@@ -305,8 +309,8 @@ fn csv(table: &SweepTable) -> (String, String) {
     for c in &table.auroc {
         let fields = [
             field(&c.pair),
-            field(&c.model),
-            field(&c.preset),
+            field(c.model.name()),
+            field(c.preset.name()),
             field(&c.score),
             field(&c.in_dist),
             field(&c.ood),
@@ -324,8 +328,8 @@ fn csv(table: &SweepTable) -> (String, String) {
     for c in &table.bpd {
         let fields = [
             field(&c.pair),
-            field(&c.model),
-            field(&c.preset),
+            field(c.model.name()),
+            field(c.preset.name()),
             field(&c.set),
             numbers(c.seeds.iter().map(u64::to_string)),
             format!("{:?}", c.mean),
