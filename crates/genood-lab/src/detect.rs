@@ -804,3 +804,64 @@ pub fn verdict_table(verdicts: &[Verdicts], detector: &Detector) -> String {
     }
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_flag_the_asked_share_of_calibration_scores() {
+        // 1..=100: at 5% false positives the threshold is the 95th value, and exactly the
+        // five values above it are flagged.
+        let fitted = Threshold::fit((1..=100).rev().map(f64::from).collect(), 0.05);
+        assert_eq!(fitted.threshold, 95.0);
+        assert_eq!(fitted.calibration.first(), Some(&1.0));
+        let flagged = fitted
+            .calibration
+            .iter()
+            .filter(|&&v| v > fitted.threshold)
+            .count();
+        assert_eq!(flagged, 5);
+        // Percentiles count the calibration values strictly below.
+        assert_eq!(fitted.percentile(0.5), 0.0);
+        assert_eq!(fitted.percentile(50.5), 50.0);
+        assert_eq!(fitted.percentile(1000.0), 100.0);
+        // One value: every rate gives it.
+        assert_eq!(quantile(&[3.0], 0.01), 3.0);
+        assert_eq!(quantile(&[3.0], 0.99), 3.0);
+    }
+
+    #[test]
+    fn the_combined_score_is_the_largest_percentile_of_the_scores_it_takes() {
+        let fit = |score, values: Vec<f64>| ScoreThreshold {
+            score,
+            fitted: Threshold::fit(values, 0.05),
+        };
+        let scores = [
+            fit(Score::Likelihood, (0..10).map(f64::from).collect()),
+            fit(Score::Typicality, (0..10).map(f64::from).collect()),
+            fit(Score::Dose, (0..10).map(|v| f64::from(v) * 10.0).collect()),
+        ];
+        // Values in SCORES' order: likelihood, typicality, complexity, dose.
+        let values = [9.5, 2.5, 0.0, 45.0];
+        let combines = [Score::Typicality, Score::Dose];
+        // typicality 2.5 is above 3 of 10 (30%), DoSE 45 above 5 of 10 (50%); the likelihood's
+        // 95% is left out.
+        assert_eq!(combined_of(&scores, &combines, &values), 50.0);
+        assert_eq!(combined_of(&scores, &[Score::Likelihood], &values), 100.0);
+    }
+
+    #[test]
+    fn detector_scores_are_named_once() {
+        for score in SCORES {
+            assert_eq!(score.name().parse::<Score>(), Ok(score));
+            assert_eq!(
+                column(score).unwrap(),
+                SCORES.iter().position(|s| *s == score).unwrap()
+            );
+        }
+        assert!(column(Score::Waic).is_err());
+        let json = serde_json::to_string(&SCORES).unwrap();
+        assert_eq!(json, r#"["likelihood","typicality","complexity","dose"]"#);
+    }
+}

@@ -675,3 +675,72 @@ fn render_summary(results: &Results) -> String {
     ));
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use genood_models::ImageShape;
+
+    const MNIST: ImageShape = ImageShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+
+    fn budget(preset: Preset, kind: ModelKind, options: ReproduceOptions) -> Budget {
+        let options = ReproduceOptions { preset, ..options };
+        Budget::of(&options, &preset.model(MNIST, kind))
+    }
+
+    #[test]
+    fn cpu_budgets_cap_the_costly_families_only() {
+        let defaults = ReproduceOptions::default;
+        // A flow scores everything asked on any preset.
+        let glow = budget(Preset::Quick, ModelKind::Glow, defaults());
+        assert_eq!(
+            (glow.train_limit, glow.held_out_limit),
+            (Some(10_000), None)
+        );
+        assert_eq!(
+            (glow.iw_samples, glow.gray_limit),
+            (CPU_IW_SAMPLES, GRAY_LIMIT)
+        );
+        // PixelCNN++ and the VAEs are capped on the CPU presets, and draw fewer samples.
+        for kind in [ModelKind::PixelCnnPp, ModelKind::VaeCategorical] {
+            let b = budget(Preset::Quick, kind, defaults());
+            assert_eq!(b.train_limit, Some(CPU_EVAL_LIMIT));
+            assert_eq!(b.held_out_limit, Some(CPU_EVAL_LIMIT));
+            assert_eq!(b.gray_limit, CPU_GRAY_LIMIT);
+            assert_eq!(b.regret_limit, Some(CPU_REGRET_LIMIT));
+        }
+        let pixelcnn = budget(Preset::Tiny, ModelKind::PixelCnnPp, defaults());
+        assert_eq!(pixelcnn.samples, CPU_AUTOREGRESSIVE_SAMPLES);
+        // The paper preset is never capped and uses the full importance sampling.
+        let vae = budget(Preset::Paper, ModelKind::VaeRealNvp, defaults());
+        assert_eq!((vae.train_limit, vae.held_out_limit), (Some(10_000), None));
+        assert_eq!((vae.iw_samples, vae.regret_limit), (IW_SAMPLES, None));
+        // Asked limits win, but a costly family stays capped on its training split; 0 means all.
+        let asked = ReproduceOptions {
+            train_eval_limit: 0,
+            eval_limit: Some(50_000),
+            regret_limit: Some(0),
+            iw_samples: Some(3),
+            ..defaults()
+        };
+        let vae = budget(Preset::Quick, ModelKind::VaeCategorical, asked.clone());
+        assert_eq!(vae.train_limit, Some(CPU_EVAL_LIMIT));
+        assert_eq!(vae.held_out_limit, Some(50_000));
+        assert_eq!((vae.iw_samples, vae.regret_limit), (3, None));
+        let glow = budget(Preset::Quick, ModelKind::Glow, asked);
+        assert_eq!(glow.train_limit, None);
+    }
+
+    #[test]
+    fn experiment_folders_name_models_other_than_the_default() {
+        assert_eq!(experiment_folder("p", DEFAULT_MODELS), "p");
+        assert_eq!(
+            experiment_folder("p", &[ModelKind::PixelCnnPp, ModelKind::Glow]),
+            "p-pixelcnnpp-glow"
+        );
+    }
+}
