@@ -40,29 +40,25 @@ fn fashion_mnist_from_the_debian_archive() {
     assert_eq!(train.labels.as_ref().unwrap()[0], 9);
     assert_eq!(test.labels.as_ref().unwrap()[..3], [9, 2, 1]);
     // Fetching again finds the cache and does nothing.
-    let mut said = String::new();
-    fetch_from(
-        Dataset::FashionMnist,
-        &[FASHION_MNIST_DEB],
-        &cache,
-        &fetch_options(),
-        &mut |s| said.push_str(s),
-    )
-    .unwrap();
+    let fetch_again = || {
+        let mut said = String::new();
+        fetch_from(
+            Dataset::FashionMnist,
+            &[FASHION_MNIST_DEB],
+            &cache,
+            &fetch_options(),
+            &mut |s| said.push_str(s),
+        )
+        .unwrap();
+        said
+    };
+    let said = fetch_again();
     assert!(said.contains("already"), "{said}");
     // A damaged training split (not only the test split) is noticed and fetched again.
     let images = cache.join("fashion-mnist/train-images-idx3-ubyte.gz");
     let bytes = std::fs::read(&images).unwrap();
     std::fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
-    let mut said = String::new();
-    fetch_from(
-        Dataset::FashionMnist,
-        &[FASHION_MNIST_DEB],
-        &cache,
-        &fetch_options(),
-        &mut |s| said.push_str(s),
-    )
-    .unwrap();
+    let said = fetch_again();
     assert!(!said.contains("already"), "{said}");
     let train = SetSpec::parse("fashion-mnist:train").unwrap().load(
         &DataSource::new(&cache),

@@ -681,15 +681,14 @@ mod tests {
     use super::*;
     use genood_models::ImageShape;
 
-    const MNIST: ImageShape = ImageShape {
-        channels: 1,
-        height: 28,
-        width: 28,
-    };
-
     fn budget(preset: Preset, kind: ModelKind, options: ReproduceOptions) -> Budget {
         let options = ReproduceOptions { preset, ..options };
-        Budget::of(&options, &preset.model(MNIST, kind))
+        let grey_28 = ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        };
+        Budget::of(&options, &preset.model(grey_28, kind))
     }
 
     #[test]
