@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use genood_data::DataSource;
-use genood_lab::sweep::{Setup, Sweep, SweepSpec, local, plan, slurm, status};
+use genood_lab::sweep::{
+    Executor, InProcess, Launcher, LocalPool, Setup, SlurmArrays, Sweep, SweepSpec, local, plan,
+    slurm, status,
+};
 
 use crate::device::parse_device;
 use crate::progress::terminal;
@@ -48,7 +51,9 @@ enum SweepCommand {
 
 /// Where the jobs run.
 #[derive(Clone, Copy, ValueEnum)]
-enum Executor {
+enum Where {
+    /// One job after another in this process.
+    InProcess,
     /// A pool of `genood` processes on this machine.
     Local,
     /// One `sbatch` job array per stage.
@@ -63,9 +68,9 @@ struct RunArgs {
     /// The sweep folder, on a file system every job sees: job folders, logs, the table.
     #[arg(long)]
     out: PathBuf,
-    /// local, or slurm.
+    /// in-process, local, or slurm.
     #[arg(long, value_enum, default_value = "local")]
-    executor: Executor,
+    executor: Where,
     /// Local executor: jobs at once, each with its stage's CPUs (default: as many as the
     /// machine's cores hold at the spec's largest CPU count).
     #[arg(long, value_name = "N", value_parser = crate::numbers::positive)]
@@ -121,28 +126,34 @@ fn run_sweep(args: RunArgs, data: &DataSource) -> Result<()> {
         slurm::ensure_idle(&Sweep::open(&args.out)?)?;
     }
     let sweep = Sweep::create(&args.out, setup)?;
-    let program = std::env::current_exe().context("the path of this genood binary")?;
-    let mut progress = terminal();
-    let outcome = match args.executor {
-        Executor::Local => {
-            let workers = args
-                .jobs
-                .unwrap_or_else(|| local::default_workers(&sweep.setup.spec));
-            local::run_local(&sweep, &program, workers, &mut *progress)?
-        }
-        Executor::Slurm => {
-            let submitted = slurm::submit(&sweep, &program, &mut *progress)?;
-            if !args.wait {
-                println!(
-                    "submitted {} Slurm array(s); `genood sweep status {}` follows them",
-                    submitted.len(),
-                    sweep.dir.display()
-                );
-                return Ok(());
-            }
-            slurm::wait(&sweep, &submitted, &mut *progress)?
-        }
+    // Each job's own process is this binary's `sweep run-job SWEEP JOB`.
+    let launcher = Launcher {
+        program: std::env::current_exe().context("the path of this genood binary")?,
+        prefix: vec!["sweep".into(), "run-job".into()],
     };
+    let mut progress = terminal();
+    let executor: Box<dyn Executor> = match args.executor {
+        Where::InProcess => Box::new(InProcess {
+            device: parse_device(&sweep.setup.spec.device)?,
+        }),
+        Where::Local => Box::new(LocalPool {
+            launcher,
+            workers: args
+                .jobs
+                .unwrap_or_else(|| local::default_workers(&sweep.setup.spec)),
+        }),
+        Where::Slurm if !args.wait => {
+            let submitted = slurm::submit(&sweep, &launcher, &mut *progress)?;
+            println!(
+                "submitted {} Slurm array(s); `genood sweep status {}` follows them",
+                submitted.len(),
+                sweep.dir.display()
+            );
+            return Ok(());
+        }
+        Where::Slurm => Box::new(SlurmArrays { launcher }),
+    };
+    let outcome = executor.run(&sweep, &mut *progress)?;
     println!("{}", outcome.describe());
     outcome.into_result()?;
     println!(

@@ -396,3 +396,72 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
     }
     drop(cluster);
 }
+
+#[test]
+fn the_in_process_executor_writes_what_the_process_pool_writes() {
+    let dir = scratch("executors");
+    let spec = write_spec(
+        &dir,
+        "spec.json",
+        r#"{"pairs": ["fashion-mnist-mnist"], "models": ["glow"], "presets": ["tiny"],
+"seeds": [0], "steps": 40, "eval_shards": 2, "train_eval_limit": 400, "eval_limit": 300,
+"background_mu": 0.2, "ensemble": 2, "resources": {"default": {"cpus": 1}}}"#,
+    );
+    let run = |executor: &str| {
+        let out = dir.join(executor);
+        let said = ok(command(
+            &[
+                "sweep",
+                "run",
+                &spec,
+                "--out",
+                out.to_str().unwrap(),
+                "--executor",
+                executor,
+                "--jobs",
+                "2",
+            ],
+            real_data(),
+        )
+        .output()
+        .unwrap());
+        assert!(
+            said.contains("finished now, 0 had finished before"),
+            "{said}"
+        );
+        out
+    };
+    let (in_process, pool) = (run("in-process"), run("local"));
+    let files = outputs(&pool);
+    assert_eq!(files, outputs(&in_process));
+    // Three trainings (the model, its background, a second member), each with its scores.
+    let scores = files
+        .iter()
+        .filter(|f| f.parent().is_some_and(|p| p.ends_with("scores")))
+        .filter(|f| f.extension().is_some_and(|e| e == "csv"))
+        .count();
+    assert_eq!(scores, 3 + 2 + 2, "{files:?}");
+    for file in &files {
+        assert!(
+            relative_bytes(&pool, file) == relative_bytes(&in_process, file),
+            "{} differs between the in-process and the local executor",
+            file.display()
+        );
+    }
+    // Run again in process: nothing left to do.
+    let again = ok(command(
+        &[
+            "sweep",
+            "run",
+            &spec,
+            "--out",
+            in_process.to_str().unwrap(),
+            "--executor",
+            "in-process",
+        ],
+        real_data(),
+    )
+    .output()
+    .unwrap());
+    assert!(again.contains("0 jobs finished now"), "{again}");
+}

@@ -1,9 +1,8 @@
-//! The local executor: a pool of `genood sweep run-job` processes on this machine, each
-//! started when its dependencies have finished. A failed job's dependents are not started.
+//! The local executor: a pool of job processes on this machine, each started when its
+//! dependencies have finished. A failed job's dependents are not started.
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,53 +10,9 @@ use genood_train::parallel::available_threads;
 
 use crate::error::LabError;
 use crate::progress::Progress;
+use crate::sweep::executor::{Executor, Launcher, Outcome};
 use crate::sweep::jobs::{JobState, Sweep};
 use crate::sweep::spec::{STAGES, SweepSpec};
-
-/// How a run of a sweep's jobs ended.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Outcome {
-    /// Jobs that finished in an earlier run and were skipped.
-    pub finished_before: usize,
-    /// Jobs that ran and finished now.
-    pub finished: usize,
-    /// Jobs that failed, with their logs.
-    pub failed: Vec<(String, PathBuf)>,
-    /// Jobs not run (or killed) because a job they wait for failed.
-    pub cancelled: Vec<String>,
-}
-
-impl Outcome {
-    /// A one-paragraph account, naming each failed job's log.
-    pub fn describe(&self) -> String {
-        let mut text = format!(
-            "{} jobs finished now, {} had finished before",
-            self.finished, self.finished_before
-        );
-        if !self.failed.is_empty() || !self.cancelled.is_empty() {
-            text.push_str(&format!(
-                "; {} failed, {} not run because a job they wait for failed",
-                self.failed.len(),
-                self.cancelled.len()
-            ));
-        }
-        for (id, log) in &self.failed {
-            text.push_str(&format!("\n  failed: {id} (log: {})", log.display()));
-        }
-        text
-    }
-
-    /// `Ok` when every job finished, else an error naming the failed jobs and their logs.
-    pub fn into_result(self) -> Result<Outcome, LabError> {
-        if self.failed.is_empty() && self.cancelled.is_empty() {
-            Ok(self)
-        } else {
-            Err(LabError::Sweep {
-                reason: format!("the sweep did not finish: {}", self.describe()),
-            })
-        }
-    }
-}
 
 /// Jobs at once that fit this machine's cores when each takes the most CPUs any stage of
 /// `spec` asks for; at least 1.
@@ -70,8 +25,8 @@ pub fn default_workers(spec: &SweepSpec) -> usize {
     (available_threads() / widest.max(1)).max(1)
 }
 
-/// Starts `program sweep run-job SWEEP JOB` for job `id`, its output appended to the job's log.
-fn start(sweep: &Sweep, program: &Path, id: &str) -> Result<Child, LabError> {
+/// Starts the launcher's command for job `id`, its output appended to the job's log.
+fn start(sweep: &Sweep, launcher: &Launcher, id: &str) -> Result<Child, LabError> {
     let log_path = sweep.log(id);
     let io = |source| LabError::Io {
         path: log_path.clone(),
@@ -83,28 +38,43 @@ fn start(sweep: &Sweep, program: &Path, id: &str) -> Result<Child, LabError> {
         .append(true)
         .open(&log_path)
         .map_err(io)?;
-    Command::new(program)
-        .args(["sweep", "run-job"])
-        .arg(&sweep.dir)
-        .arg(id)
+    Command::new(&launcher.program)
+        .args(launcher.args(&sweep.dir, id))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io)?)
         .stderr(log)
         .spawn()
         .map_err(|source| LabError::Io {
-            path: program.to_path_buf(),
+            path: launcher.program.clone(),
             source,
         })
 }
 
-/// Runs every unfinished job of `sweep` with at most `workers` at once, each a `program`
-/// process (the `genood` binary), in an order that respects the dependencies.
-pub fn run_local(
+/// A pool of processes on this machine, at most `workers` at once, each started by the
+/// launcher when the jobs it waits for have finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalPool {
+    /// How a job's process starts.
+    pub launcher: Launcher,
+    /// Jobs at once ([`default_workers`] fits the machine).
+    pub workers: usize,
+}
+
+impl Executor for LocalPool {
+    fn run(&self, sweep: &Sweep, progress: &mut dyn Progress) -> Result<Outcome, LabError> {
+        run_local(sweep, &self.launcher, self.workers, progress)
+    }
+}
+
+/// Runs every unfinished job of `sweep` with at most `workers` at once, in an order that
+/// respects the dependencies.
+fn run_local(
     sweep: &Sweep,
-    program: &Path,
+    launcher: &Launcher,
     workers: usize,
     progress: &mut dyn Progress,
 ) -> Result<Outcome, LabError> {
+    let program = &launcher.program;
     let total = sweep.plan.jobs.len();
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut waiting = Vec::new();
@@ -132,7 +102,7 @@ pub fn run_local(
                 break;
             };
             let job = waiting.remove(at);
-            running.push((job.id.clone(), start(sweep, program, &job.id)?));
+            running.push((job.id.clone(), start(sweep, launcher, &job.id)?));
         }
         if running.is_empty() {
             break;
@@ -141,7 +111,7 @@ pub fn run_local(
         let mut still = Vec::with_capacity(running.len());
         for (id, mut child) in running {
             let status = child.try_wait().map_err(|source| LabError::Io {
-                path: program.to_path_buf(),
+                path: program.clone(),
                 source,
             })?;
             match status {

@@ -2,6 +2,7 @@
 //! train, sharded eval, merge, score, analyze, report, the sweep's table), run by a local
 //! pool of `genood` processes or submitted to Slurm, and summarised in one table.
 
+pub mod executor;
 pub mod jobs;
 pub mod layout;
 pub mod local;
@@ -11,6 +12,9 @@ pub mod spec;
 pub mod status;
 pub mod table;
 
+pub use executor::{Executor, InProcess, Launcher, Outcome};
 pub use jobs::{JobState, Setup, Sweep};
+pub use local::LocalPool;
 pub use plan::{Job, Plan, Stage, plan};
+pub use slurm::SlurmArrays;
 pub use spec::SweepSpec;

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::LabError;
 use crate::progress::Progress;
+use crate::sweep::executor::{Executor, Launcher, Outcome};
 use crate::sweep::jobs::{JobState, Sweep};
-use crate::sweep::local::Outcome;
 use crate::sweep::plan::Stage;
 
 /// One submitted job array.
@@ -154,16 +154,31 @@ pub fn ensure_idle(sweep: &Sweep) -> Result<(), LabError> {
 }
 
 /// `text` in single quotes for bash.
-fn shell_quoted(text: &Path) -> String {
-    format!("'{}'", text.display().to_string().replace('\'', "'\\''"))
+fn shell_quoted(text: impl AsRef<std::ffi::OsStr>) -> String {
+    let text = text.as_ref().to_string_lossy();
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// Submits every unfinished job of `sweep`, stage by stage, to run `program` (the `genood`
-/// binary, on a path every node sees); returns the arrays. Refused while Slurm still holds
-/// an earlier submission of the sweep.
+/// One `sbatch` job array per stage, each task running the launcher's command for one job,
+/// on a file system every node sees; waits for Slurm to finish them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmArrays {
+    /// How a task starts its job.
+    pub launcher: Launcher,
+}
+
+impl Executor for SlurmArrays {
+    fn run(&self, sweep: &Sweep, progress: &mut dyn Progress) -> Result<Outcome, LabError> {
+        let submitted = submit(sweep, &self.launcher, progress)?;
+        wait(sweep, &submitted, progress)
+    }
+}
+
+/// Submits every unfinished job of `sweep`, stage by stage, each task started by `launcher`;
+/// returns the arrays. Refused while Slurm still holds an earlier submission of the sweep.
 pub fn submit(
     sweep: &Sweep,
-    program: &Path,
+    launcher: &Launcher,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Submission>, LabError> {
     ensure_idle(sweep)?;
@@ -193,12 +208,17 @@ pub fn submit(
         let jobs_dir = sweep.dir.join("jobs");
         let script = dir.join(format!("{name}.sh"));
         let text = format!(
-            "#!/bin/bash\n# genood sweep: the {stage} jobs of {sweep}, one per array task.\nset -euo pipefail\njob=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {list})\nmkdir -p {jobs}/\"$job\"\nexec {program} sweep run-job {sweep} \"$job\" >> {jobs}/\"$job\"/log.txt 2>&1\n",
+            "#!/bin/bash\n# genood sweep: the {stage} jobs of {sweep}, one per array task.\nset -euo pipefail\njob=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {list})\nmkdir -p {jobs}/\"$job\"\nexec {command} \"$job\" >> {jobs}/\"$job\"/log.txt 2>&1\n",
             stage = stage.name(),
             sweep = shell_quoted(&sweep.dir),
             list = shell_quoted(&list),
             jobs = shell_quoted(&jobs_dir),
-            program = shell_quoted(program),
+            command = std::iter::once(launcher.program.as_os_str())
+                .chain(launcher.prefix.iter().map(|a| a.as_os_str()))
+                .chain([sweep.dir.as_os_str()])
+                .map(shell_quoted)
+                .collect::<Vec<_>>()
+                .join(" "),
         );
         std::fs::write(&script, text).map_err(io(&script))?;
         let r = sweep.setup.spec.resources_of(stage.name());
