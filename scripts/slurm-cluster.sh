@@ -2,10 +2,13 @@
 # A real single-node Slurm on this machine, for the sweep tests: no systemd, no cgroups, no
 # accounting database. Needs root and `apt-get install -y slurm-wlm munge`.
 #
-#   scripts/slurm-cluster.sh start DIR   writes DIR/slurm.conf, starts munged (unless one runs),
-#                                        slurmctld and slurmd, waits for the node to be idle
+#   scripts/slurm-cluster.sh start DIR   writes DIR/slurm.conf (on ports no other program
+#                                        listens on), starts munged (unless one runs),
+#                                        slurmctld and slurmd, waits for the node to be idle,
+#                                        and checks that the daemons it started are alive
 #   scripts/slurm-cluster.sh stop DIR    ends the daemons that `start DIR` started, by the
-#                                        process ids it recorded in DIR/pids, and no others
+#                                        process ids it recorded in DIR/pids, after checking
+#                                        that each is still that daemon of this cluster
 #
 # Slurm's commands find this cluster through SLURM_CONF=DIR/slurm.conf.
 set -euo pipefail
@@ -19,6 +22,29 @@ action=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 conf=$dir/slurm.conf
 pids=$dir/pids
+
+# A TCP port nothing on this machine listens on, from a range Slurm's defaults stay out of.
+free_port() {
+    local port
+    for _ in $(seq 200); do
+        port=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "$0: no free port found" >&2
+    return 1
+}
+
+# True when process $1 is still the daemon $2 recorded in $pids: munged by its name, the
+# Slurm daemons by their name and this cluster's slurm.conf on their command line.
+ours() {
+    local comm
+    comm=$(cat "/proc/$1/comm" 2>/dev/null) || return 1
+    [ "$comm" = "$2" ] || return 1
+    [ "$2" = munged ] || tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$conf"
+}
 
 # Waits up to $2 tenths of a second for the pid file $1 to name a live process; prints it.
 pid_from() {
@@ -55,9 +81,15 @@ start() {
         echo "$(pid_from /run/munge/munged.pid 50) munged" >>"$pids"
     fi
 
-    local node spool memory
+    local node spool memory ctld_port d_port
     node=$(hostname -s)
-    spool=/var/spool/genood-slurm
+    # Its own spool and ports: another Slurm on this machine (or another test cluster) keeps
+    # its state, and a daemon that cannot bind its port fails here instead of leaving the
+    # commands talking to someone else's controller.
+    spool=$dir/spool
+    ctld_port=$(free_port)
+    d_port=$(free_port)
+    while [ "$d_port" = "$ctld_port" ]; do d_port=$(free_port); done
     mkdir -p "$spool/ctld" "$spool/d"
     # The node as slurmd sees it, with some memory left to the machine.
     memory=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -n1)
@@ -67,6 +99,8 @@ start() {
 # Written by scripts/slurm-cluster.sh: one node, no cgroups, no accounting.
 ClusterName=genood-test
 SlurmctldHost=$node
+SlurmctldPort=$ctld_port
+SlurmdPort=$d_port
 SlurmUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
@@ -97,7 +131,18 @@ EOF
     echo "$(pid_from "$dir/slurmd.pid" 100) slurmd" >>"$pids"
     for _ in $(seq 300); do
         if sinfo -h -N -o "%T" 2>/dev/null | grep -qx idle; then
-            echo "Slurm is up: export SLURM_CONF=$conf"
+            # The node answered; the daemons that answered must be the ones started here.
+            while read -r pid name; do
+                if ! ours "$pid" "$name"; then
+                    echo "$0: $name ($pid) died after starting (see $dir/$name.log)" >&2
+                    exit 1
+                fi
+            done <"$pids"
+            scontrol ping >/dev/null || {
+                echo "$0: slurmctld on port $ctld_port does not answer" >&2
+                exit 1
+            }
+            echo "Slurm is up (ports $ctld_port, $d_port): export SLURM_CONF=$conf"
             return 0
         fi
         sleep 0.1
@@ -114,6 +159,10 @@ stop() {
     }
     # The last started ends first: slurmd, slurmctld, then munged if we started it.
     tac "$pids" | while read -r pid name; do
+        if ! ours "$pid" "$name"; then
+            echo "$name ($pid) had already ended; not signalling whatever has its id now"
+            continue
+        fi
         if kill "$pid" 2>/dev/null; then
             for _ in $(seq 100); do
                 kill -0 "$pid" 2>/dev/null || break
