@@ -9,6 +9,8 @@
 #   scripts/slurm-cluster.sh stop DIR    ends the daemons that `start DIR` started, by the
 #                                        process ids it recorded in DIR/pids, after checking
 #                                        that each is still that daemon of this cluster
+#                                        (munged, when this script started it, ends with the
+#                                        last of its clusters)
 #
 # Slurm's commands find this cluster through SLURM_CONF=DIR/slurm.conf.
 set -euo pipefail
@@ -22,6 +24,9 @@ action=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 conf=$dir/slurm.conf
 pids=$dir/pids
+# The munged this script started, and the clusters that use it.
+ours_munged=/run/munge/genood-munged.pid
+users=/run/munge/genood-clusters
 
 # A TCP port nothing on this machine listens on, from a range Slurm's defaults stay out of.
 free_port() {
@@ -72,14 +77,17 @@ start() {
     fi
     : >"$pids"
 
-    # munge authenticates Slurm's messages; the package made its key. One munged serves all.
+    # munge authenticates Slurm's messages; the package made its key. One munged serves all:
+    # the clusters using one that a cluster of this script started are listed in $users, and
+    # the last of them to stop ends it.
     if ! pgrep -x munged >/dev/null; then
         mkdir -p /run/munge
         chown munge:munge /run/munge
         chmod 0755 /run/munge
         runuser -u munge -- munged --force
-        echo "$(pid_from /run/munge/munged.pid 50) munged" >>"$pids"
+        pid_from /run/munge/munged.pid 50 >"$ours_munged"
     fi
+    [ -f "$ours_munged" ] && echo "$dir" >>"$users"
 
     local node spool memory ctld_port d_port
     node=$(hostname -s)
@@ -157,7 +165,7 @@ stop() {
         echo "$0: no $pids: nothing was started there" >&2
         exit 1
     }
-    # The last started ends first: slurmd, slurmctld, then munged if we started it.
+    # The last started ends first: slurmd, then slurmctld.
     tac "$pids" | while read -r pid name; do
         if ! ours "$pid" "$name"; then
             echo "$name ($pid) had already ended; not signalling whatever has its id now"
@@ -173,6 +181,20 @@ stop() {
         fi
     done
     rm -f "$pids"
+    if [ -f "$users" ]; then
+        grep -vxF -- "$dir" "$users" >"$users.new" || true
+        mv "$users.new" "$users"
+    fi
+    # The last cluster using the munged started here ends it, unless another Slurm runs.
+    if [ -f "$ours_munged" ] && [ ! -s "$users" ] &&
+        ! pgrep -x slurmctld >/dev/null && ! pgrep -x slurmd >/dev/null; then
+        local pid
+        pid=$(cat "$ours_munged")
+        if ours "$pid" munged && kill "$pid" 2>/dev/null; then
+            echo "stopped munged ($pid)"
+        fi
+        rm -f "$ours_munged" "$users"
+    fi
 }
 
 case $action in

@@ -10,6 +10,7 @@ mod detect;
 mod device;
 mod eval;
 mod fetch;
+mod graceful;
 mod numbers;
 mod progress;
 mod regret;
@@ -76,6 +77,9 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(error) = graceful::install() {
+        eprintln!("warning: signals will end trainings without a checkpoint: {error}");
+    }
     let data = DataSource {
         dir: cli.data_dir.unwrap_or_else(genood_data::default_data_dir),
         skip_bad: cli.skip_bad,
@@ -96,7 +100,14 @@ fn main() {
     };
     if let Err(error) = result {
         eprintln!("error: {}", describe(&error));
-        std::process::exit(1);
+        let interrupted = error
+            .downcast_ref::<genood_lab::LabError>()
+            .is_some_and(genood_lab::LabError::interrupted);
+        std::process::exit(if interrupted {
+            graceful::INTERRUPTED
+        } else {
+            1
+        });
     }
 }
 

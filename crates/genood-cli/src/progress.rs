@@ -3,6 +3,8 @@
 use std::io::IsTerminal;
 
 use genood_lab::{Log, Progress};
+
+use crate::graceful::Stoppable;
 use genood_train::trainer::{MetricsRow, TrainObserver};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,12 +13,14 @@ const WORK_BAR: &str = "{prefix} [{bar:30}] {pos}/{len} ETA {eta}";
 
 /// Where a command reports its progress: bars when standard error is a terminal, lines
 /// stamped with the time since the start (and each task's time left) when it is a log.
+/// Training stops at a checkpoint when a signal asks ([`crate::graceful`]).
 pub fn terminal() -> Box<dyn Progress> {
-    if std::io::stderr().is_terminal() {
+    let inner: Box<dyn Progress> = if std::io::stderr().is_terminal() {
         Box::new(Bars::default())
     } else {
         Box::new(Log::new(std::io::stderr()))
-    }
+    };
+    Box::new(Stoppable(inner))
 }
 
 /// One bar at a time, for the running task: a new task, or a note once the task is complete,

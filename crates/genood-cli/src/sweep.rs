@@ -7,11 +7,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use genood_data::DataSource;
 use genood_lab::sweep::{
-    Executor, InProcess, Launcher, LocalPool, Setup, SlurmArrays, Sweep, SweepSpec, local, plan,
-    slurm, status,
+    Executor, InProcess, Launcher, LocalPool, Setup, SlurmArrays, Stage, Sweep, SweepSpec, local,
+    plan, slurm, status,
 };
 
 use crate::device::parse_device;
+use crate::graceful;
 use crate::progress::terminal;
 
 /// Arguments of `genood sweep`.
@@ -37,10 +38,14 @@ enum SweepCommand {
         /// The job's id, as `sweep plan` prints it.
         job: String,
     },
-    /// How far a sweep got: jobs per stage, failed jobs with their logs, Slurm's queue.
+    /// How far a sweep got: jobs per stage, failed jobs with their logs, Slurm's queue by
+    /// stage and state, the jobs Slurm killed and why.
     Status {
         /// The sweep folder.
         sweep: PathBuf,
+        /// List every task Slurm holds.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Cancel the sweep's tasks that Slurm still holds.
     Cancel {
@@ -94,12 +99,19 @@ pub fn run(args: SweepArgs, data: &DataSource) -> Result<()> {
         SweepCommand::Run(args) => run_sweep(args, data),
         SweepCommand::RunJob { sweep, job } => {
             let sweep = Sweep::open(&sweep)?;
+            if sweep
+                .plan
+                .job(&job)
+                .is_some_and(|j| j.stage == Stage::Train)
+            {
+                graceful::training_ahead();
+            }
             let device = parse_device(&sweep.setup.spec.device)?;
             sweep.run_job(&job, &device, &mut *terminal())?;
             Ok(())
         }
-        SweepCommand::Status { sweep } => {
-            print!("{}", status::describe(&Sweep::open(&sweep)?)?);
+        SweepCommand::Status { sweep, verbose } => {
+            print!("{}", status::describe(&Sweep::open(&sweep)?, verbose)?);
             Ok(())
         }
         SweepCommand::Cancel { sweep } => {

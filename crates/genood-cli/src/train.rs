@@ -112,6 +112,7 @@ impl TrainArgs {
 
 /// Trains as the arguments say and prints the summary.
 pub fn run(args: TrainArgs, data: &DataSource) -> Result<()> {
+    crate::graceful::training_ahead();
     let mut options = args.options();
     let run = RunDir::new(&args.run);
     if args.resume && options.config.is_none() && run.config().exists() {

@@ -479,11 +479,11 @@ fn bad_input_gets_a_clear_error_naming_the_file_or_step() {
     for (args, expected) in [
         (
             vec!["train", "--run", r, "--model", "gloww"],
-            "unknown model `gloww`; choose one of glow, cv-glow",
+            "invalid value 'gloww' for '--model <MODEL>'\n  [possible values: glow, cv-glow,",
         ),
         (
             vec!["train", "--run", r, "--preset", "huge"],
-            "unknown preset `huge`; choose one of tiny, quick, paper",
+            "invalid value 'huge' for '--preset <PRESET>'\n  [possible values: tiny, quick, paper]",
         ),
         (
             vec![
@@ -1256,7 +1256,10 @@ fn own_image_folders_train_at_their_native_shape_and_show_the_failure() {
         &["detect", "--run", r, "--refit", "--scores", "entropy"],
         real_data(),
     ));
-    assert!(err.contains("unknown detector score `entropy`"), "{err}");
+    assert!(
+        err.contains("invalid value 'entropy' for '--scores <SCORES>'\n  [possible values: likelihood, typicality, complexity, dose]"),
+        "{err}"
+    );
 
     // The whole experiment on the folders: no paper figures, so no literature columns.
     let out = dir.join("reproduce");

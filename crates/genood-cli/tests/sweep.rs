@@ -211,7 +211,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = ok(cluster
-        .genood(&["sweep", "status", sweep_arg])
+        .genood(&["sweep", "status", sweep_arg, "--verbose"])
         .output()
         .unwrap());
     let task = status
@@ -255,8 +255,25 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         status.contains(&format!("training: {train} at step {step} of {STEPS}")),
         "{status}"
     );
-    // Slurm cancelled what waited for the killed job instead of leaving it pending forever.
+    // Slurm cancelled what waited for the killed job instead of leaving it pending forever,
+    // and only that: the other seed's experiment ran to its report.
     assert!(status.contains("Slurm holds 0 task(s)"), "{status}");
+    assert!(
+        status.contains(&format!(
+            "killed by Slurm: {train} (cancelled (scancel); log: "
+        )),
+        "{status}"
+    );
+    assert!(status.contains("the sweep has stalled"), "{status}");
+    let reports: Vec<String> = std::fs::read_dir(sweep.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("report-"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("-s1-"), "{reports:?}");
+    let report = sweep.join("jobs").join(&reports[0]);
+    assert!(report.join("done.json").exists() && report.join("report/report.html").exists());
 
     // Again: the killed training resumes, the finished jobs are skipped.
     let out = ok(cluster.genood(&submit).output().unwrap());
@@ -464,4 +481,69 @@ fn the_in_process_executor_writes_what_the_process_pool_writes() {
     .output()
     .unwrap());
     assert!(again.contains("0 jobs finished now"), "{again}");
+}
+
+#[test]
+fn a_training_warned_of_its_time_limit_checkpoints_requeues_and_loses_no_step() {
+    let dir = scratch("warned");
+    // A minute per training task, a warning 30 s before its end: 4,000 steps take longer.
+    let spec = write_spec(
+        &dir,
+        "spec.json",
+        r#"{"pairs": ["fashion-mnist-mnist"], "models": ["glow"], "presets": ["tiny"],
+"seeds": [0], "steps": 4000, "train_eval_limit": 200, "eval_limit": 200,
+"background_mu": 0, "ensemble": 1,
+"resources": {"default": {"cpus": 1, "mem": "1G", "time": "0:10:00"},
+              "train": {"time": "0:01:00", "warn": 30}}}"#,
+    );
+    let reference = dir.join("in-process");
+    let reference_arg = reference.to_str().unwrap();
+    let args = ["sweep", "run", &spec, "--out", reference_arg];
+    ok(command(
+        &[&args[..], &["--executor", "in-process"]].concat(),
+        real_data(),
+    )
+    .output()
+    .unwrap());
+
+    let cluster = Cluster::start(dir.join("cluster"));
+    let sweep = dir.join("slurm");
+    let out = ok(cluster
+        .genood(&slurm_run(&spec, sweep.to_str().unwrap()))
+        .output()
+        .unwrap());
+    assert!(out.contains("finished now"), "{out}");
+    let train = std::fs::read_dir(sweep.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("train-")
+        })
+        .unwrap();
+    let log = std::fs::read_to_string(train.join("log.txt")).unwrap();
+    let stopped: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("training stopped at step ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap())
+        .collect();
+    assert!(!stopped.is_empty(), "never warned:\n{log}");
+    for step in &stopped {
+        assert!(
+            log.contains(&format!("at step {step}")),
+            "no resumption at {step}:\n{log}"
+        );
+    }
+    // Every step was done once: the same weights, scores and tables as without a time limit.
+    let files = outputs(&reference);
+    assert_eq!(files, outputs(&sweep));
+    for file in &files {
+        assert!(
+            relative_bytes(&reference, file) == relative_bytes(&sweep, file),
+            "{} differs from the run without a time limit",
+            file.display()
+        );
+    }
 }

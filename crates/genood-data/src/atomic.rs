@@ -1,36 +1,54 @@
 //! Writing files so that a reader sees either the old content or the new, never a torn one.
+//! Temporary siblings are named `<file>.partial-<pid>.<random>`: unique to each writer, even
+//! to two threads of one process, and telling [`remove_stale_temporaries`] whose they are.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The temporary sibling a file is written to before it is renamed into place.
-pub fn temporary_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".partial-{}", std::process::id()));
-    path.with_file_name(name)
+/// The folder `path` is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// A new, empty temporary sibling of `path`, created so that no other writer (another
+/// process, another thread) gets the same name; the caller fills it and renames it into place,
+/// or removes it.
+pub fn temporary_path(path: &Path) -> io::Result<PathBuf> {
+    let (_, kept) = temporary_file(path)?.keep().map_err(|e| e.error)?;
+    Ok(kept)
+}
+
+/// A new temporary folder beside `path`, removed when dropped.
+pub fn temporary_dir(path: &Path) -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&prefix(path))
+        .tempdir_in(folder_of(path))
+}
+
+fn temporary_file(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&prefix(path))
+        .tempfile_in(folder_of(path))
+}
+
+/// `<file>.partial-<pid>.`, which tempfile follows with random characters.
+fn prefix(path: &Path) -> String {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    format!("{name}.partial-{}.", std::process::id())
 }
 
 /// Writes `bytes` to `path` atomically: to a temporary sibling first, synced, then renamed over
 /// `path`. On error the temporary file is removed and `path` is untouched.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)?;
-    }
-    let temporary = temporary_path(path);
-    let result = (|| {
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    result?;
+    fs::create_dir_all(folder_of(path))?;
+    let mut file = temporary_file(path)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    // On error the temporary file is dropped, which removes it.
+    file.persist(path).map_err(|e| e.error)?;
     sync_parent(path)
 }
 
@@ -57,7 +75,7 @@ pub fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
         let writer = name
             .to_string_lossy()
             .rsplit_once(".partial-")
-            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+            .and_then(|(_, rest)| rest.split('.').next()?.parse::<u32>().ok());
         if writer.is_some_and(|pid| !is_running(pid)) {
             fs::remove_file(entry.path())?;
             removed += 1;
@@ -91,12 +109,34 @@ mod tests {
     }
 
     #[test]
+    fn threads_of_one_process_writing_one_file_never_tear_it() {
+        let dir = std::env::temp_dir().join(format!("genood-threads-{}", std::process::id()));
+        let path = dir.join("scores.json");
+        std::thread::scope(|scope| {
+            for t in 0..8u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomically(path, &vec![t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        // One writer's whole content, and no temporary left behind.
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(bytes.iter().all(|b| *b == bytes[0]));
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn only_the_temporaries_of_writers_that_are_gone_are_removed() {
         let dir = std::env::temp_dir().join(format!("genood-stale-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         // No process has the largest pid; this one is running.
         let dead = dir.join(format!("model.safetensors.partial-{}", u32::MAX));
-        let alive = temporary_path(&dir.join("state.json"));
+        let alive = temporary_path(&dir.join("state.json")).unwrap();
         let kept = dir.join("notes.partial-draft");
         for path in [&dead, &alive, &kept] {
             fs::write(path, b"x").unwrap();

@@ -7,6 +7,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::DataError;
 
+/// The SHA-256 of `bytes`, lower-case hex: how genood names a file's content (weights in a
+/// manifest, a job's inputs, a set's cache key).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Checksum::Sha256("").digest(bytes)
+}
+
 /// A published digest, lower-case hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksum {

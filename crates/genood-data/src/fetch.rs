@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::archive::{deb_files, tgz_files};
-use crate::atomic::{temporary_path, write_atomically};
+use crate::atomic::{temporary_dir, temporary_path, write_atomically};
 use crate::catalog::Dataset;
 use crate::checksum::Checksum;
 use crate::error::{DataError, chain};
@@ -256,7 +256,7 @@ fn copy_checked(
     dir: &Path,
 ) -> Result<PathBuf, DataError> {
     let from = mirror.join(name);
-    let to = temporary_path(&dir.join(name));
+    let to = temporary_path(&dir.join(name)).map_err(DataError::io(dir))?;
     std::fs::copy(&from, &to).map_err(|e| {
         let _ = std::fs::remove_file(&to);
         DataError::Io {
@@ -337,7 +337,7 @@ fn from_network(
             let mut staged = Vec::new();
             for d in files {
                 say(&format!("downloading {}", d.url));
-                let to = temporary_path(&dir.join(d.file));
+                let to = temporary_path(&dir.join(d.file)).map_err(DataError::io(dir))?;
                 let result = run(
                     Command::new("curl")
                         .args(["-fsSL", "--connect-timeout", "20", "--retry", "2", "-o"])
@@ -394,13 +394,11 @@ fn registry_download(
     checksum: Checksum,
     dir: &Path,
 ) -> Result<PathBuf, DataError> {
-    let work = temporary_path(&dir.join("registry"));
-    std::fs::create_dir_all(&work).map_err(DataError::io(&work))?;
+    // Removed when dropped, whatever happens.
+    let work = temporary_dir(&dir.join("registry")).map_err(DataError::io(dir))?;
     let name = client.get_program().to_string_lossy().into_owned();
-    let result = run(client.current_dir(&work), &name)
-        .and_then(|_| copy_checked(&work, file, checksum, dir));
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    run(client.current_dir(work.path()), &name)
+        .and_then(|_| copy_checked(work.path(), file, checksum, dir))
 }
 
 /// Moves checked downloads into place, unpacking CIFAR archives.

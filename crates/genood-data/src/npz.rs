@@ -20,10 +20,133 @@ pub struct NpyArray {
     pub values: Option<Vec<f64>>,
 }
 
-fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let start = header.find(&format!("'{key}'"))? + key.len() + 2;
-    let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
-    Some(rest)
+/// A `.npy` header: the Python dict literal NumPy writes,
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
+#[derive(Debug, Clone, PartialEq)]
+struct Header {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<usize>,
+}
+
+/// One value of a header's dict.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Text(String),
+    Bool(bool),
+    Tuple(Vec<usize>),
+}
+
+/// Reads a header's dict literal: exactly the keys `descr` (a string), `fortran_order` (a
+/// bool) and `shape` (a tuple of non-negative integers), each once; spaces and trailing commas
+/// as Python allows them.
+fn parse_header(text: &str) -> Result<Header, String> {
+    let mut at = Cursor { text, at: 0 };
+    at.expect('{')?;
+    let (mut descr, mut fortran_order, mut shape) = (None, None, None);
+    while !at.eat('}') {
+        let key = match at.value()? {
+            Value::Text(key) => key,
+            other => return Err(format!("a key must be a string, not {other:?}")),
+        };
+        at.expect(':')?;
+        let value = at.value()?;
+        let slot_taken = match (key.as_str(), value) {
+            ("descr", Value::Text(v)) => descr.replace(v).is_some(),
+            ("fortran_order", Value::Bool(v)) => fortran_order.replace(v).is_some(),
+            ("shape", Value::Tuple(v)) => shape.replace(v).is_some(),
+            (key @ ("descr" | "fortran_order" | "shape"), v) => {
+                return Err(format!("`{key}` cannot be {v:?}"));
+            }
+            (key, _) => return Err(format!("unknown key `{key}`")),
+        };
+        if slot_taken {
+            return Err(format!("`{key}` given twice"));
+        }
+        if !at.eat(',') {
+            at.expect('}')?;
+            break;
+        }
+    }
+    if !at.rest().trim().is_empty() {
+        return Err(format!("`{}` after the dict", at.rest().trim()));
+    }
+    Ok(Header {
+        descr: descr.ok_or("no `descr`")?,
+        fortran_order: fortran_order.ok_or("no `fortran_order`")?,
+        shape: shape.ok_or("no `shape`")?,
+    })
+}
+
+/// A position in a header's text.
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a str {
+        &self.text[self.at..]
+    }
+
+    fn skip_space(&mut self) {
+        self.at = self.text.len() - self.rest().trim_start().len();
+    }
+
+    /// Consumes `c` (after spaces) if it comes next.
+    fn eat(&mut self, c: char) -> bool {
+        self.skip_space();
+        let found = self.rest().starts_with(c);
+        if found {
+            self.at += c.len_utf8();
+        }
+        found
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), String> {
+        match self.eat(c) {
+            true => Ok(()),
+            false => Err(format!("expected `{c}` at `{}`", self.rest())),
+        }
+    }
+
+    /// A quoted string, `True`/`False`, or a tuple of integers.
+    fn value(&mut self) -> Result<Value, String> {
+        self.skip_space();
+        let rest = self.rest();
+        if let Some(quote) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') {
+            let end = rest[1..]
+                .find(quote)
+                .ok_or_else(|| format!("unterminated string at `{rest}`"))?;
+            self.at += end + 2;
+            return Ok(Value::Text(rest[1..=end].to_string()));
+        }
+        for (word, value) in [("True", true), ("False", false)] {
+            if rest.starts_with(word) {
+                self.at += word.len();
+                return Ok(Value::Bool(value));
+            }
+        }
+        self.expect('(')?;
+        let mut items = Vec::new();
+        while !self.eat(')') {
+            let digits: String = self
+                .rest()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let item = digits
+                .parse::<usize>()
+                .map_err(|_| format!("not a dimension at `{}`", self.rest()))?;
+            self.at += digits.len();
+            items.push(item);
+            if !self.eat(',') {
+                self.expect(')')?;
+                break;
+            }
+        }
+        Ok(Value::Tuple(items))
+    }
 }
 
 /// Parses `.npy` bytes (`path` and `member` name the source in errors).
@@ -45,30 +168,19 @@ pub fn parse_npy(bytes: &[u8], path: &Path, member: &str) -> Result<NpyArray, Da
     let header = bytes
         .get(start..start + header_len)
         .ok_or_else(|| fail(start as u64, "truncated header".into()))?;
-    let header = String::from_utf8_lossy(header);
-    let descr = header_field(&header, "descr")
-        .and_then(|r| r.strip_prefix('\''))
-        .and_then(|r| r.split('\'').next())
-        .ok_or_else(|| fail(start as u64, "no descr in header".into()))?;
-    if header_field(&header, "fortran_order").is_some_and(|r| r.starts_with("True")) {
+    let header = std::str::from_utf8(header)
+        .map_err(|_| fail(start as u64, "the header is not text".into()))
+        .and_then(|text| {
+            parse_header(text).map_err(|e| fail(start as u64, format!("header: {e}")))
+        })?;
+    if header.fortran_order {
         return Err(fail(
             start as u64,
             "Fortran-ordered arrays are not supported".into(),
         ));
     }
-    let shape_text = header_field(&header, "shape")
-        .and_then(|r| r.strip_prefix('('))
-        .and_then(|r| r.split(')').next())
-        .ok_or_else(|| fail(start as u64, "no shape in header".into()))?;
-    let shape: Vec<usize> = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|_| fail(start as u64, format!("bad shape `{shape_text}`")))
-        })
-        .collect::<Result<_, _>>()?;
+    let (descr, shape) = (header.descr.as_str(), header.shape);
+    let shape_text = format!("{shape:?}");
     let data = &bytes[start + header_len..];
     let width = match descr {
         "|u1" | "|i1" => 1,
@@ -273,4 +385,78 @@ pub fn encode_npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(data);
     out
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn numpys_headers_read_as_written() {
+        // What `np.save` writes (version 1, padded with spaces to a multiple of 64, newline).
+        let written = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 28, 28), }        \n";
+        assert_eq!(
+            parse_header(written),
+            Ok(Header {
+                descr: "<f8".into(),
+                fortran_order: false,
+                shape: vec![3, 28, 28],
+            })
+        );
+        for (text, shape) in [
+            (
+                "{'descr': '|u1', 'fortran_order': False, 'shape': (7,), }",
+                vec![7],
+            ),
+            (
+                "{'shape': (), 'fortran_order': True, 'descr': \"<i4\"}",
+                vec![],
+            ),
+            (
+                "{ 'descr' : '|u1' , 'fortran_order' : False , 'shape' : ( 2 , 3 ) }",
+                vec![2, 3],
+            ),
+        ] {
+            assert_eq!(parse_header(text).map(|h| h.shape), Ok(shape), "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_refused_with_the_reason() {
+        for (text, reason) in [
+            ("{'descr': '<f8', 'fortran_order': False}", "no `shape`"),
+            (
+                "{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}",
+                "twice",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'extra': 'x'}",
+                "unknown key",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}",
+                "not a dimension",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': '(1,)'}",
+                "`shape` cannot be",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2)} x",
+                "after the dict",
+            ),
+            (
+                "{'descr': '<f8, 'fortran_order': False, 'shape': (1,)}",
+                "expected `}`",
+            ),
+            ("'descr': '<f8'", "expected `{`"),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2",
+                "expected `)`",
+            ),
+        ] {
+            let err = parse_header(text).unwrap_err();
+            assert!(err.contains(reason), "{text}: {err}");
+        }
+    }
 }

@@ -76,6 +76,11 @@ pub enum LabError {
 }
 
 impl LabError {
+    /// Training stopped on request at a checkpoint: the work is unfinished, not failed.
+    pub fn interrupted(&self) -> bool {
+        matches!(self, LabError::Train(TrainError::Interrupted { .. }))
+    }
+
     /// A [`LabError::Set`] for `set`.
     pub fn set(set: &str, reason: impl Into<String>) -> Self {
         LabError::Set {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use genood_data::checksum::Checksum;
+use genood_data::checksum::sha256_hex;
 use genood_data::memory::check_available;
 use genood_models::{Model, footprint};
 use rand::SeedableRng;
@@ -28,7 +28,7 @@ pub fn digest(path: &Path) -> Result<String, RunError> {
         path: path.into(),
         source,
     })?;
-    Ok(Checksum::Sha256("").digest(&bytes))
+    Ok(sha256_hex(&bytes))
 }
 
 /// The state of a checkpoint at `step` whose files (final names in `run`) were written to
@@ -296,7 +296,7 @@ impl RunDir {
                 path: path.clone(),
                 source,
             })?;
-            let actual = Checksum::Sha256("").digest(&bytes);
+            let actual = sha256_hex(&bytes);
             attempt += 1;
             match check_digest(&path, &state.files[WEIGHTS], &actual) {
                 Ok(()) => break (state, bytes),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use genood_data::ImageSet;
 use genood_data::atomic::write_atomically;
-use genood_data::checksum::Checksum;
+use genood_data::checksum::sha256_hex;
 use genood_models::ModelConfig;
 use genood_models::config::TrainConfig;
 use rand::SeedableRng;
@@ -428,7 +428,7 @@ fn file_name(label: &str, ext: &str) -> String {
         .iter()
         .any(|kind| label.contains(kind))
     {
-        let digest = Checksum::Sha256("").digest(label.as_bytes());
+        let digest = sha256_hex(label.as_bytes());
         format!("{safe}-{}.{ext}", &digest[..12])
     } else {
         format!("{safe}.{ext}")
@@ -480,7 +480,7 @@ pub fn image_rngs(seed: u64, stream: u64, set: &ImageSet, indices: &[usize]) -> 
 
 /// `h(S)` of [`image_rngs`]: the first 64 bits of the SHA-256 of `text`, big-endian.
 fn key_of(text: &str) -> u64 {
-    let digest = Checksum::Sha256("").digest(text.as_bytes());
+    let digest = sha256_hex(text.as_bytes());
     u64::from_str_radix(&digest[..16], 16).expect("a SHA-256 digest is hex")
 }
 

@@ -52,6 +52,12 @@ pub trait TrainObserver {
     fn logged(&mut self, _row: &MetricsRow) {}
     /// Something the user should read (a skipped step, a reload, a checkpoint).
     fn message(&mut self, _text: &str) {}
+    /// Asked after every step: true saves a checkpoint at that step and stops training with
+    /// [`TrainError::Interrupted`] (a cluster's signal before its time limit, a notebook's
+    /// interrupt). A resume goes on from there as if nothing had happened.
+    fn should_stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that reports nothing.
@@ -101,6 +107,14 @@ pub enum TrainError {
     Occupied {
         /// The run folder.
         path: std::path::PathBuf,
+    },
+    /// Stopped on request ([`TrainObserver::should_stop`]) after saving a checkpoint.
+    #[error(
+        "training stopped at step {step} on request, after saving a checkpoint there; resume the run to go on"
+    )]
+    Interrupted {
+        /// The step of the checkpoint.
+        step: usize,
     },
     /// Non-finite losses kept coming back after reloading.
     #[error(
@@ -624,8 +638,15 @@ pub fn train(
             state.metrics.push(row);
             window = (Instant::now(), 0, 0.0);
         }
-        if step.is_multiple_of(tc.checkpoint_every) || step == tc.steps {
+        let saved = step.is_multiple_of(tc.checkpoint_every) || step == tc.steps;
+        if saved {
             state.save(&model, &optimizer, step, (window.1, window.2))?;
+        }
+        if step < tc.steps && observer.should_stop() {
+            if !saved {
+                state.save(&model, &optimizer, step, (window.1, window.2))?;
+            }
+            return Err(TrainError::Interrupted { step });
         }
     }
     if !run.has_checkpoint() {

@@ -199,6 +199,10 @@ impl Sweep {
         }
         let started = Instant::now();
         let outcome = self.work(job, device, progress);
+        if outcome.as_ref().is_err_and(LabError::interrupted) {
+            // Stopped at a checkpoint (a time limit ahead): unfinished, to be run again.
+            return outcome;
+        }
         let (path, value) = match &outcome {
             Ok(()) => (
                 dir.join("done.json"),

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use genood_data::SetSpec;
-use genood_data::checksum::Checksum;
+use genood_data::checksum::sha256_hex;
 use genood_models::ModelConfig;
 use genood_models::presets::{ModelKind, Preset};
 use genood_train::run::RunConfig;
@@ -335,7 +335,7 @@ impl Builder {
     /// SHA-256 of its stage, work and dependencies.
     fn add(&mut self, stage: Stage, what: &str, work: Work, deps: Vec<String>) -> String {
         let key = serde_json::to_string(&(stage, &work, &deps)).expect("jobs serialise");
-        let hash = Checksum::Sha256("").digest(key.as_bytes());
+        let hash = sha256_hex(key.as_bytes());
         let id = format!("{}-{}-{}", stage.name(), file_safe(what), &hash[..12]);
         if !self.jobs.iter().any(|j| j.id == id) {
             self.jobs.push(Job {

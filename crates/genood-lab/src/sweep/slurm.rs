@@ -1,11 +1,16 @@
-//! The Slurm executor. Each stage's unfinished jobs go in as one `sbatch` job array, which
-//! runs `genood sweep run-job SWEEP JOB` per task on a shared file system, with the stage's
-//! resources, after the arrays of the earlier stages succeeded (`--dependency=afterok:…`).
+//! The Slurm executor. Each experiment's unfinished jobs of a stage go in as one `sbatch` job
+//! array, whose tasks run the launcher's command for one job each on a shared file system,
+//! with the stage's resources, after the same experiment's arrays of the earlier stages (and
+//! the shared fetch) succeeded (`--dependency=afterok:…`): a failure stops its own
+//! experiment, and the others run to their end. The sweep's table waits for every array.
 //! `--kill-on-invalid-dep=yes` cancels what waits for a failed job, which Slurm would otherwise
-//! leave pending forever (reason `DependencyNeverSatisfied`). `SWEEP/slurm/` keeps each
+//! leave pending forever (reason `DependencyNeverSatisfied`). Tasks are warned before their
+//! time limit (`--signal=B:USR1@…`): a training stops at a checkpoint and the task requeues
+//! itself (`--requeue`) to resume there. `SWEEP/slurm/` keeps each
 //! array's job list, batch script and Slurm output, and `submissions.json` their ids for
 //! `status` and `cancel`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -16,13 +21,16 @@ use crate::error::LabError;
 use crate::progress::Progress;
 use crate::sweep::executor::{Executor, Launcher, Outcome};
 use crate::sweep::jobs::{JobState, Sweep};
-use crate::sweep::plan::Stage;
+use crate::sweep::plan::{Plan, Stage, Work};
 
 /// One submitted job array.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submission {
     /// Its stage.
     pub stage: Stage,
+    /// The experiment its jobs belong to (`None`: jobs every experiment shares).
+    #[serde(default)]
+    pub experiment: Option<String>,
     /// Slurm's job id of the array.
     pub slurm_id: String,
     /// The sweep's jobs, one per array task, in task order.
@@ -191,24 +199,51 @@ pub fn submit(
     let mut all = submissions(sweep)?;
     let round = all.len();
     let mut submitted: Vec<Submission> = Vec::new();
-    for stage in Stage::ALL {
-        let jobs: Vec<String> = sweep
-            .plan
-            .jobs
-            .iter()
-            .filter(|j| j.stage == stage && sweep.state(&j.id) != JobState::Done)
-            .map(|j| j.id.clone())
-            .collect();
-        if jobs.is_empty() {
+    let experiment_of = experiments(&sweep.plan);
+    let mut groups: Vec<(Stage, Option<String>, Vec<String>)> = Vec::new();
+    for job in &sweep.plan.jobs {
+        if sweep.state(&job.id) == JobState::Done {
             continue;
         }
+        let experiment = experiment_of.get(&job.id).cloned();
+        match groups
+            .iter_mut()
+            .find(|(s, e, _)| *s == job.stage && *e == experiment)
+        {
+            Some((_, _, ids)) => ids.push(job.id.clone()),
+            None => groups.push((job.stage, experiment, vec![job.id.clone()])),
+        }
+    }
+    groups.sort_by_key(|(stage, _, _)| *stage);
+    for (stage, experiment, jobs) in groups {
         let name = format!("{}-{}", round + submitted.len(), stage.name());
         let list = dir.join(format!("{name}.jobs"));
         std::fs::write(&list, jobs.join("\n") + "\n").map_err(io(&list))?;
         let jobs_dir = sweep.dir.join("jobs");
         let script = dir.join(format!("{name}.sh"));
         let text = format!(
-            "#!/bin/bash\n# genood sweep: the {stage} jobs of {sweep}, one per array task.\nset -euo pipefail\njob=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {list})\nmkdir -p {jobs}/\"$job\"\nexec {command} \"$job\" >> {jobs}/\"$job\"/log.txt 2>&1\n",
+            r#"#!/bin/bash
+# genood sweep: the {stage} jobs of {sweep}, one per array task.
+set -uo pipefail
+job=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {list})
+mkdir -p {jobs}/"$job"
+{command} "$job" >> {jobs}/"$job"/log.txt 2>&1 &
+child=$!
+# Slurm warns this shell before the time limit (--signal=B:USR1@...), and a cancellation or
+# preemption sends SIGTERM: the job's training then stops at a checkpoint and exits with 75.
+warned=0
+trap 'warned=1; kill -USR1 $child' USR1
+trap 'kill -TERM $child' TERM
+status=0
+wait $child || status=$?
+# A trapped signal ends `wait` early: wait for the job itself.
+while kill -0 $child 2>/dev/null; do status=0; wait $child || status=$?; done
+if [ "$status" -eq 75 ] && [ "$warned" -eq 1 ]; then
+    # Warned of the time limit: back in the queue, to resume from the checkpoint.
+    scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+fi
+exit "$status"
+"#,
             stage = stage.name(),
             sweep = shell_quoted(&sweep.dir),
             list = shell_quoted(&list),
@@ -230,15 +265,24 @@ pub fn submit(
             format!("--output={}", dir.join(format!("{name}-%a.out")).display()),
             format!("--chdir={}", sweep.dir.display()),
             "--kill-on-invalid-dep=yes".to_string(),
+            "--requeue".to_string(),
         ];
+        args.extend(r.warn.map(|seconds| format!("--signal=B:USR1@{seconds}")));
         args.extend(r.mem.map(|m| format!("--mem={m}")));
         args.extend(r.time.map(|t| format!("--time={t}")));
         args.extend(r.gpus.filter(|g| *g > 0).map(|g| format!("--gres=gpu:{g}")));
         args.extend(r.partition.map(|p| format!("--partition={p}")));
         args.extend(r.sbatch);
-        if !submitted.is_empty() {
-            let ids: Vec<&str> = submitted.iter().map(|s| s.slurm_id.as_str()).collect();
-            args.push(format!("--dependency=afterok:{}", ids.join(":")));
+        // After the shared arrays and this experiment's; the shared ones after all.
+        let after: Vec<&str> = submitted
+            .iter()
+            .filter(|s| {
+                experiment.is_none() || s.experiment.is_none() || s.experiment == experiment
+            })
+            .map(|s| s.slurm_id.as_str())
+            .collect();
+        if !after.is_empty() {
+            args.push(format!("--dependency=afterok:{}", after.join(":")));
         }
         args.push(script.display().to_string());
         let printed = slurm("sbatch", &args)?;
@@ -262,6 +306,7 @@ pub fn submit(
         ));
         submitted.push(Submission {
             stage,
+            experiment,
             slurm_id,
             jobs,
         });
@@ -271,6 +316,89 @@ pub fn submit(
         genood_data::atomic::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
     }
     Ok(submitted)
+}
+
+/// A task of a submitted array that Slurm no longer holds, as its output file tells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    /// The sweep's job.
+    pub job: String,
+    /// Slurm's output file of the task (absent when it never started).
+    pub output: PathBuf,
+    /// Why Slurm killed it, when it did: its time limit, a preemption, a node failure, or a
+    /// cancellation; `None` for a task that ended by itself or never started.
+    pub killed: Option<String>,
+}
+
+/// Every task of every array submitted for the sweep, the latest submission of each job
+/// only, with what its Slurm output file says.
+pub fn ended_tasks(sweep: &Sweep) -> Result<Vec<Ended>, LabError> {
+    let mut latest: BTreeMap<String, Ended> = BTreeMap::new();
+    for (round, submission) in submissions(sweep)?.iter().enumerate() {
+        let name = format!("{round}-{}", submission.stage.name());
+        for (task, job) in submission.jobs.iter().enumerate() {
+            let output = slurm_dir(sweep).join(format!("{name}-{task}.out"));
+            let said = std::fs::read_to_string(&output).unwrap_or_default();
+            latest.insert(
+                job.clone(),
+                Ended {
+                    job: job.clone(),
+                    killed: killed_because(&said),
+                    output,
+                },
+            );
+        }
+    }
+    Ok(latest.into_values().collect())
+}
+
+/// Why slurmstepd says it killed a task (`*** JOB 12 ON node CANCELLED AT … DUE TO TIME
+/// LIMIT ***`), if it does.
+fn killed_because(output: &str) -> Option<String> {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("*** JOB") && l.contains("CANCELLED AT"))?;
+    Some(
+        match line
+            .split(" DUE TO ")
+            .nth(1)
+            .map(|r| r.trim_end_matches(" ***").trim())
+        {
+            Some("TIME LIMIT") => "its time limit".into(),
+            Some("PREEMPTION") => "preempted".into(),
+            Some("NODE FAILURE") => "a node failure".into(),
+            Some(other) => other.to_lowercase(),
+            None => "cancelled (scancel)".into(),
+        },
+    )
+}
+
+/// The experiment of each job that belongs to one: the jobs its score and report wait for,
+/// directly or not. The fetch and the sweep's table belong to none.
+fn experiments(plan: &Plan) -> BTreeMap<String, String> {
+    let mut of = BTreeMap::new();
+    let Some(Work::SweepReport { experiments, .. }) = plan
+        .jobs
+        .iter()
+        .map(|j| &j.work)
+        .find(|w| matches!(w, Work::SweepReport { .. }))
+    else {
+        return of;
+    };
+    for e in experiments {
+        let name = format!("{}-{}-{}-s{}", e.pair, e.model, e.preset, e.seed);
+        let mut todo = vec![e.score.clone(), e.report.clone()];
+        while let Some(id) = todo.pop() {
+            let Some(job) = plan.job(&id) else { continue };
+            if job.stage == Stage::Fetch || of.contains_key(&id) {
+                continue;
+            }
+            of.insert(id, name.clone());
+            todo.extend(job.deps.iter().cloned());
+        }
+    }
+    of
 }
 
 /// Waits until Slurm holds none of the sweep's tasks, then tells which jobs finished, failed

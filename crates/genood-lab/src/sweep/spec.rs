@@ -100,6 +100,10 @@ pub struct Resources {
     /// More `sbatch` options, as written (`--account=lab`, `--qos=long`, `--constraint=a100`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sbatch: Vec<String>,
+    /// Seconds before its time limit that Slurm warns a task (SIGUSR1): a training then
+    /// stops at a checkpoint and the task requeues itself to resume there (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn: Option<u64>,
 }
 
 impl Resources {
@@ -111,6 +115,7 @@ impl Resources {
             time: self.time.clone().or(base.time.clone()),
             gpus: self.gpus.or(base.gpus),
             partition: self.partition.clone().or(base.partition.clone()),
+            warn: self.warn.or(base.warn),
             sbatch: match self.sbatch.is_empty() {
                 true => base.sbatch.clone(),
                 false => self.sbatch.clone(),
@@ -299,6 +304,7 @@ impl SweepSpec {
             cpus: Some(1),
             mem: Some("4G".into()),
             time: Some("2:00:00".into()),
+            warn: Some(120),
             ..Resources::default()
         };
         let default = self.resources.get("default").cloned().unwrap_or_default();

@@ -1,6 +1,6 @@
 //! `genood sweep status`: how far a sweep got, from its job folders and Slurm's queue.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use genood_train::run::{RunDir, TrainState};
 
@@ -10,9 +10,10 @@ use crate::sweep::plan::{Stage, Work};
 use crate::sweep::slurm;
 
 /// Jobs per stage (finished, failed, waiting for a failed job, not finished), each failed
-/// job with its error and log, each unfinished training's last checkpoint, the tasks Slurm
-/// still holds, and where the table is.
-pub fn describe(sweep: &Sweep) -> Result<String, LabError> {
+/// job with its error and log, each unfinished training's last checkpoint, then for Slurm:
+/// the tasks it holds by stage and state (each one when `verbose`), the jobs it killed with
+/// its reason, and whether the sweep has stalled; and where the table is.
+pub fn describe(sweep: &Sweep, verbose: bool) -> Result<String, LabError> {
     let failed: Vec<_> = sweep
         .plan
         .jobs
@@ -79,19 +80,80 @@ pub fn describe(sweep: &Sweep) -> Result<String, LabError> {
         }
     }
     if !slurm::submissions(sweep)?.is_empty() {
-        let queued = slurm::queued(sweep)?;
-        text.push_str(&format!("Slurm holds {} task(s)\n", queued.len()));
-        for task in queued {
+        text.push_str(&slurm_account(sweep, verbose)?);
+    }
+    if sweep.report_dir().join("sweep.html").exists() {
+        text.push_str(&format!(
+            "table: {}\n",
+            sweep.report_dir().join("sweep.html").display()
+        ));
+    }
+    Ok(text)
+}
+
+/// Slurm's side: what it holds, what it killed, and whether anything is left to wait for.
+fn slurm_account(sweep: &Sweep, verbose: bool) -> Result<String, LabError> {
+    let queued = slurm::queued(sweep)?;
+    let mut text = format!("Slurm holds {} task(s)", queued.len());
+    let mut counts: BTreeMap<(Stage, String), usize> = BTreeMap::new();
+    for task in &queued {
+        let stage = sweep
+            .plan
+            .job(&task.job)
+            .map_or(Stage::SweepReport, |j| j.stage);
+        let state = match task.reason.as_str() {
+            "" | "None" => task.state.to_lowercase(),
+            reason => format!("{} ({reason})", task.state.to_lowercase()),
+        };
+        *counts.entry((stage, state)).or_default() += 1;
+    }
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|((stage, state), n)| format!("{} {n} {state}", stage.name()))
+        .collect();
+    if !summary.is_empty() {
+        text.push_str(&format!(": {}", summary.join(", ")));
+    }
+    text.push('\n');
+    if verbose {
+        for task in &queued {
             text.push_str(&format!(
                 "  {} {} {} {}\n",
                 task.slurm_id, task.state, task.reason, task.job
             ));
         }
     }
-    if sweep.report_dir().join("sweep.html").exists() {
+    let held: BTreeSet<&str> = queued.iter().map(|t| t.job.as_str()).collect();
+    let ended = slurm::ended_tasks(sweep)?;
+    let mut unfinished = 0;
+    for task in ended.iter().filter(|t| !held.contains(t.job.as_str())) {
+        if sweep.state(&task.job) != JobState::Unfinished {
+            continue;
+        }
+        unfinished += 1;
+        if let Some(reason) = &task.killed {
+            text.push_str(&format!(
+                "killed by Slurm: {} ({reason}; log: {}; Slurm's output: {})\n",
+                task.job,
+                sweep.log(&task.job).display(),
+                task.output.display()
+            ));
+        }
+    }
+    let never = ended
+        .iter()
+        .filter(|t| t.killed.is_none() && !held.contains(t.job.as_str()))
+        .filter(|t| sweep.state(&t.job) == JobState::Unfinished)
+        .count();
+    if never > 0 {
         text.push_str(&format!(
-            "table: {}\n",
-            sweep.report_dir().join("sweep.html").display()
+            "not started: {never} job(s), cancelled by Slurm because a job they wait for did not finish\n"
+        ));
+    }
+    if queued.is_empty() && unfinished > 0 {
+        text.push_str(&format!(
+            "the sweep has stalled: Slurm holds none of its tasks and {unfinished} job(s) are unfinished; submit the spec again (`genood sweep run SPEC --out {} --executor slurm`): finished jobs are skipped and trainings resume from their checkpoints\n",
+            sweep.dir.display()
         ));
     }
     Ok(text)
