@@ -82,7 +82,7 @@ pub fn run(args: AnalyzeArgs, data: &DataSource) -> Result<()> {
         &args.in_dist,
         &args.ood,
         &args.options(),
-        (data, &args.compute.device()?),
+        &args.compute.context(data)?,
         &mut *terminal(),
     )?;
     let (json, html) = write_analysis(&args.out, &analyzed)?;

@@ -87,23 +87,16 @@ pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
         seed: eval.seed,
         threads: eval.threads,
     };
-    let device = args.scoring.compute.device()?;
+    let context = args.scoring.compute.context(data)?;
     let mut progress = terminal();
     let run = RunDir::new(&args.run);
     let detector = if args.refit || options.calibrate.is_some() || !run.detector().exists() {
-        fit_detector(&args.run, data, &device, &options, &mut *progress)?
+        fit_detector(&args.run, &context, &options, &mut *progress)?
     } else {
         run.read_json(&run.detector())?
     };
     if !args.data.is_empty() {
-        let verdicts = apply_detector(
-            &args.run,
-            &args.data,
-            data,
-            &device,
-            &options,
-            &mut *progress,
-        )?;
+        let verdicts = apply_detector(&args.run, &args.data, &context, &options, &mut *progress)?;
         print!("{}", verdict_table(&verdicts, &detector));
     }
     Ok(())

@@ -2,6 +2,8 @@
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
+use genood_data::DataSource;
+use genood_lab::Context;
 
 /// The backends a build may hold.
 pub const DEVICES: [&str; 3] = ["cpu", "cuda", "wgpu"];
@@ -61,6 +63,11 @@ impl Compute {
     /// The device, or a clear error when this build lacks its backend.
     pub fn device(&self) -> Result<Device> {
         parse_device(&self.device)
+    }
+
+    /// The data and the device, as the library's steps take them.
+    pub fn context(&self, data: &DataSource) -> Result<Context> {
+        Ok(Context::new(data.clone(), self.device()?))
     }
 
     /// The number of worker threads to use.

@@ -43,8 +43,7 @@ pub fn run(args: EvalArgs, data: &DataSource) -> Result<()> {
         None => evaluate_sets(
             &args.run,
             &args.data,
-            data,
-            &args.scoring.compute.device()?,
+            &args.scoring.compute.context(data)?,
             &options,
             &mut *progress,
         )?,

@@ -59,8 +59,7 @@ pub fn run(args: RegretArgs, data: &DataSource) -> Result<()> {
     regret_sets(
         &args.run,
         &args.data,
-        data,
-        &args.compute.device()?.autodiff(),
+        &args.compute.context(data)?,
         refit,
         &options,
         &mut *terminal(),

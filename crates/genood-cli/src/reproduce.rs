@@ -101,7 +101,7 @@ pub fn run(args: ReproduceArgs, data: &DataSource) -> Result<()> {
         device_name: args.compute.device.clone(),
         threads: args.compute.threads(),
     };
-    let done = reproduce(&options, &args.compute.device()?, data, &mut *terminal())?;
+    let done = reproduce(&options, &args.compute.context(data)?, &mut *terminal())?;
     println!("{}", done.summary_text);
     eprintln!(
         "wrote {} and {} in {:.0} s",

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use genood_data::DataSource;
-use genood_lab::score::{score_rows, write_per_image_scores, write_score_tables};
+use genood_lab::score::{Bootstrap, score_rows, write_per_image_scores, write_score_tables};
 
 use crate::comparison::ComparisonArgs;
 
@@ -30,7 +30,11 @@ pub struct ScoreArgs {
 /// values (`ood-scores/<set>.csv`) into the run folder and prints the table.
 pub fn run(args: ScoreArgs, data: &DataSource) -> Result<()> {
     let comparison = args.comparison.comparison(&args.run)?;
-    let rows = score_rows(&args.run, &comparison, args.resamples, args.seed, data)?;
+    let bootstrap = Bootstrap {
+        resamples: args.resamples,
+        seed: args.seed,
+    };
+    let rows = score_rows(&args.run, &comparison, bootstrap, data)?;
     println!("{}", write_score_tables(&args.run, &rows)?);
     for path in write_per_image_scores(&args.run, &comparison, &rows)? {
         eprintln!("per-image scores → {}", path.display());

@@ -132,8 +132,7 @@ pub fn run(args: TrainArgs, data: &DataSource) -> Result<()> {
         &config,
         &args.run,
         start,
-        &args.compute.device()?,
-        data,
+        &args.compute.context(data)?,
         &mut *terminal(),
     )?;
     Ok(())

@@ -5,10 +5,9 @@
 
 mod common;
 
-use burn::prelude::Device;
 use genood_lab::evaluation::{EvalOptions, evaluate_sets};
-use genood_lab::score::{Comparison, markdown, score_rows};
-use genood_lab::{LabError, Quiet};
+use genood_lab::score::{Bootstrap, Comparison, markdown, score_rows};
+use genood_lab::{Context, LabError, Quiet};
 
 fn main() -> Result<(), LabError> {
     let dir = common::scratch("custom-pair");
@@ -29,7 +28,8 @@ fn main() -> Result<(), LabError> {
         limit: Some(1000),
         ..EvalOptions::default()
     };
-    for s in evaluate_sets(&run, &sets, &data, &Device::flex(), &eval, &mut Quiet)? {
+    let context = Context::cpu(data);
+    for s in evaluate_sets(&run, &sets, &context, &eval, &mut Quiet)? {
         println!(
             "{}: mean {:.3} bpd over {} images",
             s.set, s.mean_bpd, s.count
@@ -44,7 +44,15 @@ fn main() -> Result<(), LabError> {
     };
     println!(
         "{}",
-        markdown(&score_rows(&run, &comparison, 200, 0, &data)?)
+        markdown(&score_rows(
+            &run,
+            &comparison,
+            Bootstrap {
+                resamples: 200,
+                seed: 0
+            },
+            &context.data
+        )?)
     );
     Ok(())
 }

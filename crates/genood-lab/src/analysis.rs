@@ -29,6 +29,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::context::Context;
 use crate::error::LabError;
 use crate::evaluation::{EvalOptions, IW_SAMPLES, evaluate_sets};
 use crate::progress::Progress;
@@ -295,7 +296,7 @@ fn scores_of(
     options: &AnalysisOptions,
     run_path: &Path,
     sets: &[String],
-    (data, device): (&DataSource, &Device),
+    context: &Context,
     progress: &mut dyn Progress,
 ) -> Result<Vec<(String, Vec<ExampleScore>)>, LabError> {
     let run = RunDir::new(run_path);
@@ -315,7 +316,7 @@ fn scores_of(
             threads: options.threads,
             shard: None,
         };
-        evaluate_sets(run_path, &missing, data, device, &eval, progress)?;
+        evaluate_sets(run_path, &missing, context, &eval, progress)?;
     }
     sets.iter()
         .map(|set| {
@@ -501,9 +502,10 @@ pub fn analyze(
     in_dist: &str,
     ood: &[String],
     options: &AnalysisOptions,
-    (data, device): (&DataSource, &Device),
+    context: &Context,
     progress: &mut dyn Progress,
 ) -> Result<Analyzed, LabError> {
+    let (data, device) = (&context.data, &context.device);
     if options.epsilon.is_empty() || options.epsilon.iter().any(|e| e.is_nan() || *e <= 0.0) {
         return Err(LabError::Invalid {
             what: "epsilon",
@@ -575,7 +577,7 @@ pub fn analyze(
             "{label} ({}): terms and second order",
             run_path.display()
         ));
-        let scores = scores_of(options, run_path, &specs, (data, device), progress)?;
+        let scores = scores_of(options, run_path, &specs, context, progress)?;
         let constant_volume = model.is_constant_volume();
         let second_order = match model.flow() {
             Some(flow) => {

@@ -25,6 +25,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::context::Context;
 use crate::error::LabError;
 use crate::progress::Progress;
 use crate::score::{Score, stats};
@@ -335,11 +336,11 @@ fn training_split(
 /// `detector.json` there.
 pub fn fit_detector(
     run_dir: &Path,
-    data: &DataSource,
-    device: &Device,
+    context: &Context,
     options: &DetectOptions,
     progress: &mut dyn Progress,
 ) -> Result<Detector, LabError> {
+    let (data, device) = (&context.data, &context.device);
     if !(options.fpr > 0.0 && options.fpr < 1.0) {
         return Err(LabError::Invalid {
             what: "fpr",
@@ -531,11 +532,11 @@ pub struct GroupRate {
 pub fn apply_detector(
     run_dir: &Path,
     sets: &[String],
-    data: &DataSource,
-    device: &Device,
+    context: &Context,
     options: &DetectOptions,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Verdicts>, LabError> {
+    let (data, device) = (&context.data, &context.device);
     let run = RunDir::new(run_dir);
     let path = run.detector();
     if !path.exists() {

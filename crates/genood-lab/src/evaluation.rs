@@ -15,6 +15,7 @@ use genood_train::parallel::available_threads;
 use genood_train::provenance::{ScoresOrigin, check_still_current, write_scores};
 use genood_train::run::{RunDir, RunError};
 
+use crate::context::Context;
 use crate::error::LabError;
 use crate::progress::Progress;
 use crate::sets::{load_subset, loading_notes};
@@ -86,11 +87,11 @@ impl Default for EvalOptions {
 pub fn evaluate_sets(
     run_dir: &Path,
     sets: &[String],
-    data: &DataSource,
-    device: &Device,
+    context: &Context,
     options: &EvalOptions,
     progress: &mut dyn Progress,
 ) -> Result<Vec<SetSummary>, LabError> {
+    let (data, device) = (&context.data, &context.device);
     let run = RunDir::new(run_dir);
     let checkpoint = run.load_checkpoint(device)?;
     let (model, made_by) = (&checkpoint.model, checkpoint.origin());

@@ -20,28 +20,29 @@
 //! use burn::prelude::Device;
 //! use genood_data::DataSource;
 //! use genood_lab::evaluation::{EvalOptions, evaluate_sets};
-//! use genood_lab::score::{Comparison, Score, score_rows};
+//! use genood_lab::score::{Bootstrap, Comparison, Score, score_rows};
 //! use genood_lab::training::{Start, TrainOptions, run_config, train_run};
-//! use genood_lab::Quiet;
+//! use genood_lab::{Context, Quiet};
 //! use genood_models::presets::Preset;
 //!
 //! # fn main() -> Result<(), genood_lab::LabError> {
 //! // The data: FashionMNIST and MNIST, fetched once into the tests' cache. A user fetches
 //! // them with `sets::fetch_sets` into `genood_data::default_data_dir()`.
+//! // The data and the device every step uses.
 //! let data = DataSource::new(genood_data::testing::real_data());
+//! let context = Context::new(data, Device::flex());
 //! let scratch = std::env::temp_dir().join(format!("genood-doc-{}", std::process::id()));
 //!
 //! // A run: the tiny Glow, 150 steps (seconds on a CPU).
 //! let run = scratch.join("run");
 //! let options = TrainOptions { preset: Preset::Tiny, steps: Some(150), ..TrainOptions::default() };
 //! let config = run_config(&options)?;
-//! let device = Device::flex();
-//! train_run(&config, &run, Start::Fresh, &device, &data, &mut Quiet)?;
+//! train_run(&config, &run, Start::Fresh, &context, &mut Quiet)?;
 //!
 //! // Per-image scores of 1,000 images of each set, into the run folder.
 //! let sets = ["fashion-mnist:train", "fashion-mnist:test", "mnist:test"].map(String::from);
 //! let eval = EvalOptions { limit: Some(1000), ..EvalOptions::default() };
-//! let summaries = evaluate_sets(&run, &sets, &data, &device, &eval, &mut Quiet)?;
+//! let summaries = evaluate_sets(&run, &sets, &context, &eval, &mut Quiet)?;
 //! assert!(summaries[2].mean_bpd < summaries[1].mean_bpd, "MNIST is more likely");
 //!
 //! // The OOD scores: OOD is the positive class, a higher score means more OOD.
@@ -52,7 +53,8 @@
 //!     background: None,
 //!     ensemble: Vec::new(),
 //! };
-//! let rows = score_rows(&run, &comparison, 200, 0, &data)?;
+//! let bootstrap = Bootstrap { resamples: 200, seed: 0 };
+//! let rows = score_rows(&run, &comparison, bootstrap, &context.data)?;
 //! let auroc = |score: Score| {
 //!     rows.iter().find(|r| r.kind == score).map(|r| r.metrics.auroc.value).unwrap()
 //! };
@@ -66,6 +68,7 @@
 pub mod analysis;
 pub mod analysis_view;
 pub mod bench;
+pub mod context;
 pub mod detect;
 pub mod error;
 pub mod evaluation;
@@ -82,5 +85,6 @@ pub mod sweep;
 pub mod training;
 pub mod verdict;
 
+pub use context::Context;
 pub use error::LabError;
 pub use progress::{Log, Progress, Quiet};

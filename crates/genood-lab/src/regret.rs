@@ -4,13 +4,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::prelude::*;
-use genood_data::DataSource;
 use genood_models::DensityModel;
 use genood_train::provenance::check_still_current;
 use genood_train::regret::{RegretConfig, RegretSummary, likelihood_regret, write_regret_csv};
 use genood_train::run::{RunDir, RunError};
 
+use crate::context::Context;
 use crate::error::LabError;
 use crate::evaluation::WRITE_PATIENCE;
 use crate::progress::Progress;
@@ -44,17 +43,17 @@ pub struct RegretOptions {
     pub threads: usize,
 }
 
-/// Likelihood regret of each set named in `sets` with the VAE in `run_dir` (on an autodiff
-/// `device`), written into the run folder set by set.
+/// Likelihood regret of each set named in `sets` with the VAE in `run_dir` (refitting on the
+/// context's device with autodiff), written into the run folder set by set.
 pub fn regret_sets(
     run_dir: &Path,
     sets: &[String],
-    data: &DataSource,
-    device: &Device,
+    context: &Context,
     refit: RegretConfig,
     options: &RegretOptions,
     progress: &mut dyn Progress,
 ) -> Result<Vec<RegretSummary>, LabError> {
+    let (data, device) = (&context.data, &context.device.clone().autodiff());
     let run = RunDir::new(run_dir);
     let checkpoint = run.load_checkpoint(device)?;
     let made_by = checkpoint.origin();

@@ -23,7 +23,7 @@ use crate::figures::{file_safe, likelihood_histograms, write_figure, write_file}
 use crate::pairs::reported_auroc;
 use crate::progress::Progress;
 use crate::samples::sample_grid;
-use crate::score::{Comparison, ScoreRow, score_rows};
+use crate::score::{Bootstrap, Comparison, ScoreRow, score_rows};
 use crate::verdict;
 
 /// Samples drawn from each model by default.
@@ -109,7 +109,7 @@ pub fn write_report(
             comparison.background = None;
             comparison.ensemble.clear();
         }
-        let rows = score_rows(run_path, &comparison, 1000, 0, data)?;
+        let rows = score_rows(run_path, &comparison, Bootstrap::default(), data)?;
         for ood in &compared.ood {
             let of_set: Vec<&ScoreRow> = rows.iter().filter(|r| &r.ood == ood).collect();
             let name = name_of(ood)?;

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::prelude::*;
-use genood_data::DataSource;
 use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_data::fetch::FetchOptions;
@@ -20,13 +18,14 @@ use serde::Serialize;
 
 use crate::analysis::{AnalysisOptions, GRAY_LIMIT, analyze};
 use crate::analysis_view::{self, write_analysis};
+use crate::context::Context;
 use crate::error::LabError;
 use crate::evaluation::{EvalOptions, IW_SAMPLES, evaluate_sets, summary_table};
 use crate::pairs::{PairSets, Reported, find_pair};
 use crate::progress::Progress;
 use crate::regret::{self, RegretOptions, regret_sets};
 use crate::report::{ReportOptions, SAMPLES, write_report};
-use crate::score::{Comparison, ScoreRow, markdown, score_rows};
+use crate::score::{Bootstrap, Comparison, ScoreRow, markdown, score_rows};
 use crate::sets::fetch_sets;
 use crate::training::{TrainOptions, ensure_trained, run_config};
 
@@ -261,8 +260,7 @@ fn names(models: &[ModelKind]) -> Vec<&'static str> {
 /// Runs the whole experiment on `device` and writes `results.json` and `summary.md`.
 pub fn reproduce(
     args: &ReproduceOptions,
-    device: &Device,
-    data: &DataSource,
+    context: &Context,
     progress: &mut dyn Progress,
 ) -> Result<Reproduced, LabError> {
     let started = Instant::now();
@@ -273,8 +271,7 @@ pub fn reproduce(
     let out = args.out.join(experiment_folder(&pair.name, &args.models));
     let mut experiment = Experiment {
         args,
-        device,
-        data,
+        context,
         progress,
         stage: 0,
         stages: 3 + 2 * args.models.len(),
@@ -285,7 +282,12 @@ pub fn reproduce(
         mirror: args.mirror.clone(),
         offline: false,
     };
-    fetch_sets(&datasets_of(&pair)?, &data.dir, &fetch, experiment.progress)?;
+    fetch_sets(
+        &datasets_of(&pair)?,
+        &context.data.dir,
+        &fetch,
+        experiment.progress,
+    )?;
     let mut models = Vec::new();
     for &model in &args.models {
         models.push(experiment.run_model(&pair, model, &out)?);
@@ -314,7 +316,7 @@ pub fn reproduce(
         &pair.test,
         &pair.ood,
         &options,
-        (data, device),
+        context,
         experiment.progress,
     )?;
     let (json, html) = write_analysis(&analysis_dir, &analyzed)?;
@@ -341,7 +343,7 @@ pub fn reproduce(
                 .min()
                 .unwrap_or(SAMPLES),
         },
-        data,
+        &context.data,
         experiment.progress,
     )?;
     experiment
@@ -420,8 +422,7 @@ fn plan(pair: &PairSets, args: &ReproduceOptions, out: &Path) -> String {
 /// One reproduction's settings, device and progress, shared by its steps.
 struct Experiment<'a> {
     args: &'a ReproduceOptions,
-    device: &'a Device,
-    data: &'a DataSource,
+    context: &'a Context,
     progress: &'a mut dyn Progress,
     /// Stages begun, of `stages`.
     stage: usize,
@@ -443,7 +444,7 @@ impl Experiment<'_> {
         config: &RunConfig,
         run_dir: &Path,
     ) -> Result<(f64, f64), LabError> {
-        ensure_trained(config, run_dir, self.device, self.data, self.progress)
+        ensure_trained(config, run_dir, self.context, self.progress)
     }
 
     /// Scores `sets` with the model in `run_dir` (at most `limit` images each, seed 0).
@@ -462,14 +463,7 @@ impl Experiment<'_> {
             threads: self.args.threads,
             shard: None,
         };
-        let summaries = evaluate_sets(
-            run_dir,
-            sets,
-            self.data,
-            self.device,
-            &options,
-            self.progress,
-        )?;
+        let summaries = evaluate_sets(run_dir, sets, self.context, &options, self.progress)?;
         self.progress.note(&summary_table(&summaries));
         Ok(summaries)
     }
@@ -522,8 +516,7 @@ impl Experiment<'_> {
             regret_sets(
                 &run_dir,
                 &held_out,
-                self.data,
-                &self.device.clone().autodiff(),
+                self.context,
                 regret::DEFAULT_REFIT,
                 &options,
                 self.progress,
@@ -563,9 +556,8 @@ impl Experiment<'_> {
         let ood_scores = score_rows(
             &run_dir,
             &comparison(pair, background.clone(), ensemble.clone()),
-            1000,
-            0,
-            self.data,
+            Bootstrap::default(),
+            &self.context.data,
         )?;
         let test_bpd = sets[1].mean_bpd;
         let ood_more_likely_than_test = sets[2..]

@@ -238,16 +238,35 @@ impl Coverage {
     }
 }
 
+/// How the metrics' intervals are bootstrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bootstrap {
+    /// Resamples per interval.
+    pub resamples: usize,
+    /// Seed of the resamples, which also seeds the typicality test's batches.
+    pub seed: u64,
+}
+
+impl Default for Bootstrap {
+    /// 1,000 resamples, seed 0: what `score`, `reproduce` and the sweeps use.
+    fn default() -> Self {
+        Self {
+            resamples: 1000,
+            seed: 0,
+        }
+    }
+}
+
 /// Every score on every (in, OOD) pair of `sets`, from the per-example scores that evaluation
-/// wrote into `run_dir` (and the companion runs), with `resamples` bootstrap resamples seeded
-/// by `seed` (which also seeds the typicality test's batches).
+/// wrote into `run_dir` (and the companion runs), with intervals bootstrapped as `bootstrap`
+/// says.
 pub fn score_rows(
     run_dir: &Path,
     sets: &Comparison,
-    resamples: usize,
-    seed: u64,
+    bootstrap: Bootstrap,
     data: &DataSource,
 ) -> Result<Vec<ScoreRow>, LabError> {
+    let Bootstrap { resamples, seed } = bootstrap;
     let run = RunDir::new(run_dir);
     let reference = load_scores(&run, &sets.reference)?;
     let inside = load_scores(&run, &sets.in_dist)?;

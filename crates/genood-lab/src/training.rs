@@ -3,10 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
+use genood_data::Conform;
 use genood_data::SetSpec;
 use genood_data::memory::check_available;
-use genood_data::{Conform, DataSource};
 use genood_flows::multiscale::Precision;
 use genood_models::footprint;
 use genood_models::presets::{ModelKind, Preset};
@@ -15,6 +14,7 @@ use genood_train::run::{RunConfig, RunDir, RunError, TrainState};
 pub use genood_train::trainer::Start;
 use genood_train::trainer::{TrainObserver, TrainSummary, train};
 
+use crate::context::Context;
 use crate::error::LabError;
 use crate::progress::Progress;
 use crate::sets::loading_notes;
@@ -182,16 +182,17 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
     Ok(config)
 }
 
-/// Trains `config` into `run_dir` on `device`, starting as `start` says, on the training and
-/// monitored sets the config names. The sets are read before the run folder is touched.
+/// Trains `config` into `run_dir` on the context's device, starting as `start` says, on the
+/// training and monitored sets the config names. The sets are read before the run folder is
+/// touched.
 pub fn train_run(
     config: &RunConfig,
     run_dir: &Path,
     start: Start,
-    device: &Device,
-    data: &DataSource,
+    context: &Context,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary, LabError> {
+    let data = &context.data;
     let conform = Conform::to(config.model.image().dims());
     let set = SetSpec::parse(&config.data)?.load(data, config.train.seed, conform)?;
     for note in loading_notes(&set) {
@@ -209,7 +210,7 @@ pub fn train_run(
         &set,
         &monitor,
         start,
-        device,
+        &context.device,
         observer,
     )?)
 }
@@ -220,13 +221,12 @@ pub fn train_reported(
     config: &RunConfig,
     run_dir: &Path,
     start: Start,
-    device: &Device,
-    data: &DataSource,
+    context: &Context,
     progress: &mut dyn Progress,
 ) -> Result<TrainSummary, LabError> {
     let label = format!("{} {}", config.model.label(), run_dir.display());
     progress.training(&label);
-    let summary = train_run(config, run_dir, start, device, data, progress)?;
+    let summary = train_run(config, run_dir, start, context, progress)?;
     progress.note(&format!(
         "{label}: {} steps, held-out {:.4} bpd, {:.0} img/s, {:.0} s",
         summary.steps, summary.heldout_bpd, summary.images_per_sec, summary.seconds
@@ -240,8 +240,7 @@ pub fn train_reported(
 pub fn ensure_trained(
     config: &RunConfig,
     run_dir: &Path,
-    device: &Device,
-    data: &DataSource,
+    context: &Context,
     progress: &mut dyn Progress,
 ) -> Result<(f64, f64), LabError> {
     let run = RunDir::new(run_dir);
@@ -254,6 +253,6 @@ pub fn ensure_trained(
         progress.note(&format!("{}: already trained", run_dir.display()));
         return Ok((0.0, 0.0));
     }
-    let summary = train_reported(config, run_dir, Start::Resume, device, data, progress)?;
+    let summary = train_reported(config, run_dir, Start::Resume, context, progress)?;
     Ok((summary.seconds, summary.images_per_sec))
 }

@@ -3,11 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::Device;
 use genood_data::DataSource;
 use genood_lab::sets::fetch_sets;
 use genood_lab::training::{Start, TrainOptions, run_config, train_run};
-use genood_lab::{LabError, Quiet};
+use genood_lab::{Context, LabError, Quiet};
 use genood_models::presets::Preset;
 
 /// A scratch folder for this example, emptied first.
@@ -30,7 +29,8 @@ pub fn data(dir: &Path) -> Result<DataSource, LabError> {
     Ok(DataSource::new(data))
 }
 
-/// The tiny Glow trained for 150 steps on FashionMNIST into `dir/run` (a few seconds).
+/// The tiny Glow trained for 150 steps on FashionMNIST into `dir/run` on the CPU (a few
+/// seconds).
 pub fn trained_glow(dir: &Path, data: &DataSource) -> Result<PathBuf, LabError> {
     let run = dir.join("run");
     let options = TrainOptions {
@@ -42,8 +42,7 @@ pub fn trained_glow(dir: &Path, data: &DataSource) -> Result<PathBuf, LabError> 
         &run_config(&options)?,
         &run,
         Start::Fresh,
-        &Device::flex(),
-        data,
+        &Context::cpu(data.clone()),
         &mut Quiet,
     )?;
     Ok(run)

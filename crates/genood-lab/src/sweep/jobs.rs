@@ -18,12 +18,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisOptions, analyze};
 use crate::analysis_view::write_analysis;
+use crate::context::Context;
 use crate::error::LabError;
 use crate::evaluation::{EvalOptions, Shard, evaluate_sets, merge_shards};
 use crate::progress::Progress;
 use crate::regret::{self, RegretOptions, regret_sets};
 use crate::report::{ReportOptions, write_report};
-use crate::score::{Comparison, score_rows, write_per_image_scores, write_score_tables};
+use crate::score::{Bootstrap, Comparison, score_rows, write_per_image_scores, write_score_tables};
 use crate::sets::fetch_sets;
 use crate::sweep::layout;
 use crate::sweep::plan::{Compared, Job, Plan, Work, plan};
@@ -246,7 +247,8 @@ impl Sweep {
         device: &Device,
         progress: &mut dyn Progress,
     ) -> Result<(), LabError> {
-        let data = self.data();
+        let context = Context::new(self.data(), device.clone());
+        let data = &context.data;
         let threads = self
             .setup
             .spec
@@ -270,7 +272,7 @@ impl Sweep {
                 fetch_sets(datasets, &data.dir, &options, progress)
             }
             Work::Train { config } => {
-                ensure_trained(config, &self.run_dir(&job.id), device, &data, progress)?;
+                ensure_trained(config, &self.run_dir(&job.id), &context, progress)?;
                 Ok(())
             }
             Work::Eval {
@@ -289,8 +291,7 @@ impl Sweep {
                 evaluate_sets(
                     &self.run_dir(run),
                     std::slice::from_ref(set),
-                    &data,
-                    device,
+                    &context,
                     &options,
                     progress,
                 )?;
@@ -308,7 +309,7 @@ impl Sweep {
                         &self.run_dir(run),
                         &group.sets,
                         *shards,
-                        &data,
+                        data,
                         &options,
                         progress,
                     )?;
@@ -337,14 +338,13 @@ impl Sweep {
                     regret_sets(
                         &run_dir,
                         &held_out,
-                        &data,
-                        &device.clone().autodiff(),
+                        &context,
                         regret::DEFAULT_REFIT,
                         &options,
                         progress,
                     )?;
                 }
-                let rows = score_rows(&run_dir, &compared, 1000, 0, &data)?;
+                let rows = score_rows(&run_dir, &compared, Bootstrap::default(), data)?;
                 write_per_image_scores(&run_dir, &compared, &rows)?;
                 progress.note(&write_score_tables(&self.job_dir(&job.id), &rows)?);
                 Ok(())
@@ -369,7 +369,7 @@ impl Sweep {
                     &sets.test,
                     &sets.ood,
                     &options,
-                    (&data, device),
+                    &context,
                     progress,
                 )?;
                 write_analysis(&self.job_dir(&job.id).join("analysis"), &analyzed)?;
@@ -392,7 +392,7 @@ impl Sweep {
                     &[self.run_dir(run)],
                     &self.comparison(sets, background, ensemble),
                     &options,
-                    &data,
+                    data,
                     progress,
                 )?;
                 progress.note(&format!("wrote {}", page.display()));
