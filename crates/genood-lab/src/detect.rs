@@ -690,10 +690,7 @@ fn write_verdicts(
             genood_train::csv::quote(s.path.as_deref().unwrap_or_default())
         ));
     }
-    genood_data::atomic::write_atomically(csv, out.as_bytes()).map_err(|source| LabError::Io {
-        path: csv.to_path_buf(),
-        source,
-    })?;
+    genood_data::atomic::write_atomically(csv, out.as_bytes()).map_err(LabError::io(csv))?;
     let n = scores.len().max(1) as f64;
     let groups = per_label
         .into_iter()
@@ -732,10 +729,7 @@ fn class_name(set: &ImageSet, scores: &[ExampleScore], label: u32) -> String {
 
 /// `(flagged, images)` of a verdicts CSV that `genood detect` wrote.
 pub fn flagged_count(csv: &Path) -> Result<(usize, usize), LabError> {
-    let text = std::fs::read_to_string(csv).map_err(|source| LabError::Io {
-        path: csv.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(csv).map_err(LabError::io(csv))?;
     let mut lines = text.lines();
     let column = lines
         .next()

@@ -76,6 +76,12 @@ pub enum LabError {
 }
 
 impl LabError {
+    /// A [`LabError::Io`] maker naming `path`, for `map_err`.
+    pub fn io(path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> LabError {
+        let path = path.into();
+        move |source| LabError::Io { path, source }
+    }
+
     /// Training stopped on request at a checkpoint: the work is unfinished, not failed.
     pub fn interrupted(&self) -> bool {
         matches!(self, LabError::Train(TrainError::Interrupted { .. }))

@@ -139,10 +139,8 @@ pub fn evaluate_sets(
     // A training run may have committed a checkpoint while the sets were scored.
     check_still_current(&run, &made_by)?;
     let scores_dir = run.scores_dir();
-    genood_data::atomic::remove_stale_temporaries(&scores_dir).map_err(|source| LabError::Io {
-        path: scores_dir.clone(),
-        source,
-    })?;
+    genood_data::atomic::remove_stale_temporaries(&scores_dir)
+        .map_err(LabError::io(&scores_dir))?;
     let mut summaries = Vec::with_capacity(scored.len());
     for (label, scores, summary) in scored {
         if let Some(shard) = options.shard {
@@ -189,11 +187,8 @@ fn write_shard(
 ) -> Result<PathBuf, LabError> {
     let path = shard_path(run, label, shard);
     let dir = run.scores_dir().join("shards");
-    std::fs::create_dir_all(&dir).map_err(|source| LabError::Io { path: dir, source })?;
-    write_scores_csv(&path, scores).map_err(|source| LabError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(LabError::io(&dir))?;
+    write_scores_csv(&path, scores).map_err(LabError::io(&path))?;
     let (step, model_sha256) = made_by.clone();
     let origin = ScoresOrigin {
         step,

@@ -19,10 +19,7 @@ pub type Figure = (String, String);
 
 /// Writes `bytes` to `path` atomically, naming the file on error.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
-    write_atomically(path, bytes).map_err(|source| LabError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    write_atomically(path, bytes).map_err(LabError::io(path))
 }
 
 /// Writes `dir/name.svg` and `dir/name.png`.

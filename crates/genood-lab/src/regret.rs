@@ -88,10 +88,7 @@ pub fn regret_sets(
         // computed them (a training run may have committed another meanwhile).
         let _lock = run.lock_within(WRITE_PATIENCE)?;
         check_still_current(&run, &made_by)?;
-        write_regret_csv(&path, &scores).map_err(|source| LabError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        write_regret_csv(&path, &scores).map_err(LabError::io(&path))?;
         let summary = RegretSummary {
             set: label,
             images: scores.len(),

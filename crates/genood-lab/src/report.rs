@@ -185,12 +185,9 @@ pub fn write_report(
             "{model_name}: {}",
             config_path.display()
         )));
-        configs.push(Block::Pre(std::fs::read_to_string(&config_path).map_err(
-            |source| LabError::Io {
-                path: config_path.clone(),
-                source,
-            },
-        )?));
+        configs.push(Block::Pre(
+            std::fs::read_to_string(&config_path).map_err(LabError::io(&config_path))?,
+        ));
     }
     let mut blocks = vec![intro, Block::Heading("Verdict".into())];
     blocks.extend(headlines);
@@ -212,10 +209,7 @@ pub fn write_report(
     ]);
     blocks.extend(body);
     if let Some(path) = &options.analysis {
-        let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(LabError::io(&path))?;
         let analysis: Analysis = serde_json::from_str(&text).map_err(|e| RunError::Config {
             path: path.clone(),
             reason: format!("not a genood analysis: {e}"),

@@ -359,13 +359,9 @@ pub fn reproduce(
         models,
         total_seconds: started.elapsed().as_secs_f64(),
     };
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LabError::Io { path, source }
-    };
     let json = out.join("results.json");
     let text = serde_json::to_string_pretty(&results).expect("results serialise");
-    write_atomically(&json, text.as_bytes()).map_err(io(&json))?;
+    write_atomically(&json, text.as_bytes()).map_err(LabError::io(&json))?;
     let markdown = out.join("summary.md");
     let figures = analysis_view::figures(&analysis);
     let why = render_markdown(&analysis_view::blocks(&analysis, &figures, None));
@@ -374,7 +370,7 @@ pub fn reproduce(
         render_summary(&results),
         results.analysis.display()
     );
-    write_atomically(&markdown, summary.as_bytes()).map_err(io(&markdown))?;
+    write_atomically(&markdown, summary.as_bytes()).map_err(LabError::io(&markdown))?;
     Ok(Reproduced {
         results: json,
         summary: markdown,

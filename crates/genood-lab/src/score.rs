@@ -462,13 +462,12 @@ pub fn markdown(rows: &[ScoreRow]) -> String {
 /// Writes `rows` into `run_dir` as `ood-scores.json` and `ood-scores.md`, atomically, and
 /// returns the Markdown table.
 pub fn write_score_tables(run_dir: &Path, rows: &[ScoreRow]) -> Result<String, LabError> {
-    let io = |path: PathBuf| move |source| LabError::Io { path, source };
     let json = run_dir.join("ood-scores.json");
     let text = serde_json::to_string_pretty(rows).expect("score rows serialise");
-    write_atomically(&json, text.as_bytes()).map_err(io(json.clone()))?;
+    write_atomically(&json, text.as_bytes()).map_err(LabError::io(&json))?;
     let md = markdown(rows);
     let path = run_dir.join("ood-scores.md");
-    write_atomically(&path, md.as_bytes()).map_err(io(path.clone()))?;
+    write_atomically(&path, md.as_bytes()).map_err(LabError::io(&path))?;
     Ok(md)
 }
 
@@ -513,10 +512,7 @@ pub fn write_per_image_scores(
             ));
         }
         let path = dir.join(format!("{}.csv", file_safe(&SetSpec::parse(set)?.label())));
-        write_atomically(&path, csv.as_bytes()).map_err(|source| LabError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        write_atomically(&path, csv.as_bytes()).map_err(LabError::io(&path))?;
         written.push(path);
     }
     Ok(written)

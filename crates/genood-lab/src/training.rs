@@ -85,10 +85,7 @@ impl Default for TrainOptions {
 pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
     let mut config = match &options.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path).map_err(LabError::io(&path))?;
             serde_json::from_str::<RunConfig>(&text).map_err(|e| RunError::Config {
                 path: path.clone(),
                 reason: format!("not a run configuration: {e}"),

@@ -70,10 +70,7 @@ impl Executor for InProcess {
                         .append(true)
                         .open(&log)
                         .and_then(|mut f| writeln!(f, "error: {}", chain(&error)));
-                    written.map_err(|source| LabError::Io {
-                        path: log.clone(),
-                        source,
-                    })?;
+                    written.map_err(LabError::io(&log))?;
                     progress.note(&format!("failed {}: {}", job.id, chain(&error)));
                     outcome.failed.push((job.id.clone(), log));
                 }

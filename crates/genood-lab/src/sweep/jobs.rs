@@ -86,36 +86,29 @@ pub struct Sweep {
     pub plan: Plan,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
-    move |source| LabError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 impl Sweep {
     /// Writes `setup` into `dir/sweep.json` (the folder made absolute, so that jobs started
     /// elsewhere find it) and plans it. Jobs of an earlier spec in the same folder stay, and a
     /// job of the new plan that one of them finished is not run again.
     pub fn create(dir: &Path, setup: Setup) -> Result<Sweep, LabError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let dir = std::path::absolute(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(LabError::io(dir))?;
+        let dir = std::path::absolute(dir).map_err(LabError::io(dir))?;
         let plan = plan(&setup.spec)?;
         let path = dir.join("sweep.json");
         let text = serde_json::to_string_pretty(&setup).expect("setup serialises");
-        write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
+        write_atomically(&path, text.as_bytes()).map_err(LabError::io(&path))?;
         Ok(Sweep { dir, setup, plan })
     }
 
     /// The sweep in `dir`.
     pub fn open(dir: &Path) -> Result<Sweep, LabError> {
         let path = dir.join("sweep.json");
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let text = std::fs::read_to_string(&path).map_err(LabError::io(&path))?;
         let setup: Setup = serde_json::from_str(&text).map_err(|e| LabError::File {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let dir = std::path::absolute(dir).map_err(io(dir))?;
+        let dir = std::path::absolute(dir).map_err(LabError::io(dir))?;
         Ok(Sweep {
             plan: plan(&setup.spec)?,
             dir,
@@ -193,10 +186,10 @@ impl Sweep {
             });
         }
         let dir = self.job_dir(id);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(LabError::io(&dir))?;
         let failed = dir.join("failed.json");
         if failed.exists() {
-            std::fs::remove_file(&failed).map_err(io(&failed))?;
+            std::fs::remove_file(&failed).map_err(LabError::io(&failed))?;
         }
         let started = Instant::now();
         let outcome = self.work(job, device, progress);
@@ -221,7 +214,7 @@ impl Sweep {
             ),
         };
         let text = value.expect("marks serialise");
-        write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
+        write_atomically(&path, text.as_bytes()).map_err(LabError::io(&path))?;
         outcome
     }
 

@@ -28,26 +28,20 @@ pub fn default_workers(spec: &SweepSpec) -> usize {
 /// Starts the launcher's command for job `id`, its output appended to the job's log.
 fn start(sweep: &Sweep, launcher: &Launcher, id: &str) -> Result<Child, LabError> {
     let log_path = sweep.log(id);
-    let io = |source| LabError::Io {
-        path: log_path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(sweep.job_dir(id)).map_err(io)?;
+    let io = || LabError::io(&log_path);
+    std::fs::create_dir_all(sweep.job_dir(id)).map_err(io())?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(io)?;
+        .map_err(io())?;
     Command::new(&launcher.program)
         .args(launcher.args(&sweep.dir, id))
         .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(io)?)
+        .stdout(log.try_clone().map_err(io())?)
         .stderr(log)
         .spawn()
-        .map_err(|source| LabError::Io {
-            path: launcher.program.clone(),
-            source,
-        })
+        .map_err(LabError::io(&launcher.program))
 }
 
 /// A pool of processes on this machine, at most `workers` at once, each started by the
@@ -110,10 +104,7 @@ fn run_local(
         std::thread::sleep(Duration::from_millis(50));
         let mut still = Vec::with_capacity(running.len());
         for (id, mut child) in running {
-            let status = child.try_wait().map_err(|source| LabError::Io {
-                path: program.clone(),
-                source,
-            })?;
+            let status = child.try_wait().map_err(LabError::io(&program))?;
             match status {
                 None => still.push((id, child)),
                 Some(status) if status.success() => {

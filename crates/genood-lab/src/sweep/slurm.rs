@@ -11,7 +11,7 @@
 //! `status` and `cancel`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -64,10 +64,7 @@ pub fn submissions(sweep: &Sweep) -> Result<Vec<Submission>, LabError> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(LabError::io(&path))?;
     serde_json::from_str(&text).map_err(|e| LabError::File {
         path: path.clone(),
         reason: e.to_string(),
@@ -191,11 +188,7 @@ pub fn submit(
 ) -> Result<Vec<Submission>, LabError> {
     ensure_idle(sweep)?;
     let dir = slurm_dir(sweep);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LabError::Io { path, source }
-    };
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    std::fs::create_dir_all(&dir).map_err(LabError::io(&dir))?;
     let mut all = submissions(sweep)?;
     let round = all.len();
     let mut submitted: Vec<Submission> = Vec::new();
@@ -218,7 +211,7 @@ pub fn submit(
     for (stage, experiment, jobs) in groups {
         let name = format!("{}-{}", round + submitted.len(), stage.name());
         let list = dir.join(format!("{name}.jobs"));
-        std::fs::write(&list, jobs.join("\n") + "\n").map_err(io(&list))?;
+        std::fs::write(&list, jobs.join("\n") + "\n").map_err(LabError::io(&list))?;
         let jobs_dir = sweep.dir.join("jobs");
         let script = dir.join(format!("{name}.sh"));
         let text = format!(
@@ -255,7 +248,7 @@ exit "$status"
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        std::fs::write(&script, text).map_err(io(&script))?;
+        std::fs::write(&script, text).map_err(LabError::io(&script))?;
         let r = sweep.setup.spec.resources_of(stage.name());
         let mut args = vec![
             "--parsable".to_string(),
@@ -313,7 +306,8 @@ exit "$status"
         all.push(submitted.last().cloned().expect("just pushed"));
         let path = submissions_path(sweep);
         let text = serde_json::to_string_pretty(&all).expect("submissions serialise");
-        genood_data::atomic::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
+        genood_data::atomic::write_atomically(&path, text.as_bytes())
+            .map_err(LabError::io(&path))?;
     }
     Ok(submitted)
 }

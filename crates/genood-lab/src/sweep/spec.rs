@@ -187,10 +187,7 @@ pub const STAGES: [&str; 9] = [
 impl SweepSpec {
     /// Reads and checks the spec in `path`.
     pub fn read(path: &Path) -> Result<Self, LabError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(LabError::io(path))?;
         let spec: SweepSpec = serde_json::from_str(&text).map_err(|e| LabError::File {
             path: path.into(),
             reason: format!("sweep spec: {e}"),

@@ -105,10 +105,7 @@ pub fn sweep_table(
     for e in experiments {
         let report = format!("../jobs/{}/report/report.html", e.report);
         let path = job_dir(sweep, &e.score).join("ood-scores.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(LabError::io(&path))?;
         let rows: Vec<Value> = serde_json::from_str(&text).map_err(|err| LabError::File {
             path: path.clone(),
             reason: err.to_string(),
@@ -365,10 +362,7 @@ pub fn write_sweep_table(
     ];
     for (name, text) in files {
         let path = dir.join(name);
-        write_atomically(&path, text.as_bytes()).map_err(|source| LabError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        write_atomically(&path, text.as_bytes()).map_err(LabError::io(&path))?;
     }
     Ok(dir.join("sweep.html"))
 }
