@@ -439,3 +439,28 @@ pub fn cancel(sweep: &Sweep) -> Result<Vec<String>, LabError> {
     }
     Ok(arrays)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slurmstepds_last_word_on_a_task_gives_the_reason() {
+        let line = |reason: &str| {
+            format!(
+                "slurmstepd: error: *** JOB 12 ON vm CANCELLED AT 2026-12-07T04:13:26{reason} ***\n"
+            )
+        };
+        for (said, reason) in [
+            (line(" DUE TO TIME LIMIT"), Some("its time limit")),
+            (line(" DUE TO PREEMPTION"), Some("preempted")),
+            (line(" DUE TO NODE FAILURE"), Some("a node failure")),
+            (line(""), Some("cancelled (scancel)")),
+            (line(" DUE TO JOB REQUEUE"), Some("job requeue")),
+            ("a task that ended by itself\n".into(), None),
+            (String::new(), None),
+        ] {
+            assert_eq!(killed_because(&said).as_deref(), reason, "{said}");
+        }
+    }
+}
