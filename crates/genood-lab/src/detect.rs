@@ -31,6 +31,7 @@ use crate::progress::Progress;
 use crate::score::{Score, stats};
 use crate::sets::{load_subset, loading_notes};
 use genood_models::Named;
+use genood_train::csv::{CsvTable, number, read_table};
 
 /// The single-image scores a detector can threshold, in its CSV's order. None needs OOD
 /// examples (nor a second model), so all four are the default.
@@ -651,21 +652,21 @@ fn write_verdicts(
         ]
         .map(String::from),
     );
-    let mut out = header.join(",") + "\n";
+    let mut out = CsvTable::new(&header);
     let mut flagged = vec![0usize; detector.scores.len()];
     let mut combined_flagged = 0;
     // Per label: (images, flagged).
     let mut per_label = std::collections::BTreeMap::<u32, (usize, usize)>::new();
     for (i, (s, v)) in scores.iter().zip(values).enumerate() {
         let mut by = Vec::new();
-        out.push_str(&format!(
-            "{},{}",
-            s.index,
-            s.label.map(|l| l.to_string()).unwrap_or_default()
-        ));
+        let mut row = vec![
+            s.index.to_string(),
+            s.label.map(|l| l.to_string()).unwrap_or_default(),
+        ];
         for (k, t) in detector.scores.iter().enumerate() {
             let value = v[column(t.score)?];
-            out.push_str(&format!(",{value:?},{:.2}", t.fitted.percentile(value)));
+            row.push(number(value));
+            row.push(format!("{:.2}", t.fitted.percentile(value)));
             if value > t.fitted.threshold {
                 flagged[k] += 1;
                 by.push(t.score.name());
@@ -683,14 +684,17 @@ fn write_verdicts(
             Some((b, f)) => (b.to_string(), f.to_string()),
             None => (String::new(), String::new()),
         };
-        out.push_str(&format!(
-            ",{combined:.2},{batch},{batch_flagged},{},{},{}\n",
+        row.extend([
+            format!("{combined:.2}"),
+            batch,
+            batch_flagged,
             by.join(";"),
-            if ood { "ood" } else { "in" },
-            genood_train::csv::quote(s.path.as_deref().unwrap_or_default())
-        ));
+            (if ood { "ood" } else { "in" }).into(),
+            s.path.clone().unwrap_or_default(),
+        ]);
+        out.row(row);
     }
-    genood_data::atomic::write_atomically(csv, out.as_bytes()).map_err(LabError::io(csv))?;
+    out.write(csv).map_err(LabError::io(csv))?;
     let n = scores.len().max(1) as f64;
     let groups = per_label
         .into_iter()
@@ -729,16 +733,18 @@ fn class_name(set: &ImageSet, scores: &[ExampleScore], label: u32) -> String {
 
 /// `(flagged, images)` of a verdicts CSV that `genood detect` wrote.
 pub fn flagged_count(csv: &Path) -> Result<(usize, usize), LabError> {
-    let text = std::fs::read_to_string(csv).map_err(LabError::io(csv))?;
-    let mut lines = text.lines();
-    let column = lines
-        .next()
-        .and_then(|header| header.split(',').position(|h| h == "verdict"))
-        .ok_or_else(|| LabError::set(&csv.display().to_string(), "has no `verdict` column"))?;
-    // Columns before `path` (the last, the only one that may be quoted) hold no comma.
-    let verdicts: Vec<&str> = lines.filter_map(|l| l.split(',').nth(column)).collect();
-    let flagged = verdicts.iter().filter(|v| **v == "ood").count();
-    Ok((flagged, verdicts.len()))
+    let column = std::cell::Cell::new(0);
+    let accept = |header: &[&str]| {
+        let at = header.iter().position(|h| *h == "verdict");
+        column.set(at.unwrap_or_default());
+        at.is_some()
+    };
+    let (_, ood) = read_table(csv, "verdicts", accept, |f| Some(f[column.get()] == "ood"))
+        .map_err(|reason| LabError::File {
+            path: csv.into(),
+            reason,
+        })?;
+    Ok((ood.iter().filter(|o| **o).count(), ood.len()))
 }
 
 /// The verdicts as a Markdown table, then each labelled set's rate per label.

@@ -9,7 +9,7 @@ use genood_ood::scores::{
     Codec, ExampleStats, ThresholdTest, dose, input_complexity, likelihood_ratio,
     negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
 };
-use genood_train::csv::quote;
+use genood_train::csv::{CsvTable, number};
 use genood_train::eval::ExampleScore;
 use genood_train::provenance::{current_model, read_scores};
 use genood_train::regret::{RegretSummary, read_regret_csv};
@@ -495,24 +495,18 @@ pub fn write_per_image_scores(
                 columns.push((&row.score, values));
             }
         }
-        let mut csv = String::from("index");
-        for (name, _) in &columns {
-            csv.push(',');
-            csv.push_str(&quote(name));
-        }
-        csv.push_str(",path\n");
+        let header = std::iter::once("index")
+            .chain(columns.iter().map(|(name, _)| *name))
+            .chain(["path"]);
+        let mut table = CsvTable::new(header);
         for (i, s) in scores.iter().enumerate() {
-            csv.push_str(&s.index.to_string());
-            for (_, values) in &columns {
-                csv.push_str(&format!(",{:?}", values[i]));
-            }
-            csv.push_str(&format!(
-                ",{}\n",
-                quote(s.path.as_deref().unwrap_or_default())
-            ));
+            let mut row = vec![s.index.to_string()];
+            row.extend(columns.iter().map(|(_, values)| number(values[i])));
+            row.push(s.path.clone().unwrap_or_default());
+            table.row(row);
         }
         let path = dir.join(format!("{}.csv", file_safe(&SetSpec::parse(set)?.label())));
-        write_atomically(&path, csv.as_bytes()).map_err(LabError::io(&path))?;
+        table.write(&path).map_err(LabError::io(&path))?;
         written.push(path);
     }
     Ok(written)

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use genood_data::atomic::write_atomically;
-
-use crate::csv::read_rows;
+use crate::csv::{CsvTable, number, read_rows};
 use serde::{Deserialize, Serialize};
 
 /// Header of `dynamics.csv`.
@@ -33,14 +31,17 @@ pub struct DynamicsRow {
 
 /// Writes the rows as CSV, atomically.
 pub fn write_dynamics_csv(path: &Path, rows: &[DynamicsRow]) -> std::io::Result<()> {
-    let mut text = format!("{HEADER}\n");
+    let mut table = CsvTable::new(HEADER.split(','));
     for r in rows {
-        text.push_str(&format!(
-            "{},{},{},{:?},{:?}\n",
-            r.step, r.set, r.images, r.mean_log_p, r.mean_bpd
-        ));
+        table.row([
+            r.step.to_string(),
+            r.set.clone(),
+            r.images.to_string(),
+            number(r.mean_log_p),
+            number(r.mean_bpd),
+        ]);
     }
-    write_atomically(path, text.as_bytes())
+    table.write(path)
 }
 
 /// Reads a file written by [`write_dynamics_csv`], naming the file and line on error.

@@ -1,18 +1,16 @@
 //! Per-example scores of a trained model on a set, without autodiff.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use burn::prelude::*;
 use genood_data::ImageSet;
-use genood_data::atomic::write_atomically;
 use genood_flows::bits_per_dim;
 use genood_flows::host::{tensor_from_f32, to_f64_vec};
 use genood_flows::noise::Noise;
 use genood_models::{DensityModel, Model};
 use serde::{Deserialize, Serialize};
 
-use crate::csv::{quote, read_table};
+use crate::csv::{CsvTable, number, read_table};
 use crate::parallel::for_each_batch;
 use crate::run::{image_rngs, streams};
 
@@ -185,22 +183,24 @@ pub fn summarize(set: &str, bound: &str, scores: &[ExampleScore]) -> SetSummary 
 /// empty for sets not read from files), atomically. Floats are written in Rust's shortest round-trip form, so reading them back
 /// gives the same bits.
 pub fn write_scores_csv(path: &Path, scores: &[ExampleScore]) -> std::io::Result<()> {
-    let mut out = Vec::new();
     let mut header: Vec<&str> = SCORES_COLUMNS.to_vec();
     if let Some(first) = scores.first() {
         header.extend(first.parts.iter().map(|(n, _)| n.as_str()));
     }
     header.push(PATH_COLUMN);
-    writeln!(out, "{}", header.join(","))?;
+    let mut table = CsvTable::new(header);
     for s in scores {
-        let label = s.label.map(|l| l.to_string()).unwrap_or_default();
-        write!(out, "{},{label},{:?},{:?}", s.index, s.log_p, s.bpd)?;
-        for (_, value) in &s.parts {
-            write!(out, ",{value:?}")?;
-        }
-        writeln!(out, ",{}", quote(s.path.as_deref().unwrap_or_default()))?;
+        let mut row = vec![
+            s.index.to_string(),
+            s.label.map(|l| l.to_string()).unwrap_or_default(),
+            number(s.log_p),
+            number(s.bpd),
+        ];
+        row.extend(s.parts.iter().map(|(_, value)| number(*value)));
+        row.push(s.path.clone().unwrap_or_default());
+        table.row(row);
     }
-    write_atomically(path, &out)
+    table.write(path)
 }
 
 /// Reads a scores CSV written by [`write_scores_csv`] (or by genood before the `path` column),

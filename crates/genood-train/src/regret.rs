@@ -10,13 +10,11 @@
 //! globally, so every image's refit is exactly what it would be alone. The RealNVP couplings
 //! of the posterior are shared and stay frozen.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use burn::module::Param;
 use burn::prelude::*;
 use genood_data::ImageSet;
-use genood_data::atomic::write_atomically;
 use genood_flows::host::to_f64_vec;
 use genood_flows::noise::Noise;
 use genood_models::config::OptimizerKind;
@@ -25,7 +23,7 @@ use genood_models::vae::Vae;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::csv::read_rows;
+use crate::csv::{CsvTable, number, read_rows};
 use crate::eval::batch_tensor;
 use crate::optim::Optimizer;
 use crate::parallel::for_each_batch;
@@ -193,16 +191,16 @@ pub fn likelihood_regret(
 
 /// Writes regret scores as CSV (`index,elbo,refit_elbo,regret`), atomically.
 pub fn write_regret_csv(path: &Path, scores: &[RegretScore]) -> std::io::Result<()> {
-    let mut out = Vec::new();
-    writeln!(out, "{REGRET_HEADER}")?;
+    let mut table = CsvTable::new(REGRET_HEADER.split(','));
     for s in scores {
-        writeln!(
-            out,
-            "{},{:?},{:?},{:?}",
-            s.index, s.elbo, s.refit_elbo, s.regret
-        )?;
+        table.row([
+            s.index.to_string(),
+            number(s.elbo),
+            number(s.refit_elbo),
+            number(s.regret),
+        ]);
     }
-    write_atomically(path, &out)
+    table.write(path)
 }
 
 /// Reads a regret CSV written by [`write_regret_csv`], naming the file and line on error.

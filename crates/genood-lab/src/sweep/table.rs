@@ -12,7 +12,7 @@ use genood_data::atomic::write_atomically;
 use genood_models::Named;
 use genood_models::presets::{ModelKind, Preset};
 use genood_ood::report::{Block, render_html, render_markdown};
-use genood_train::csv::quote;
+use genood_train::csv::{CsvTable, number};
 use genood_train::eval::SetSummary;
 use genood_train::run::RunDir;
 use serde::Serialize;
@@ -289,54 +289,97 @@ fn blocks(table: &SweepTable) -> Vec<Block> {
     blocks
 }
 
-/// A CSV field, quoted where it must be (RFC 4180).
-fn field(text: &str) -> String {
-    quote(text).into_owned()
-}
-
 /// A list of numbers as one field, `;`-separated, at full precision.
-fn numbers(values: impl IntoIterator<Item = String>) -> String {
-    values.into_iter().collect::<Vec<_>>().join(";")
+fn numbers<T>(values: impl IntoIterator<Item = T>, show: impl Fn(T) -> String) -> String {
+    values.into_iter().map(show).collect::<Vec<_>>().join(";")
 }
 
-fn csv(table: &SweepTable) -> (String, String) {
-    let mut auroc = String::from(
-        "pair,model,preset,score,in,ood,seeds,auroc_mean,auroc_spread,auroc_per_seed,ci_low_per_seed,ci_high_per_seed\n",
-    );
+/// One row of `sweep.csv`.
+#[derive(Serialize)]
+struct AurocRow<'a> {
+    pair: &'a str,
+    model: ModelKind,
+    preset: Preset,
+    score: &'a str,
+    #[serde(rename = "in")]
+    in_dist: &'a str,
+    ood: &'a str,
+    seeds: String,
+    auroc_mean: String,
+    auroc_spread: String,
+    auroc_per_seed: String,
+    ci_low_per_seed: String,
+    ci_high_per_seed: String,
+}
+
+/// One row of `sweep-bpd.csv`.
+#[derive(Serialize)]
+struct BpdRow<'a> {
+    pair: &'a str,
+    model: ModelKind,
+    preset: Preset,
+    set: &'a str,
+    seeds: String,
+    bpd_mean: String,
+    bpd_spread: String,
+    bpd_per_seed: String,
+}
+
+/// `sweep.csv` and `sweep-bpd.csv`, numbers at full precision.
+fn csv(table: &SweepTable) -> (Vec<u8>, Vec<u8>) {
+    let mut auroc = CsvTable::new([
+        "pair",
+        "model",
+        "preset",
+        "score",
+        "in",
+        "ood",
+        "seeds",
+        "auroc_mean",
+        "auroc_spread",
+        "auroc_per_seed",
+        "ci_low_per_seed",
+        "ci_high_per_seed",
+    ]);
     for c in &table.auroc {
-        let fields = [
-            field(&c.pair),
-            field(c.model.name()),
-            field(c.preset.name()),
-            field(&c.score),
-            field(&c.in_dist),
-            field(&c.ood),
-            numbers(c.seeds.iter().map(u64::to_string)),
-            format!("{:?}", c.mean),
-            format!("{:?}", c.spread),
-            numbers(c.values.iter().map(|v| format!("{v:?}"))),
-            numbers(c.intervals.iter().map(|i| format!("{:?}", i[0]))),
-            numbers(c.intervals.iter().map(|i| format!("{:?}", i[1]))),
-        ];
-        auroc.push_str(&fields.join(","));
-        auroc.push('\n');
+        auroc.serialize(&AurocRow {
+            pair: &c.pair,
+            model: c.model,
+            preset: c.preset,
+            score: &c.score,
+            in_dist: &c.in_dist,
+            ood: &c.ood,
+            seeds: numbers(&c.seeds, u64::to_string),
+            auroc_mean: number(c.mean),
+            auroc_spread: number(c.spread),
+            auroc_per_seed: numbers(&c.values, |v| number(*v)),
+            ci_low_per_seed: numbers(&c.intervals, |i| number(i[0])),
+            ci_high_per_seed: numbers(&c.intervals, |i| number(i[1])),
+        });
     }
-    let mut bpd = String::from("pair,model,preset,set,seeds,bpd_mean,bpd_spread,bpd_per_seed\n");
+    let mut bpd = CsvTable::new([
+        "pair",
+        "model",
+        "preset",
+        "set",
+        "seeds",
+        "bpd_mean",
+        "bpd_spread",
+        "bpd_per_seed",
+    ]);
     for c in &table.bpd {
-        let fields = [
-            field(&c.pair),
-            field(c.model.name()),
-            field(c.preset.name()),
-            field(&c.set),
-            numbers(c.seeds.iter().map(u64::to_string)),
-            format!("{:?}", c.mean),
-            format!("{:?}", c.spread),
-            numbers(c.values.iter().map(|v| format!("{v:?}"))),
-        ];
-        bpd.push_str(&fields.join(","));
-        bpd.push('\n');
+        bpd.serialize(&BpdRow {
+            pair: &c.pair,
+            model: c.model,
+            preset: c.preset,
+            set: &c.set,
+            seeds: numbers(&c.seeds, u64::to_string),
+            bpd_mean: number(c.mean),
+            bpd_spread: number(c.spread),
+            bpd_per_seed: numbers(&c.values, |v| number(*v)),
+        });
     }
-    (auroc, bpd)
+    (auroc.into_bytes(), bpd.into_bytes())
 }
 
 /// Builds the table of `experiments` and writes it into the sweep folder's `report/`; returns
@@ -351,18 +394,21 @@ pub fn write_sweep_table(
     let page = blocks(&table);
     let (auroc, bpd) = csv(&table);
     let files = [
-        ("sweep.html", render_html("genood sweep", &page)),
-        ("sweep.md", render_markdown(&page)),
+        (
+            "sweep.html",
+            render_html("genood sweep", &page).into_bytes(),
+        ),
+        ("sweep.md", render_markdown(&page).into_bytes()),
         ("sweep.csv", auroc),
         ("sweep-bpd.csv", bpd),
         (
             "sweep.json",
-            serde_json::to_string_pretty(&table).expect("the table serialises"),
+            serde_json::to_vec_pretty(&table).expect("the table serialises"),
         ),
     ];
-    for (name, text) in files {
+    for (name, bytes) in files {
         let path = dir.join(name);
-        write_atomically(&path, text.as_bytes()).map_err(LabError::io(&path))?;
+        write_atomically(&path, &bytes).map_err(LabError::io(&path))?;
     }
     Ok(dir.join("sweep.html"))
 }
