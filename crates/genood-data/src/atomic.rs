@@ -29,9 +29,14 @@ pub fn temporary_dir(path: &Path) -> io::Result<tempfile::TempDir> {
 }
 
 fn temporary_file(path: &Path) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&prefix(path))
-        .tempfile_in(folder_of(path))
+    let prefix = prefix(path);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    // What `File::create` gives (0666 less the umask), not tempfile's private 0600: a run
+    // folder or a data cache on a shared file system stays readable to the group.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(folder_of(path))
 }
 
 /// `<file>.partial-<pid>.`, which tempfile follows with random characters.
@@ -127,6 +132,19 @@ mod tests {
         assert_eq!(bytes.len(), 4096);
         assert!(bytes.iter().all(|b| *b == bytes[0]));
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_get_the_permissions_file_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("genood-mode-{}", std::process::id()));
+        let (atomic, plain) = (dir.join("atomic.bin"), dir.join("plain.bin"));
+        write_atomically(&atomic, b"x").unwrap();
+        fs::write(&plain, b"x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
         fs::remove_dir_all(dir).unwrap();
     }
 
