@@ -123,28 +123,24 @@ fn slurm_account(sweep: &Sweep, verbose: bool) -> Result<String, LabError> {
             ));
         }
     }
+    // Submitted, no longer held, not finished: killed by Slurm, or never started.
     let held: BTreeSet<&str> = queued.iter().map(|t| t.job.as_str()).collect();
-    let ended = slurm::ended_tasks(sweep)?;
-    let mut unfinished = 0;
-    for task in ended.iter().filter(|t| !held.contains(t.job.as_str())) {
-        if sweep.state(&task.job) != JobState::Unfinished {
+    let (mut unfinished, mut never) = (0, 0);
+    for task in slurm::ended_tasks(sweep)? {
+        if held.contains(task.job.as_str()) || sweep.state(&task.job) != JobState::Unfinished {
             continue;
         }
         unfinished += 1;
-        if let Some(reason) = &task.killed {
-            text.push_str(&format!(
+        match &task.killed {
+            Some(reason) => text.push_str(&format!(
                 "killed by Slurm: {} ({reason}; log: {}; Slurm's output: {})\n",
                 task.job,
                 sweep.log(&task.job).display(),
                 task.output.display()
-            ));
+            )),
+            None => never += 1,
         }
     }
-    let never = ended
-        .iter()
-        .filter(|t| t.killed.is_none() && !held.contains(t.job.as_str()))
-        .filter(|t| sweep.state(&t.job) == JobState::Unfinished)
-        .count();
     if never > 0 {
         text.push_str(&format!(
             "not started: {never} job(s), cancelled by Slurm because a job they wait for did not finish\n"
