@@ -24,10 +24,7 @@ use crate::weights::{parse_safetensors, weights_into};
 
 /// The SHA-256 of the file at `path`, in hex.
 pub fn digest(path: &Path) -> Result<String, RunError> {
-    let bytes = std::fs::read(path).map_err(|source| RunError::Io {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(RunError::io(path))?;
     Ok(sha256_hex(&bytes))
 }
 
@@ -91,10 +88,6 @@ fn operations(run: &RunDir, state: &TrainState) -> Vec<Operation> {
 /// Applies the first `limit` of `ops` (all of them in production; fewer in the tests, which
 /// stop a commit at every point as a crash would).
 fn apply(run: &RunDir, ops: &[Operation], limit: usize) -> Result<(), RunError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Io { path, source }
-    };
     let pending = run.pending_commit();
     for op in ops.iter().take(limit) {
         match op {
@@ -103,11 +96,11 @@ fn apply(run: &RunDir, ops: &[Operation], limit: usize) -> Result<(), RunError> 
                 let from = staged(path);
                 // Already in place when a recovery repeats a commit that got this far.
                 if from.exists() {
-                    std::fs::rename(&from, path).map_err(io(&from))?;
+                    std::fs::rename(&from, path).map_err(RunError::io(&from))?;
                 }
             }
             Operation::State(state) => run.write_json(&run.state(), state)?,
-            Operation::Done => std::fs::remove_file(&pending).map_err(io(&pending))?,
+            Operation::Done => std::fs::remove_file(&pending).map_err(RunError::io(&pending))?,
         }
     }
     Ok(())
@@ -145,10 +138,7 @@ fn drop_staged(run: &RunDir) -> Result<Vec<String>, RunError> {
     for file in run.checkpoint_files() {
         let leftover = staged(&file);
         if leftover.exists() {
-            std::fs::remove_file(&leftover).map_err(|source| RunError::Io {
-                path: leftover.clone(),
-                source,
-            })?;
+            std::fs::remove_file(&leftover).map_err(RunError::io(&leftover))?;
             dropped.push(file_name(&leftover));
         }
     }
@@ -164,10 +154,7 @@ fn drop_unreadable_record(run: &RunDir, unreadable: &RunError) -> Result<Option<
     match verify_state(run, Needs::Training) {
         Ok(state) => {
             drop_staged(run)?;
-            std::fs::remove_file(&pending).map_err(|source| RunError::Io {
-                path: pending.clone(),
-                source,
-            })?;
+            std::fs::remove_file(&pending).map_err(RunError::io(&pending))?;
             Ok(Some(format!(
                 "{} could not be read ({unreadable}): dropped it and the files it would have committed; the checkpoint of step {} stands",
                 pending.display(),
@@ -292,10 +279,7 @@ impl RunDir {
         let mut attempt = 0;
         let (state, bytes) = loop {
             let state = verify_state_only(self)?;
-            let bytes = std::fs::read(&path).map_err(|source| RunError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let bytes = std::fs::read(&path).map_err(RunError::io(&path))?;
             let actual = sha256_hex(&bytes);
             attempt += 1;
             match check_digest(&path, &state.files[WEIGHTS], &actual) {

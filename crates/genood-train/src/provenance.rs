@@ -58,7 +58,7 @@ pub fn write_scores(
 ) -> Result<(), RunError> {
     let (step, model_sha256) = made_by.clone();
     let path = run.scores(label);
-    write_scores_csv(&path, scores).map_err(|source| RunError::Io { path, source })?;
+    write_scores_csv(&path, scores).map_err(RunError::io(path))?;
     let origin = ScoresOrigin {
         step,
         model_sha256,

@@ -185,6 +185,14 @@ pub enum RunError {
     },
 }
 
+impl RunError {
+    /// A [`RunError::Io`] maker naming `path`, for `map_err`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RunError {
+        let path = path.into();
+        move |source| RunError::Io { path, source }
+    }
+}
+
 /// The files of a run folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -333,17 +341,14 @@ impl RunDir {
     /// sweep, finishing together) take turns instead of failing.
     pub fn lock_within(&self, patience: std::time::Duration) -> Result<std::fs::File, RunError> {
         let path = self.path.join(".lock");
-        let io = |source| RunError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.path).map_err(io)?;
+        let io = || RunError::io(&path);
+        std::fs::create_dir_all(&self.path).map_err(io())?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io)?;
+            .map_err(io())?;
         let started = std::time::Instant::now();
         loop {
             match file.try_lock() {
@@ -356,7 +361,7 @@ impl RunDir {
                         path: self.path.clone(),
                     });
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io()(e)),
             }
         }
     }
@@ -369,18 +374,12 @@ impl RunDir {
     /// Writes a value as pretty JSON, atomically.
     pub fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), RunError> {
         let text = serde_json::to_string_pretty(value).expect("serialisable");
-        write_atomically(path, text.as_bytes()).map_err(|source| RunError::Io {
-            path: path.into(),
-            source,
-        })
+        write_atomically(path, text.as_bytes()).map_err(RunError::io(path))
     }
 
     /// Reads a JSON file.
     pub fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> Result<T, RunError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(RunError::io(path))?;
         serde_json::from_str(&text).map_err(|e| RunError::Config {
             path: path.into(),
             reason: e.to_string(),

@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::checkpoint::{self, Needs};
+use crate::csv::CsvTable;
 use crate::dynamics::{DynamicsRow, HELDOUT, TRAIN, read_dynamics_csv, write_dynamics_csv};
 use crate::eval::{SetSummary, batch_tensor, evaluate, summarize};
 use crate::optim::{Optimizer, StepOutcome};
@@ -295,10 +296,8 @@ impl Loop<'_> {
         self.write_metrics(&staged(&files[2]))?;
         if !self.followed.is_empty() {
             let path = self.run.dynamics();
-            write_dynamics_csv(&staged(&path), &self.dynamics).map_err(|source| RunError::Io {
-                path: staged(&path),
-                source,
-            })?;
+            write_dynamics_csv(&staged(&path), &self.dynamics)
+                .map_err(RunError::io(staged(&path)))?;
             files.push(path);
         }
         let mut state = checkpoint::staged_state(self.run, step, optimizer.time(), &files)?;
@@ -307,20 +306,25 @@ impl Loop<'_> {
     }
 
     fn write_metrics(&self, path: &Path) -> Result<(), RunError> {
-        let mut text =
-            String::from("step,epoch,train_bpd,heldout_bpd,images_per_sec,learning_rate\n");
+        let mut table = CsvTable::new([
+            "step",
+            "epoch",
+            "train_bpd",
+            "heldout_bpd",
+            "images_per_sec",
+            "learning_rate",
+        ]);
         for r in &self.metrics {
-            text.push_str(&format!(
-                "{},{:.4},{:.5},{:.5},{:.2},{:e}\n",
-                r.step, r.epoch, r.train_bpd, r.heldout_bpd, r.images_per_sec, r.learning_rate
-            ));
+            table.row([
+                r.step.to_string(),
+                format!("{:.4}", r.epoch),
+                format!("{:.5}", r.train_bpd),
+                format!("{:.5}", r.heldout_bpd),
+                format!("{:.2}", r.images_per_sec),
+                format!("{:e}", r.learning_rate),
+            ]);
         }
-        genood_data::atomic::write_atomically(path, text.as_bytes()).map_err(|source| {
-            RunError::Io {
-                path: path.into(),
-                source,
-            }
-        })
+        table.write(path).map_err(RunError::io(path))
     }
 
     fn read_metrics(&self, up_to: usize) -> Vec<MetricsRow> {
@@ -485,10 +489,7 @@ pub fn train(
             path: run.path.clone(),
         });
     }
-    genood_data::atomic::remove_stale_temporaries(&run.path).map_err(|source| RunError::Io {
-        path: run.path.clone(),
-        source,
-    })?;
+    genood_data::atomic::remove_stale_temporaries(&run.path).map_err(RunError::io(&run.path))?;
     let resume = start == Start::Resume;
     if resume && let Some(done) = checkpoint::recover(run)? {
         observer.message(&format!("{}: {done}", run.path.display()));
