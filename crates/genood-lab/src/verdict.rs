@@ -125,29 +125,25 @@ pub fn headline(model: &str, ood: &str, rows: &[&ScoreRow]) -> String {
             listed(&sizes)
         ));
     }
-    let partly = named(Verdict::Partly, None);
-    if !partly.is_empty() {
-        parts.push(format!(
-            "{} {} partly",
-            listed(&partly),
-            verb(&partly, "works", "work")
-        ));
-    }
-    let fails = named(Verdict::Fails, None);
-    if !fails.is_empty() {
-        parts.push(format!(
-            "{} {}",
-            listed(&fails),
-            verb(&fails, "fails", "fail")
-        ));
-    }
-    let inverted = named(Verdict::Inverted, None);
-    if !inverted.is_empty() {
-        parts.push(format!(
-            "{} {} it as more in-distribution than the test set",
-            listed(&inverted),
-            verb(&inverted, "ranks", "rank")
-        ));
+    // Each further verdict: its scores, the verb for one or several, what follows.
+    for (verdict, one, several, rest) in [
+        (Verdict::Partly, "works", "work", " partly"),
+        (Verdict::Fails, "fails", "fail", ""),
+        (
+            Verdict::Inverted,
+            "ranks",
+            "rank",
+            " it as more in-distribution than the test set",
+        ),
+    ] {
+        let scores = named(verdict, None);
+        if !scores.is_empty() {
+            parts.push(format!(
+                "{} {}{rest}",
+                listed(&scores),
+                verb(&scores, one, several)
+            ));
+        }
     }
     format!("{ood} ({model}): {}.", parts.join("; "))
 }
