@@ -1,10 +1,14 @@
 #!/bin/bash
-# Usage: scripts/reproduce-hashes.sh OUT (the --out of `genood reproduce`); compare two builds
-# by running both into their own OUT and diffing this output.
+# Usage: scripts/reproduce-hashes.sh OUT [EXPERIMENT] (the --out of `genood reproduce` and the
+# experiment's folder in it, default fashion-mnist-mnist; `--preset tiny` writes
+# fashion-mnist-mnist-tiny); compare two builds by running both into their own OUT and
+# diffing this output. Run folders are listed by their names in the experiment's folder
+# (companions: `glow-member1` since the one planner, `glow-seed1` before it).
 # Hashes of every scores/regret CSV (without the `path` column scores CSVs end with since
 # f8e3b25, so builds before and after compare), of analysis.json and of results.json, with
 # the output folder's path replaced by OUT and results.json's timing fields removed.
-cd "$1" || exit 1
+experiment=${2:-fashion-mnist-mnist}
+cd "$1/$experiment" || exit 1
 for csv in $(find . -path '*/scores/*.csv' -o -path '*/regret/*.csv' | sort); do
   if head -1 "$csv" | grep -q ',path$'; then
     printf '%s  %s\n' "$(sed 's/,[^,]*$//' "$csv" | sha256sum | cut -d' ' -f1)" "$csv"
@@ -24,8 +28,8 @@ def strip(x):
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x
-a = json.dumps(load('fashion-mnist-mnist/analysis/analysis.json'), sort_keys=True)
+a = json.dumps(load('analysis/analysis.json'), sort_keys=True)
 print(hashlib.sha256(a.encode()).hexdigest(), 'analysis.json (paths as OUT)')
-r = json.dumps(strip(load('fashion-mnist-mnist/results.json')), sort_keys=True)
+r = json.dumps(strip(load('results.json')), sort_keys=True)
 print(hashlib.sha256(r.encode()).hexdigest(), 'results.json without timings (paths as OUT)')
 PY

@@ -42,8 +42,9 @@ pub struct ReproduceArgs {
         value_parser = choices::named::<ModelKind>()
     )]
     pub models: Vec<ModelKind>,
-    /// Output folder: `<pair>/` (`<pair>-<models>/` for other models than the default) with
-    /// one run folder per model, results.json, summary.md, the report and the analysis.
+    /// Output folder (a sweep folder of one experiment): `<pair>/`, or `<pair>-<models>-<preset>/`
+    /// where those differ from the defaults, with one run folder per model, results.json,
+    /// summary.md, the report and the analysis; each job's log in `jobs/`.
     #[arg(long, default_value = "runs/reproduce")]
     pub out: PathBuf,
     /// Override the preset's number of optimiser steps.

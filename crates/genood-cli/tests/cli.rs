@@ -1287,11 +1287,13 @@ fn own_image_folders_train_at_their_native_shape_and_show_the_failure() {
         ],
         real_data(),
     ));
+    // One model without companions on folders (nothing to fetch): train, three evaluations,
+    // score, analyse, report, summarise, and the (one-column) table.
     assert!(
-        log.contains("plan: 5 stages") && log.contains("stage 5 of 5"),
+        log.contains("plan: 9 jobs") && log.contains("job 9 of 9: sweep-report-"),
         "{log}"
     );
-    let experiment = out.join("fashion-vs-digits-glow");
+    let experiment = out.join("fashion-vs-digits-glow-tiny");
     let summary = std::fs::read_to_string(experiment.join("summary.md")).unwrap();
     assert!(
         summary.contains("The paper has no figures for these sets."),

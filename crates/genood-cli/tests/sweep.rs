@@ -91,7 +91,8 @@ fn job_id(plan: &str, prefix: &str) -> String {
 }
 
 /// Every file under `dir`, relative, but those that record times (logs, marks, training
-/// metrics and the checkpoint's state) and the setup, which names the folders.
+/// metrics, the checkpoint's state, each experiment's results and summary) and the setup,
+/// which names the folders.
 fn outputs(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -103,8 +104,15 @@ fn outputs(dir: &Path) -> Vec<PathBuf> {
                 if name != "slurm" {
                     todo.push(path);
                 }
-            } else if !["log.txt", "done.json", "metrics.csv", "state.json"]
-                .contains(&name.as_str())
+            } else if ![
+                "log.txt",
+                "done.json",
+                "metrics.csv",
+                "state.json",
+                "results.json",
+                "summary.md",
+            ]
+            .contains(&name.as_str())
                 && path != dir.join("sweep.json")
             {
                 files.push(path.strip_prefix(dir).unwrap().to_path_buf());
@@ -166,11 +174,17 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         "score (2 jobs",
         "analyze (2 jobs",
         "report (2 jobs",
+        "summary (2 jobs",
         "sweep-report (1 job",
     ] {
         assert!(plan.contains(stage), "{stage} missing from:\n{plan}");
     }
-    let train = job_id(&plan, "train-fashion-mnist-mnist-glow-tiny-s0-");
+    // Seed 0's experiment folder is named like `reproduce`'s, seed 1's adds the seed.
+    let (seed0, seed1) = (
+        "fashion-mnist-mnist-glow-tiny",
+        "fashion-mnist-mnist-glow-tiny-s1",
+    );
+    let train = job_id(&plan, &format!("train-{seed0}-glow-"));
 
     // The local executor: the reference.
     let local = dir.join("local");
@@ -185,7 +199,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
     ];
     let out = ok(command(&args, real_data()).output().unwrap());
     assert!(
-        out.contains("24 jobs finished now, 0 had finished before"),
+        out.contains("26 jobs finished now, 0 had finished before"),
         "{out}"
     );
 
@@ -200,7 +214,7 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let state = sweep.join("jobs").join(&train).join("run/state.json");
+    let state = sweep.join(seed0).join("glow/state.json");
     let started = Instant::now();
     while !state.exists() {
         assert!(
@@ -272,8 +286,15 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         .collect();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].contains("-s1-"), "{reports:?}");
-    let report = sweep.join("jobs").join(&reports[0]);
-    assert!(report.join("done.json").exists() && report.join("report/report.html").exists());
+    assert!(
+        sweep
+            .join("jobs")
+            .join(&reports[0])
+            .join("done.json")
+            .exists()
+    );
+    assert!(sweep.join(seed1).join("report/report.html").exists());
+    assert!(!sweep.join(seed0).join("report").exists());
 
     // Again: the killed training resumes, the finished jobs are skipped.
     let out = ok(cluster.genood(&submit).output().unwrap());
@@ -293,11 +314,9 @@ fn a_sweep_through_real_slurm_equals_the_local_one_resumes_after_scancel_and_rep
         .find(|l| l.starts_with("| likelihood (bpd) | "))
         .unwrap_or_else(|| panic!("no likelihood row in:\n{table}"));
     assert!(likelihood.contains(" ± "), "{likelihood}");
-    for seed in ["s0", "s1"] {
+    for (seed, folder) in [("s0", seed0), ("s1", seed1)] {
         assert!(
-            likelihood.contains(&format!(
-                "[{seed}](../jobs/report-fashion-mnist-mnist-glow-tiny-{seed}-"
-            )),
+            likelihood.contains(&format!("[{seed}](../{folder}/report/report.html)")),
             "{likelihood}"
         );
     }
@@ -546,4 +565,99 @@ fn a_training_warned_of_its_time_limit_checkpoints_requeues_and_loses_no_step() 
             file.display()
         );
     }
+}
+
+#[test]
+fn reproduce_is_the_one_seed_sweep_of_its_spec() {
+    let dir = scratch("reproduce-as-sweep");
+    let reproduced = dir.join("reproduce");
+    ok(command(
+        &[
+            "reproduce",
+            "--preset",
+            "tiny",
+            "--models",
+            "glow",
+            "--steps",
+            "40",
+            "--train-eval-limit",
+            "400",
+            "--eval-limit",
+            "300",
+            "--threads",
+            "1",
+            "--out",
+            reproduced.to_str().unwrap(),
+        ],
+        real_data(),
+    )
+    .output()
+    .unwrap());
+    // The same experiment written as a spec, run by the process pool.
+    let spec = write_spec(
+        &dir,
+        "spec.json",
+        r#"{"pairs": ["fashion-mnist-mnist"], "models": ["glow"], "presets": ["tiny"],
+"seeds": [0], "steps": 40, "train_eval_limit": 400, "eval_limit": 300,
+"companions": "first", "resources": {"default": {"cpus": 1}}}"#,
+    );
+    let swept = dir.join("sweep");
+    let said = ok(command(
+        &[
+            "sweep",
+            "run",
+            &spec,
+            "--out",
+            swept.to_str().unwrap(),
+            "--jobs",
+            "2",
+        ],
+        real_data(),
+    )
+    .output()
+    .unwrap());
+    // Fetch; three trainings and seven evaluations (the model on three sets, its background
+    // and second member on two each); score, analyse, report, summarise; the table.
+    assert!(said.contains("16 jobs finished now"), "{said}");
+    // The same jobs, run folders and files, byte for byte.
+    let files = outputs(&reproduced);
+    assert_eq!(files, outputs(&swept));
+    let experiment = Path::new("fashion-mnist-mnist-glow-tiny");
+    for run in ["glow", "glow-background", "glow-member1"] {
+        let scores = experiment.join(run).join("scores/mnist_test.csv");
+        assert!(files.contains(&scores), "{}", scores.display());
+    }
+    assert!(files.contains(&experiment.join("analysis/analysis.json")));
+    for file in &files {
+        assert!(
+            relative_bytes(&reproduced, file) == relative_bytes(&swept, file),
+            "{} differs between reproduce and the sweep",
+            file.display()
+        );
+    }
+    for written in ["results.json", "summary.md"] {
+        assert!(swept.join(experiment).join(written).exists());
+        assert!(reproduced.join(experiment).join(written).exists());
+    }
+    // A run folder holding another configuration is refused, not trained further, and kept.
+    let spec = spec.replace(".json", "-longer.json");
+    let longer = std::fs::read_to_string(dir.join("spec.json"))
+        .unwrap()
+        .replace("\"steps\": 40", "\"steps\": 41");
+    std::fs::write(&spec, longer).unwrap();
+    let weights = swept.join(experiment).join("glow/model.safetensors");
+    let before = std::fs::read(&weights).unwrap();
+    let args = ["sweep", "run", &spec, "--out", swept.to_str().unwrap()];
+    let said = failure(command(&args, real_data()).output().unwrap());
+    assert!(said.contains("the sweep did not finish"), "{said}");
+    let status = ok(
+        command(&["sweep", "status", swept.to_str().unwrap()], real_data())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        status.contains("holds a run of another configuration (train.steps: 40 → 41)"),
+        "{status}"
+    );
+    assert_eq!(std::fs::read(&weights).unwrap(), before);
 }

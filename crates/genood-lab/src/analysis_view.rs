@@ -457,6 +457,15 @@ fn decomposition(analyzed: &Analyzed) -> Vec<Figure> {
     out
 }
 
+/// Reads an `analysis.json` that [`write_analysis`] wrote.
+pub fn read_analysis(path: &Path) -> Result<Analysis, LabError> {
+    let text = std::fs::read_to_string(path).map_err(LabError::io(path))?;
+    serde_json::from_str(&text).map_err(|e| LabError::File {
+        path: path.into(),
+        reason: format!("not a genood analysis: {e}"),
+    })
+}
+
 /// Writes `analysis.json`, every figure as SVG and PNG and `analysis.html` into `out`;
 /// returns the paths of the JSON and the page.
 pub fn write_analysis(out: &Path, analyzed: &Analyzed) -> Result<(PathBuf, PathBuf), LabError> {

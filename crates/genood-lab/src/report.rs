@@ -13,9 +13,8 @@ use genood_ood::report::{Block, image_grid_png, render_html};
 use genood_ood::svg::roc_chart;
 use genood_train::eval::{ExampleScore, SetSummary};
 use genood_train::provenance::{current_model, read_scores};
-use genood_train::run::{RunDir, RunError};
+use genood_train::run::RunDir;
 
-use crate::analysis::Analysis;
 use crate::analysis_view;
 use crate::detect::{Detector, flagged_count};
 use crate::error::LabError;
@@ -209,11 +208,7 @@ pub fn write_report(
     ]);
     blocks.extend(body);
     if let Some(path) = &options.analysis {
-        let text = std::fs::read_to_string(path).map_err(LabError::io(&path))?;
-        let analysis: Analysis = serde_json::from_str(&text).map_err(|e| RunError::Config {
-            path: path.clone(),
-            reason: format!("not a genood analysis: {e}"),
-        })?;
+        let analysis = analysis_view::read_analysis(path)?;
         let figures = analysis_view::figures(&analysis);
         blocks.extend(analysis_view::blocks(&analysis, &figures, None));
     }

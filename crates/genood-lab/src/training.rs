@@ -212,6 +212,34 @@ pub fn train_run(
     )?)
 }
 
+/// The fields where `saved` and `asked` differ, as `path: saved → asked` (at most three).
+fn changed_fields(saved: &RunConfig, asked: &RunConfig) -> Vec<String> {
+    fn walk(path: String, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for key in keys {
+                    let null = serde_json::Value::Null;
+                    let (p, q) = (x.get(key).unwrap_or(&null), y.get(key).unwrap_or(&null));
+                    let at = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(at, p, q, out);
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {a} → {b}")),
+            _ => {}
+        }
+    }
+    let json = |c: &RunConfig| serde_json::to_value(c).expect("configs serialise");
+    let mut out = Vec::new();
+    walk(String::new(), &json(saved), &json(asked), &mut out);
+    out.truncate(3);
+    out
+}
+
 /// [`train_run`] reported through `progress`: a training run called "<model> <run folder>",
 /// then a line with its steps, held-out bpd and speed.
 pub fn train_reported(
@@ -231,9 +259,10 @@ pub fn train_reported(
     Ok(summary)
 }
 
-/// Trains `config` into `run_dir`, resuming from its last checkpoint, unless a finished run
-/// of the same config is there; returns (seconds, images per second) of training, zeros when
-/// it was finished already.
+/// Trains `config` into `run_dir`, resuming a run of the same config from its last
+/// checkpoint, unless it is finished; returns (seconds, images per second) of training, zeros
+/// when it was finished already. A folder holding a run of another config is refused, not
+/// resumed: a pipeline's run folder must hold what its job's inputs say.
 pub fn ensure_trained(
     config: &RunConfig,
     run_dir: &Path,
@@ -241,8 +270,20 @@ pub fn ensure_trained(
     progress: &mut dyn Progress,
 ) -> Result<(f64, f64), LabError> {
     let run = RunDir::new(run_dir);
+    if run.config().exists() {
+        let saved = run.read_config()?;
+        let changed = changed_fields(&saved, config);
+        if !changed.is_empty() {
+            return Err(LabError::File {
+                path: run.config(),
+                reason: format!(
+                    "holds a run of another configuration ({}); remove the run folder or write into another folder",
+                    changed.join(", ")
+                ),
+            });
+        }
+    }
     let finished = run.has_checkpoint()
-        && run.read_config().ok().as_ref() == Some(config)
         && run
             .read_json::<TrainState>(&run.state())
             .is_ok_and(|s| s.step >= config.train.steps);

@@ -60,8 +60,11 @@ impl Executor for InProcess {
                 outcome.cancelled.push(job.id.clone());
                 continue;
             }
+            progress.note(&format!("job {} of {total}: {}", done + 1, job.id));
             match sweep.run_job(&job.id, &self.device, progress) {
                 Ok(()) => outcome.finished += 1,
+                // Stopped at a checkpoint on request: nothing else runs.
+                Err(error) if error.interrupted() => return Err(error),
                 Err(error) => {
                     // The job's log holds what a process of its own would have printed last.
                     let log = sweep.log(&job.id);

@@ -1,10 +1,11 @@
-//! A sweep's folder and its jobs' marks, and running one job (`genood sweep run-job`).
+//! A sweep's folder and its jobs' marks, and running one job (`genood sweep run-job`): one
+//! function per kind of job.
 //!
 //! `SWEEP/sweep.json` holds the spec and where the data is; `SWEEP/jobs/<id>/` is a job's
-//! folder: its log, its outputs (a train job's run folder is `run/` there), and `done.json`,
-//! written atomically as its last act, so a killed job never looks finished. A failed job
-//! leaves `failed.json` with the error and its log's path. Eval, merge and score jobs write
-//! their scores into the run folder they score, where `eval`, `score` and `report` read them.
+//! folder: its log and `done.json`, written atomically as its last act, so a killed job never
+//! looks finished. A failed job leaves `failed.json` with the error and its log's path. The
+//! outputs go where the plan names them: run folders, each experiment's analysis, report and
+//! summary in its folder (`SWEEP/<experiment>/`), where `eval`, `score` and `report` read them.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,15 +21,16 @@ use crate::analysis::{AnalysisOptions, analyze};
 use crate::analysis_view::write_analysis;
 use crate::context::Context;
 use crate::error::LabError;
-use crate::evaluation::{EvalOptions, Shard, evaluate_sets, merge_shards};
+use crate::evaluation::{EvalOptions, Shard, evaluate_sets, merge_shards, summary_table};
 use crate::progress::Progress;
 use crate::regret::{self, RegretOptions, regret_sets};
 use crate::report::{ReportOptions, write_report};
 use crate::score::{Bootstrap, Comparison, score_rows, write_per_image_scores, write_score_tables};
 use crate::sets::fetch_sets;
 use crate::sweep::layout;
-use crate::sweep::plan::{Compared, Job, Plan, Work, plan};
+use crate::sweep::plan::{Compared, Job, Plan, SetGroup, Work, plan};
 use crate::sweep::spec::SweepSpec;
+use crate::sweep::summary::write_summary;
 use crate::sweep::table::write_sweep_table;
 use crate::training::ensure_trained;
 
@@ -68,11 +70,16 @@ struct Failure {
     log: PathBuf,
 }
 
-/// `done.json`.
-#[derive(Debug, Serialize, Deserialize)]
-struct Finished {
-    id: String,
-    seconds: f64,
+/// `done.json`: how long a finished job took.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finished {
+    /// The job.
+    pub id: String,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// A train job's training images per second (0 when the run had finished before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_sec: Option<f64>,
 }
 
 /// A sweep's folder, its setup and its plan.
@@ -91,9 +98,10 @@ impl Sweep {
     /// elsewhere find it) and plans it. Jobs of an earlier spec in the same folder stay, and a
     /// job of the new plan that one of them finished is not run again.
     pub fn create(dir: &Path, setup: Setup) -> Result<Sweep, LabError> {
+        // A spec that does not plan writes nothing.
+        let plan = plan(&setup.spec)?;
         std::fs::create_dir_all(dir).map_err(LabError::io(dir))?;
         let dir = std::path::absolute(dir).map_err(LabError::io(dir))?;
-        let plan = plan(&setup.spec)?;
         let path = dir.join("sweep.json");
         let text = serde_json::to_string_pretty(&setup).expect("setup serialises");
         write_atomically(&path, text.as_bytes()).map_err(LabError::io(&path))?;
@@ -126,9 +134,15 @@ impl Sweep {
         self.job_dir(id).join("log.txt")
     }
 
-    /// The run folder of train job `id`.
-    pub fn run_dir(&self, id: &str) -> PathBuf {
-        layout::run_dir(&self.dir, id)
+    /// A folder the plan names (relative to the sweep folder).
+    pub fn path(&self, planned: &Path) -> PathBuf {
+        self.dir.join(planned)
+    }
+
+    /// What `done.json` of job `id` says, if it finished.
+    pub fn finished(&self, id: &str) -> Option<Finished> {
+        let text = std::fs::read_to_string(self.job_dir(id).join("done.json")).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// The sweep's table: `report/sweep.{html,md,csv,json}`.
@@ -195,14 +209,15 @@ impl Sweep {
         let outcome = self.work(job, device, progress);
         if outcome.as_ref().is_err_and(LabError::interrupted) {
             // Stopped at a checkpoint (a time limit ahead): unfinished, to be run again.
-            return outcome;
+            return outcome.map(|_| ());
         }
         let (path, value) = match &outcome {
-            Ok(()) => (
+            Ok(images_per_sec) => (
                 dir.join("done.json"),
                 serde_json::to_string_pretty(&Finished {
                     id: id.into(),
                     seconds: started.elapsed().as_secs_f64(),
+                    images_per_sec: *images_per_sec,
                 }),
             ),
             Err(error) => (
@@ -215,58 +230,48 @@ impl Sweep {
         };
         let text = value.expect("marks serialise");
         write_atomically(&path, text.as_bytes()).map_err(LabError::io(&path))?;
-        outcome
+        outcome.map(|_| ())
     }
 
     /// The comparison of `sets`, with the companions' run folders.
     fn comparison(
         &self,
         sets: &Compared,
-        background: &Option<String>,
-        ensemble: &[String],
+        background: &Option<PathBuf>,
+        ensemble: &[PathBuf],
     ) -> Comparison {
         Comparison {
             in_dist: sets.test.clone(),
             ood: sets.ood.clone(),
             reference: sets.reference.clone(),
-            background: background.as_deref().map(|b| self.run_dir(b)),
-            ensemble: ensemble.iter().map(|m| self.run_dir(m)).collect(),
+            background: background.as_deref().map(|b| self.path(b)),
+            ensemble: ensemble.iter().map(|m| self.path(m)).collect(),
         }
     }
 
+    /// Does `job`'s work; a train job returns its training images per second.
     fn work(
         &self,
         job: &Job,
         device: &Device,
         progress: &mut dyn Progress,
-    ) -> Result<(), LabError> {
-        let context = Context::new(self.data(), device.clone());
-        let data = &context.data;
-        let threads = self
-            .setup
-            .spec
-            .resources_of(job.stage.name())
-            .cpus
-            .unwrap_or(1);
-        let scoring = |limit, iw_samples, shard| EvalOptions {
-            limit,
-            batch_size: 500,
-            iw_samples,
-            seed: 0,
-            threads,
-            shard,
+    ) -> Result<Option<f64>, LabError> {
+        let step = Step {
+            sweep: self,
+            context: Context::new(self.data(), device.clone()),
+            threads: self
+                .setup
+                .spec
+                .resources_of(job.stage.name())
+                .cpus
+                .unwrap_or(1),
         };
         match &job.work {
-            Work::Fetch { datasets } => {
-                let options = FetchOptions {
-                    mirror: self.setup.mirror.clone(),
-                    offline: false,
-                };
-                fetch_sets(datasets, &data.dir, &options, progress)
-            }
-            Work::Train { config } => {
-                ensure_trained(config, &self.run_dir(&job.id), &context, progress)?;
-                Ok(())
+            Work::Fetch { datasets } => step.fetch(datasets, progress),
+            Work::Train { config, run } => {
+                let (_, images_per_sec) =
+                    ensure_trained(config, &self.path(run), &step.context, progress)?;
+                return Ok(Some(images_per_sec));
             }
             Work::Eval {
                 run,
@@ -275,40 +280,13 @@ impl Sweep {
                 iw_samples,
                 shard,
                 shards,
-            } => {
-                let shard = Shard {
-                    index: *shard,
-                    count: *shards,
-                };
-                let options = scoring(*limit, *iw_samples, Some(shard));
-                evaluate_sets(
-                    &self.run_dir(run),
-                    std::slice::from_ref(set),
-                    &context,
-                    &options,
-                    progress,
-                )?;
-                Ok(())
-            }
+            } => step.eval(run, set, (*limit, *iw_samples), (*shard, *shards), progress),
             Work::Merge {
                 run,
                 groups,
                 iw_samples,
                 shards,
-            } => {
-                for group in groups {
-                    let options = scoring(group.limit, *iw_samples, None);
-                    merge_shards(
-                        &self.run_dir(run),
-                        &group.sets,
-                        *shards,
-                        data,
-                        &options,
-                        progress,
-                    )?;
-                }
-                Ok(())
-            }
+            } => step.merge(run, groups, *iw_samples, *shards, progress),
             Work::Score {
                 run,
                 sets,
@@ -317,78 +295,49 @@ impl Sweep {
                 regret_limit,
                 vae,
             } => {
-                let run_dir = self.run_dir(run);
-                let compared = self.comparison(sets, background, ensemble);
                 if *vae {
-                    let mut held_out = vec![sets.test.clone()];
-                    held_out.extend(sets.ood.iter().cloned());
-                    let options = RegretOptions {
-                        limit: *regret_limit,
-                        batch_size: 250,
-                        seed: 0,
-                        threads,
-                    };
-                    regret_sets(
-                        &run_dir,
-                        &held_out,
-                        &context,
-                        regret::DEFAULT_REFIT,
-                        &options,
-                        progress,
-                    )?;
+                    step.regret(run, &sets.held_out(), *regret_limit, progress)?;
                 }
-                let rows = score_rows(&run_dir, &compared, Bootstrap::default(), data)?;
-                write_per_image_scores(&run_dir, &compared, &rows)?;
-                progress.note(&write_score_tables(&self.job_dir(&job.id), &rows)?);
-                Ok(())
+                step.score(run, &self.comparison(sets, background, ensemble), progress)
             }
             Work::Analyze {
-                run,
+                runs,
                 sets,
                 gray_limit,
                 eval_limit,
                 iw_samples,
+                out,
             } => {
                 let options = AnalysisOptions {
                     reference: Some(sets.reference.clone()),
                     gray_limit: *gray_limit,
                     eval_limit: *eval_limit,
                     iw_samples: *iw_samples,
-                    threads,
+                    threads: step.threads,
                     ..AnalysisOptions::default()
                 };
-                let analyzed = analyze(
-                    &[self.run_dir(run)],
-                    &sets.test,
-                    &sets.ood,
-                    &options,
-                    &context,
-                    progress,
-                )?;
-                write_analysis(&self.job_dir(&job.id).join("analysis"), &analyzed)?;
-                Ok(())
+                step.analyze(runs, sets, &options, out, progress)
             }
             Work::Report {
-                run,
+                runs,
                 sets,
                 background,
                 ensemble,
                 analysis,
                 samples,
+                out,
             } => {
                 let options = ReportOptions {
-                    out: self.job_dir(&job.id).join("report"),
-                    analysis: Some(self.job_dir(analysis).join("analysis/analysis.json")),
+                    out: self.path(out),
+                    analysis: Some(self.path(analysis)),
                     samples: *samples,
                 };
-                let page = write_report(
-                    &[self.run_dir(run)],
-                    &self.comparison(sets, background, ensemble),
-                    &options,
-                    data,
-                    progress,
-                )?;
-                progress.note(&format!("wrote {}", page.display()));
+                let compared = self.comparison(sets, background, ensemble);
+                step.report(runs, &compared, &options, progress)
+            }
+            Work::Summary { experiment } => {
+                let written = write_summary(self, &job.id, experiment)?;
+                progress.note(&format!("wrote {}", written.display()));
                 Ok(())
             }
             Work::SweepReport {
@@ -399,6 +348,170 @@ impl Sweep {
                 progress.note(&format!("wrote {}", page.display()));
                 Ok(())
             }
+        }?;
+        Ok(None)
+    }
+}
+
+/// One job being run: its sweep, the context it computes in and its threads.
+struct Step<'a> {
+    sweep: &'a Sweep,
+    context: Context,
+    threads: usize,
+}
+
+impl Step<'_> {
+    /// How a set is scored: at most `limit` images, seed 0, batches of 500.
+    fn scoring(
+        &self,
+        limit: Option<usize>,
+        iw_samples: usize,
+        shard: Option<Shard>,
+    ) -> EvalOptions {
+        EvalOptions {
+            limit,
+            batch_size: 500,
+            iw_samples,
+            seed: 0,
+            threads: self.threads,
+            shard,
         }
+    }
+
+    fn fetch(&self, datasets: &[String], progress: &mut dyn Progress) -> Result<(), LabError> {
+        let options = FetchOptions {
+            mirror: self.sweep.setup.mirror.clone(),
+            offline: false,
+        };
+        fetch_sets(datasets, &self.context.data.dir, &options, progress)
+    }
+
+    /// Scores part `shard` of `shards` of `set` (the whole set's scores when there is one part).
+    fn eval(
+        &self,
+        run: &Path,
+        set: &str,
+        (limit, iw_samples): (Option<usize>, usize),
+        (shard, shards): (usize, usize),
+        progress: &mut dyn Progress,
+    ) -> Result<(), LabError> {
+        let part = (shards > 1).then_some(Shard {
+            index: shard,
+            count: shards,
+        });
+        let options = self.scoring(limit, iw_samples, part);
+        let summaries = evaluate_sets(
+            &self.sweep.path(run),
+            &[set.to_string()],
+            &self.context,
+            &options,
+            progress,
+        )?;
+        if !summaries.is_empty() {
+            progress.note(&summary_table(&summaries));
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &self,
+        run: &Path,
+        groups: &[SetGroup],
+        iw_samples: usize,
+        shards: usize,
+        progress: &mut dyn Progress,
+    ) -> Result<(), LabError> {
+        for group in groups {
+            let options = self.scoring(group.limit, iw_samples, None);
+            let summaries = merge_shards(
+                &self.sweep.path(run),
+                &group.sets,
+                shards,
+                &self.context.data,
+                &options,
+                progress,
+            )?;
+            progress.note(&summary_table(&summaries));
+        }
+        Ok(())
+    }
+
+    /// A VAE's likelihood regret on `held_out`.
+    fn regret(
+        &self,
+        run: &Path,
+        held_out: &[String],
+        limit: Option<usize>,
+        progress: &mut dyn Progress,
+    ) -> Result<(), LabError> {
+        let options = RegretOptions {
+            limit,
+            batch_size: 250,
+            seed: 0,
+            threads: self.threads,
+        };
+        regret_sets(
+            &self.sweep.path(run),
+            held_out,
+            &self.context,
+            regret::DEFAULT_REFIT,
+            &options,
+            progress,
+        )?;
+        Ok(())
+    }
+
+    /// Every OOD score with intervals, into the run folder: `ood-scores.{json,md}` and the
+    /// per-image values.
+    fn score(
+        &self,
+        run: &Path,
+        compared: &Comparison,
+        progress: &mut dyn Progress,
+    ) -> Result<(), LabError> {
+        let run_dir = self.sweep.path(run);
+        let rows = score_rows(&run_dir, compared, Bootstrap::default(), &self.context.data)?;
+        write_per_image_scores(&run_dir, compared, &rows)?;
+        progress.note(&write_score_tables(&run_dir, &rows)?);
+        Ok(())
+    }
+
+    fn analyze(
+        &self,
+        runs: &[PathBuf],
+        sets: &Compared,
+        options: &AnalysisOptions,
+        out: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<(), LabError> {
+        let runs: Vec<PathBuf> = runs.iter().map(|r| self.sweep.path(r)).collect();
+        let analyzed = analyze(
+            &runs,
+            &sets.test,
+            &sets.ood,
+            options,
+            &self.context,
+            progress,
+        )?;
+        let (json, html) = write_analysis(&self.sweep.path(out), &analyzed)?;
+        progress.note(&format!(
+            "wrote {}, {} and the figures",
+            json.display(),
+            html.display()
+        ));
+        Ok(())
+    }
+
+    fn report(
+        &self,
+        runs: &[PathBuf],
+        compared: &Comparison,
+        options: &ReportOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<(), LabError> {
+        let runs: Vec<PathBuf> = runs.iter().map(|r| self.sweep.path(r)).collect();
+        let page = write_report(&runs, compared, options, &self.context.data, progress)?;
+        progress.note(&format!("wrote {}", page.display()));
+        Ok(())
     }
 }

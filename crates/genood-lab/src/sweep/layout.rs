@@ -1,16 +1,12 @@
 //! Where a sweep folder keeps its files, in one place so that the jobs, their status and the
-//! table agree: `jobs/<id>/` per job (a training job's run in `run/`), the table in `report/`.
+//! table agree: `jobs/<id>/` per job (its log and marks), the table in `report/`. The
+//! experiments' folders are named by the plan.
 
 use std::path::{Path, PathBuf};
 
 /// The folder of job `id` in the sweep folder `sweep`.
 pub fn job_dir(sweep: &Path, id: &str) -> PathBuf {
     sweep.join("jobs").join(id)
-}
-
-/// The run folder of training job `id`.
-pub fn run_dir(sweep: &Path, id: &str) -> PathBuf {
-    job_dir(sweep, id).join("run")
 }
 
 /// The sweep's table: `report/sweep.{html,md,csv,json}`.

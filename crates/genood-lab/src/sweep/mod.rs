@@ -1,7 +1,9 @@
-//! Sweeps: pairs × models × presets × seeds, planned as a DAG of idempotent jobs (fetch,
-//! train, sharded eval, merge, score, analyze, report, the sweep's table), run by a local
-//! pool of `genood` processes or submitted to Slurm, and summarised in one table.
+//! Experiments and sweeps: pairs × presets × seeds, each with its models, planned as a DAG of
+//! idempotent jobs (fetch, train, sharded eval, merge, score, analyze, report, summary, the
+//! sweep's table), run in this process (`reproduce`), by a local pool of `genood` processes
+//! or on Slurm, and summarised in one table.
 
+pub mod budget;
 pub mod executor;
 pub mod jobs;
 pub mod layout;
@@ -10,6 +12,7 @@ pub mod plan;
 pub mod slurm;
 pub mod spec;
 pub mod status;
+pub mod summary;
 pub mod table;
 
 pub use executor::{Executor, InProcess, Launcher, Outcome};

@@ -1,25 +1,30 @@
-//! A sweep's jobs and their dependencies, derived from the spec alone: fetch, train (each
-//! experiment's model, its likelihood-ratio background and its ensemble's other members),
-//! evaluate each set in shards, merge, score, analyse, report, and the sweep's table.
+//! The planner of every experiment, `reproduce`'s and a sweep's: from a spec alone it decides
+//! the runs (each model, and its likelihood-ratio background and ensemble members by the
+//! spec's companion rule), each model's budget, the folders, and the jobs with their
+//! dependencies: fetch, train, evaluate each set (in shards, then merge), score, analyse,
+//! report, summarise each experiment, and the sweep's table.
 //!
 //! A job's id ends with a hash of what it does and of its dependencies' ids, so it names its
-//! inputs all the way back to the spec: a changed setting gives new ids to the jobs it
-//! reaches and leaves every other job, finished or not, as it was.
+//! inputs all the way back to the spec. Folders are named for people: each experiment's is
+//! `<pair>` followed by what differs from `reproduce`'s defaults (`-<models>`, `-<preset>`,
+//! `-s<seed>`), holding a run folder per model (`<model>`, `<model>-background`,
+//! `<model>-member<k>`), `analysis/`, `report/`, `results.json` and `summary.md`.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use genood_data::SetSpec;
 use genood_data::checksum::sha256_hex;
-use genood_models::ModelConfig;
 use genood_models::presets::{ModelKind, Preset};
+use genood_models::{ModelConfig, Named};
 use genood_train::run::RunConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::LabError;
 use crate::figures::file_safe;
 use crate::pairs::PairSets;
-use crate::reproduce::{Budget, ReproduceOptions, datasets_of};
-use crate::sweep::spec::SweepSpec;
+use crate::sweep::budget::Budget;
+use crate::sweep::spec::{DEFAULT_MODELS, SweepSpec};
 use crate::training::{TrainOptions, run_config};
 
 /// The stages of a sweep, in the order their jobs can run.
@@ -34,19 +39,21 @@ pub enum Stage {
     Eval,
     /// Join a model's parts into its scores.
     Merge,
-    /// The OOD scores of one experiment.
+    /// The OOD scores of one model.
     Score,
-    /// `analyze` of one experiment.
+    /// `analyze` of one experiment's models.
     Analyze,
     /// The HTML report of one experiment.
     Report,
+    /// One experiment's `results.json` and `summary.md`.
+    Summary,
     /// The sweep's table over every experiment.
     SweepReport,
 }
 
 impl Stage {
     /// Every stage, in order.
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
         Stage::Fetch,
         Stage::Train,
         Stage::Eval,
@@ -54,6 +61,7 @@ impl Stage {
         Stage::Score,
         Stage::Analyze,
         Stage::Report,
+        Stage::Summary,
         Stage::SweepReport,
     ];
 
@@ -67,6 +75,7 @@ impl Stage {
             Stage::Score => "score",
             Stage::Analyze => "analyze",
             Stage::Report => "report",
+            Stage::Summary => "summary",
             Stage::SweepReport => "sweep-report",
         }
     }
@@ -83,6 +92,15 @@ pub struct Compared {
     pub ood: Vec<String>,
 }
 
+impl Compared {
+    /// The test set, then the OOD sets.
+    pub fn held_out(&self) -> Vec<String> {
+        std::iter::once(self.test.clone())
+            .chain(self.ood.iter().cloned())
+            .collect()
+    }
+}
+
 /// Sets a merge joins, scored with one limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetGroup {
@@ -92,7 +110,7 @@ pub struct SetGroup {
     pub limit: Option<usize>,
 }
 
-/// What a job does. Other jobs are named by id; a train job's model lives in its folder.
+/// What a job does. Run folders are relative to the sweep folder; other jobs are named by id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Work {
@@ -105,11 +123,14 @@ pub enum Work {
     Train {
         /// The run's configuration.
         config: RunConfig,
+        /// Its run folder.
+        run: PathBuf,
     },
-    /// Score part `shard` (from 0) of `shards` of `set` with `run`'s model.
+    /// Score part `shard` (from 0) of `shards` of `set` with `run`'s model (one part: the
+    /// set's scores themselves).
     Eval {
-        /// The train job.
-        run: String,
+        /// The run folder.
+        run: PathBuf,
         /// The set.
         set: String,
         /// Images scored (a seeded subset; `None`: all).
@@ -123,8 +144,8 @@ pub enum Work {
     },
     /// Join `run`'s parts of each group into its scores.
     Merge {
-        /// The train job.
-        run: String,
+        /// The run folder.
+        run: PathBuf,
         /// The sets, grouped by their limit.
         groups: Vec<SetGroup>,
         /// Importance samples of a VAE's bound.
@@ -134,46 +155,56 @@ pub enum Work {
     },
     /// Every OOD score of `run` on `sets` (and, for a VAE, its likelihood regret first).
     Score {
-        /// The train job of the experiment's model.
-        run: String,
+        /// The model's run folder.
+        run: PathBuf,
         /// The sets.
         sets: Compared,
-        /// The background model's train job.
-        background: Option<String>,
-        /// The ensemble's other members' train jobs.
-        ensemble: Vec<String>,
+        /// The background model's run folder.
+        background: Option<PathBuf>,
+        /// The ensemble's other members' run folders.
+        ensemble: Vec<PathBuf>,
         /// Images per set whose likelihood regret is computed (VAEs; `None`: all).
         regret_limit: Option<usize>,
         /// Whether the model is a VAE (likelihood regret applies).
         vae: bool,
     },
-    /// `analyze` of `run` on `sets`.
+    /// `analyze` of `runs` on `sets`, into `out`.
     Analyze {
-        /// The train job.
-        run: String,
+        /// The run folders.
+        runs: Vec<PathBuf>,
         /// The sets.
         sets: Compared,
         /// Images per set at each graying level.
         gray_limit: usize,
-        /// Images per set scored when the run has no scores for it.
+        /// Images per set scored when a run has no scores for it.
         eval_limit: usize,
         /// Importance samples of a VAE's bound.
         iw_samples: usize,
+        /// The analysis folder.
+        out: PathBuf,
     },
-    /// The report of `run` on `sets`, with the analysis of job `analysis`.
+    /// The report of `runs` on `sets` with the first one's companions and an analysis, into
+    /// `out`.
     Report {
-        /// The train job.
-        run: String,
+        /// The run folders.
+        runs: Vec<PathBuf>,
         /// The sets.
         sets: Compared,
-        /// The background model's train job.
-        background: Option<String>,
-        /// The ensemble's other members' train jobs.
-        ensemble: Vec<String>,
-        /// The analyze job.
-        analysis: String,
+        /// The first run's background model.
+        background: Option<PathBuf>,
+        /// The first run's other ensemble members.
+        ensemble: Vec<PathBuf>,
+        /// The `analysis.json` shown.
+        analysis: PathBuf,
         /// Images drawn for the page.
         samples: usize,
+        /// The report folder.
+        out: PathBuf,
+    },
+    /// `results.json` and `summary.md` of one experiment.
+    Summary {
+        /// The experiment.
+        experiment: Experiment,
     },
     /// The table over `experiments`.
     SweepReport {
@@ -184,25 +215,77 @@ pub enum Work {
     },
 }
 
-/// One experiment of a sweep and the jobs whose outputs its row of the table reads.
+/// One experiment: a pair at a preset and seed, with its models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Experiment {
+    /// Its folder in the sweep folder.
+    pub name: String,
     /// Pair name.
     pub pair: String,
-    /// Model.
-    pub model: ModelKind,
     /// Preset.
     pub preset: Preset,
     /// Seed.
     pub seed: u64,
     /// The sets.
     pub sets: Compared,
-    /// The train job of its model.
+    /// Its models, in the spec's order.
+    pub models: Vec<ModelPlan>,
+    /// Its analysis folder.
+    pub analysis: PathBuf,
+    /// Its report folder.
+    pub report: PathBuf,
+}
+
+/// One model of an experiment: its run, its companions and the jobs that made them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPlan {
+    /// The family.
+    pub model: ModelKind,
+    /// Its run folder.
+    pub run: PathBuf,
+    /// Its train job.
     pub train: String,
+    /// The jobs that score its sets (eval and merge).
+    pub evaluation: Vec<String>,
     /// Its score job.
     pub score: String,
-    /// Its report job.
-    pub report: String,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// What it scores.
+    pub budget: Budget,
+    /// Its likelihood-ratio background model.
+    pub background: Option<Companion>,
+    /// Its ensemble's other members.
+    pub ensemble: Vec<Companion>,
+}
+
+/// A model trained beside another: a background model or an ensemble member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Companion {
+    /// Its run folder.
+    pub run: PathBuf,
+    /// Its train job.
+    pub train: String,
+}
+
+/// The folder of the experiment of `pair` with `models` at `preset` and `seed`: the pair, then
+/// whatever differs from `reproduce`'s defaults, so that `reproduce` on its defaults writes
+/// `<pair>/` and no two experiments of a spec share a folder.
+pub fn experiment_name(pair: &str, models: &[ModelKind], preset: Preset, seed: u64) -> String {
+    let mut name = pair.to_string();
+    if models != DEFAULT_MODELS {
+        for model in models {
+            name.push('-');
+            name.push_str(model.name());
+        }
+    }
+    if preset != Preset::Quick {
+        name.push_str(&format!("-{preset}"));
+    }
+    if seed != 0 {
+        name.push_str(&format!("-s{seed}"));
+    }
+    file_safe(&name)
 }
 
 /// One job of a sweep.
@@ -237,6 +320,20 @@ impl Plan {
         for job in &self.jobs {
             if job.deps.iter().any(|d| reached.contains(d)) {
                 reached.insert(job.id.clone());
+            }
+        }
+        reached
+    }
+
+    /// Every job that `id` waits for, directly or not.
+    pub fn prerequisites(&self, id: &str) -> BTreeSet<String> {
+        let mut reached = BTreeSet::new();
+        let mut todo = vec![id.to_string()];
+        while let Some(at) = todo.pop() {
+            for dep in self.job(&at).map(|j| j.deps.as_slice()).unwrap_or_default() {
+                if reached.insert(dep.clone()) {
+                    todo.push(dep.clone());
+                }
             }
         }
         reached
@@ -297,22 +394,29 @@ pub fn plan(spec: &SweepSpec) -> Result<Plan, LabError> {
             }
         }
     }
-    let fetch = (!datasets.is_empty())
-        .then(|| builder.add(Stage::Fetch, "data", Work::Fetch { datasets }, Vec::new()));
+    let fetched: Vec<String> = match datasets.is_empty() {
+        true => Vec::new(),
+        false => vec![builder.add(Stage::Fetch, "data", Work::Fetch { datasets }, Vec::new())],
+    };
     let mut experiments = Vec::new();
+    let mut summaries = Vec::new();
     for pair in &pairs {
-        for &model in &spec.models {
-            for &preset in &spec.presets {
-                for &seed in &spec.seeds {
-                    experiments.push(builder.experiment(spec, pair, model, preset, seed, &fetch)?);
-                }
+        for &preset in &spec.presets {
+            for &seed in &spec.seeds {
+                let scope = Scope {
+                    spec,
+                    pair,
+                    preset,
+                    seed,
+                    name: experiment_name(&pair.name, &spec.models, preset, seed),
+                    fetched: &fetched,
+                };
+                let (experiment, summary) = builder.experiment(&scope)?;
+                experiments.push(experiment);
+                summaries.push(summary);
             }
         }
     }
-    let deps = experiments
-        .iter()
-        .flat_map(|e: &Experiment| [e.score.clone(), e.report.clone()])
-        .collect();
     builder.add(
         Stage::SweepReport,
         "table",
@@ -320,9 +424,35 @@ pub fn plan(spec: &SweepSpec) -> Result<Plan, LabError> {
             experiments,
             scores: spec.scores.clone(),
         },
-        deps,
+        summaries,
     );
     Ok(Plan { jobs: builder.jobs })
+}
+
+/// The data sets `fetch` downloads for `pair`'s named splits.
+fn datasets_of(pair: &PairSets) -> Result<Vec<String>, LabError> {
+    let mut names = Vec::new();
+    for spec in [&pair.train, &pair.test].into_iter().chain(&pair.ood) {
+        if let SetSpec::Real { dataset, .. } = SetSpec::parse(spec)? {
+            let name = dataset.name().to_string();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// What the jobs of one experiment share.
+struct Scope<'a> {
+    spec: &'a SweepSpec,
+    pair: &'a PairSets,
+    preset: Preset,
+    seed: u64,
+    /// The experiment's folder.
+    name: String,
+    /// The fetch job, if any.
+    fetched: &'a [String],
 }
 
 /// Collects jobs, giving each its id.
@@ -348,186 +478,211 @@ impl Builder {
         id
     }
 
-    /// The jobs of one experiment; returns it.
-    fn experiment(
-        &mut self,
-        spec: &SweepSpec,
-        pair: &PairSets,
-        model: ModelKind,
-        preset: Preset,
-        seed: u64,
-        fetch: &Option<String>,
-    ) -> Result<Experiment, LabError> {
-        let name = format!("{}-{model}-{preset}-s{seed}", pair.name);
-        let threads = spec.resources_of(Stage::Train.name()).cpus.unwrap_or(1);
-        let mut config = run_config(&TrainOptions {
-            preset,
-            model,
-            data: pair.train.clone(),
-            steps: spec.steps,
-            seed: Some(seed),
-            threads,
-            ..TrainOptions::default()
-        })?;
-        let budget = Budget::of(
-            &ReproduceOptions {
-                preset,
-                train_eval_limit: spec.train_eval_limit,
-                eval_limit: spec.eval_limit,
-                ..ReproduceOptions::default()
-            },
-            &config.model,
-        );
+    /// The jobs of one experiment; returns it and its summary job.
+    fn experiment(&mut self, scope: &Scope) -> Result<(Experiment, String), LabError> {
+        let (spec, pair) = (scope.spec, scope.pair);
         let sets = Compared {
             reference: pair.train.clone(),
             test: pair.test.clone(),
             ood: pair.ood.clone(),
         };
-        let held_out: Vec<String> = std::iter::once(sets.test.clone())
-            .chain(sets.ood.iter().cloned())
-            .collect();
+        let mut models = Vec::new();
+        for (index, &model) in spec.models.iter().enumerate() {
+            let companions = spec.companions.apply_to(index);
+            models.push(self.model(scope, &sets, model, companions)?);
+        }
+        let folder = PathBuf::from(&scope.name);
+        let runs: Vec<PathBuf> = models.iter().map(|m| m.run.clone()).collect();
+        let budgets = || models.iter().map(|m| m.budget);
+        let analysis = folder.join("analysis");
+        let analyze = self.add(
+            Stage::Analyze,
+            &scope.name,
+            Work::Analyze {
+                runs: runs.clone(),
+                sets: sets.clone(),
+                gray_limit: budgets().map(|b| b.gray_limit).min().unwrap_or_default(),
+                eval_limit: spec.train_eval_limit,
+                iw_samples: budgets().map(|b| b.iw_samples).max().unwrap_or_default(),
+                out: analysis.clone(),
+            },
+            models.iter().flat_map(|m| m.evaluation.clone()).collect(),
+        );
+        let report = folder.join("report");
+        let first = &models[0];
+        let report_job = self.add(
+            Stage::Report,
+            &scope.name,
+            Work::Report {
+                runs,
+                sets: sets.clone(),
+                background: first.background.as_ref().map(|c| c.run.clone()),
+                ensemble: first.ensemble.iter().map(|c| c.run.clone()).collect(),
+                analysis: analysis.join("analysis.json"),
+                samples: budgets().map(|b| b.samples).min().unwrap_or_default(),
+                out: report.clone(),
+            },
+            std::iter::once(analyze)
+                .chain(models.iter().map(|m| m.score.clone()))
+                .collect(),
+        );
+        let experiment = Experiment {
+            name: scope.name.clone(),
+            pair: pair.name.clone(),
+            preset: scope.preset,
+            seed: scope.seed,
+            sets,
+            models,
+            analysis,
+            report,
+        };
+        let summary = self.add(
+            Stage::Summary,
+            &scope.name,
+            Work::Summary {
+                experiment: experiment.clone(),
+            },
+            vec![report_job],
+        );
+        Ok((experiment, summary))
+    }
+
+    /// The jobs of one model of an experiment: its training, its companions' when
+    /// `companions`, their evaluation, and its scores.
+    fn model(
+        &mut self,
+        scope: &Scope,
+        sets: &Compared,
+        model: ModelKind,
+        companions: bool,
+    ) -> Result<ModelPlan, LabError> {
+        let spec = scope.spec;
+        let mut config = run_config(&TrainOptions {
+            preset: scope.preset,
+            model,
+            data: sets.reference.clone(),
+            steps: spec.steps,
+            seed: Some(scope.seed),
+            threads: spec.resources_of(Stage::Train.name()).cpus.unwrap_or(1),
+            ..TrainOptions::default()
+        })?;
+        let budget = Budget::of(spec, scope.preset, &config.model);
+        let shards = spec.eval_shards;
+        let held_out = SetGroup {
+            sets: sets.held_out(),
+            limit: budget.held_out_limit,
+        };
         // Companions share the model's config but for their own field, and are scored on the
         // test and OOD sets only.
         let mut companion = config.clone();
         companion.monitor.clear();
         // The likelihood of the OOD sets over training, for `analyze`'s dynamics figure.
-        config.monitor = pair.ood.clone();
+        config.monitor = sets.ood.clone();
+        let steps = config.train.steps;
         let vae = matches!(config.model, ModelConfig::Vae(_));
-        let fetched: Vec<String> = fetch.iter().cloned().collect();
-        let main = self.add(Stage::Train, &name, Work::Train { config }, fetched.clone());
-        let mut merged = vec![self.evaluated(
-            &main,
-            &name,
+        let what = format!("{}-{model}", scope.name);
+        let run = Path::new(&scope.name).join(model.name());
+        let (train, evaluation) = self.trained(
+            scope,
+            config,
+            &run,
+            &what,
             &[
                 SetGroup {
                     sets: vec![sets.reference.clone()],
                     limit: budget.train_limit,
                 },
-                SetGroup {
-                    sets: held_out.clone(),
-                    limit: budget.held_out_limit,
-                },
+                held_out.clone(),
             ],
-            budget.iw_samples,
-            spec.eval_shards,
-        )];
-        let held_out_group = [SetGroup {
-            sets: held_out,
-            limit: budget.held_out_limit,
-        }];
+            (budget.iw_samples, shards),
+        );
+        let mut scored = evaluation.clone();
+        let mut companion_run = |builder: &mut Builder, config: RunConfig, suffix: String| {
+            let run = Path::new(&scope.name).join(format!("{model}-{suffix}"));
+            let (train, evaluation) = builder.trained(
+                scope,
+                config,
+                &run,
+                &format!("{what}-{suffix}"),
+                std::slice::from_ref(&held_out),
+                (budget.iw_samples, shards),
+            );
+            scored.extend(evaluation);
+            Companion { run, train }
+        };
         let mut background = None;
-        if spec.background_mu > 0.0 {
-            let mut config = companion.clone();
-            config.train.background_noise = Some(spec.background_mu);
-            let (run, merge) = self.companion(
-                config,
-                &format!("{name}-background"),
-                &held_out_group,
-                (budget.iw_samples, spec.eval_shards),
-                &fetched,
-            );
-            merged.push(merge);
-            background = Some(run);
-        }
         let mut ensemble = Vec::new();
-        for member in 1..spec.ensemble as u64 {
-            let mut config = companion.clone();
-            // Member k of seed s trains with seed 1000·s + k: seed 0's members are
-            // `reproduce`'s.
-            config.train.seed = seed * 1000 + member;
-            let (run, merge) = self.companion(
-                config,
-                &format!("{name}-member{member}"),
-                &held_out_group,
-                (budget.iw_samples, spec.eval_shards),
-                &fetched,
-            );
-            merged.push(merge);
-            ensemble.push(run);
+        if companions {
+            if spec.background_mu > 0.0 {
+                let mut config = companion.clone();
+                config.train.background_noise = Some(spec.background_mu);
+                background = Some(companion_run(self, config, "background".into()));
+            }
+            for member in 1..spec.ensemble as u64 {
+                let mut config = companion.clone();
+                // Member k of seed s trains with seed 1000·s + k.
+                config.train.seed = scope.seed * 1000 + member;
+                ensemble.push(companion_run(self, config, format!("member{member}")));
+            }
         }
         let score = self.add(
             Stage::Score,
-            &name,
+            &what,
             Work::Score {
-                run: main.clone(),
+                run: run.clone(),
                 sets: sets.clone(),
-                background: background.clone(),
-                ensemble: ensemble.clone(),
+                background: background.as_ref().map(|c: &Companion| c.run.clone()),
+                ensemble: ensemble.iter().map(|c| c.run.clone()).collect(),
                 regret_limit: budget.regret_limit,
                 vae,
             },
-            merged.clone(),
+            scored,
         );
-        let analysis = self.add(
-            Stage::Analyze,
-            &name,
-            Work::Analyze {
-                run: main.clone(),
-                sets: sets.clone(),
-                gray_limit: budget.gray_limit,
-                eval_limit: spec.train_eval_limit,
-                iw_samples: budget.iw_samples,
-            },
-            vec![merged[0].clone()],
-        );
-        let report = self.add(
-            Stage::Report,
-            &name,
-            Work::Report {
-                run: main.clone(),
-                sets: sets.clone(),
-                background,
-                ensemble,
-                analysis: analysis.clone(),
-                samples: budget.samples,
-            },
-            vec![score.clone(), analysis],
-        );
-        Ok(Experiment {
-            pair: pair.name.clone(),
+        Ok(ModelPlan {
             model,
-            preset,
-            seed,
-            sets,
-            train: main,
+            run,
+            train,
+            evaluation,
             score,
-            report,
+            steps,
+            budget,
+            background,
+            ensemble,
         })
     }
 
-    /// The eval jobs of every set of `groups` in `shards` parts with `run`'s model, and the
-    /// merge job after them; returns the merge job.
-    /// A companion model (background or ensemble member): its training, and the merge of
-    /// its evaluation of `groups` with (importance samples, shards); returns both ids.
-    fn companion(
+    /// The training of `config` into `run`, and the evaluation of `groups` with (importance
+    /// samples, shards) after it; returns the train job and the evaluation's jobs.
+    fn trained(
         &mut self,
+        scope: &Scope,
         config: RunConfig,
+        run: &Path,
         what: &str,
         groups: &[SetGroup],
         (iw_samples, shards): (usize, usize),
-        fetched: &[String],
-    ) -> (String, String) {
-        let run = self.add(Stage::Train, what, Work::Train { config }, fetched.to_vec());
-        let merge = self.evaluated(&run, what, groups, iw_samples, shards);
-        (run, merge)
-    }
-
-    fn evaluated(
-        &mut self,
-        run: &str,
-        what: &str,
-        groups: &[SetGroup],
-        iw_samples: usize,
-        shards: usize,
-    ) -> String {
+    ) -> (String, Vec<String>) {
+        let train = self.add(
+            Stage::Train,
+            what,
+            Work::Train {
+                config,
+                run: run.into(),
+            },
+            scope.fetched.to_vec(),
+        );
         let mut parts = Vec::new();
         for group in groups {
             for set in &group.sets {
                 let short = SetSpec::parse(set).map_or(set.clone(), |s| s.display_name());
                 for shard in 0..shards {
+                    let part = match shards {
+                        1 => String::new(),
+                        _ => format!("-{}of{shards}", shard + 1),
+                    };
                     parts.push(self.add(
                         Stage::Eval,
-                        &format!("{what}-{short}-{}of{shards}", shard + 1),
+                        &format!("{what}-{short}{part}"),
                         Work::Eval {
                             run: run.into(),
                             set: set.clone(),
@@ -536,22 +691,26 @@ impl Builder {
                             shard,
                             shards,
                         },
-                        vec![run.into()],
+                        vec![train.clone()],
                     ));
                 }
             }
         }
-        self.add(
-            Stage::Merge,
-            what,
-            Work::Merge {
-                run: run.into(),
-                groups: groups.to_vec(),
-                iw_samples,
-                shards,
-            },
-            parts,
-        )
+        if shards > 1 {
+            let merge = self.add(
+                Stage::Merge,
+                what,
+                Work::Merge {
+                    run: run.into(),
+                    groups: groups.to_vec(),
+                    iw_samples,
+                    shards,
+                },
+                parts.clone(),
+            );
+            parts.push(merge);
+        }
+        (train, parts)
     }
 }
 
@@ -578,7 +737,7 @@ mod tests {
         // Per seed: the model on 3 sets, each companion on 2, in 2 shards.
         assert_eq!(count(Stage::Eval), 2 * (3 + 2 + 2) * 2);
         assert_eq!(count(Stage::Merge), 2 * 3);
-        for stage in [Stage::Score, Stage::Analyze, Stage::Report] {
+        for stage in [Stage::Score, Stage::Analyze, Stage::Report, Stage::Summary] {
             assert_eq!(count(stage), 2);
         }
         assert_eq!(count(Stage::SweepReport), 1);
@@ -608,6 +767,55 @@ mod tests {
         let reached = plan.dependents(train);
         assert!(reached.iter().any(|id| id.starts_with("sweep-report")));
         assert!(!reached.contains(&plan.jobs[0].id));
+    }
+
+    #[test]
+    fn the_companion_rule_and_the_folders_follow_the_spec() {
+        let mut two = spec("");
+        (two.models, two.seeds) = (DEFAULT_MODELS.to_vec(), vec![0, 3]);
+        two.eval_shards = 1;
+        let runs = |plan: &Plan| -> Vec<String> {
+            plan.jobs
+                .iter()
+                .filter_map(|j| match &j.work {
+                    Work::Train { run, .. } => Some(run.display().to_string()),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Every model gets its companions unless the spec says the first only.
+        assert_eq!(runs(&plan(&two).unwrap()).len(), 2 * 6);
+        two.companions = crate::sweep::spec::Companions::First;
+        let first = plan(&two).unwrap();
+        assert_eq!(
+            runs(&first)[..4],
+            [
+                "fashion-mnist-mnist-tiny/glow",
+                "fashion-mnist-mnist-tiny/glow-background",
+                "fashion-mnist-mnist-tiny/glow-member1",
+                "fashion-mnist-mnist-tiny/cv-glow",
+            ]
+        );
+        assert_eq!(runs(&first)[4], "fashion-mnist-mnist-tiny-s3/glow");
+        // One part per set: no merge, and the report waits for both models' scores.
+        assert!(first.jobs.iter().all(|j| j.stage != Stage::Merge));
+        let report = first
+            .jobs
+            .iter()
+            .find(|j| j.stage == Stage::Report)
+            .unwrap();
+        let scores = report
+            .deps
+            .iter()
+            .filter(|d| d.starts_with("score-"))
+            .count();
+        assert_eq!(scores, 2);
+        // Folders name what differs from `reproduce`'s defaults only.
+        assert_eq!(experiment_name("p", DEFAULT_MODELS, Preset::Quick, 0), "p");
+        assert_eq!(
+            experiment_name("p", &[ModelKind::PixelCnnPp], Preset::Paper, 2),
+            "p-pixelcnnpp-paper-s2"
+        );
     }
 
     #[test]

@@ -368,28 +368,19 @@ fn killed_because(output: &str) -> Option<String> {
     )
 }
 
-/// The experiment of each job that belongs to one: the jobs its score and report wait for,
-/// directly or not. The fetch and the sweep's table belong to none.
+/// The experiment of each job that belongs to one: its summary and every job the summary
+/// waits for, directly or not. The fetch and the sweep's table belong to none.
 fn experiments(plan: &Plan) -> BTreeMap<String, String> {
     let mut of = BTreeMap::new();
-    let Some(Work::SweepReport { experiments, .. }) = plan
-        .jobs
-        .iter()
-        .map(|j| &j.work)
-        .find(|w| matches!(w, Work::SweepReport { .. }))
-    else {
-        return of;
-    };
-    for e in experiments {
-        let name = format!("{}-{}-{}-s{}", e.pair, e.model, e.preset, e.seed);
-        let mut todo = vec![e.score.clone(), e.report.clone()];
-        while let Some(id) = todo.pop() {
-            let Some(job) = plan.job(&id) else { continue };
-            if job.stage == Stage::Fetch || of.contains_key(&id) {
-                continue;
+    for job in &plan.jobs {
+        let Work::Summary { experiment } = &job.work else {
+            continue;
+        };
+        let own = std::iter::once(job.id.clone()).chain(plan.prerequisites(&job.id));
+        for id in own {
+            if plan.job(&id).is_some_and(|j| j.stage != Stage::Fetch) {
+                of.insert(id, experiment.name.clone());
             }
-            of.insert(id, name.clone());
-            todo.extend(job.deps.iter().cloned());
         }
     }
     of

@@ -1,6 +1,6 @@
-//! The sweep spec: which experiments a sweep runs (pairs × models × presets × seeds), how they
-//! are scored, and what each stage's jobs may use on a cluster. It is JSON; every field but
-//! `pairs` and `models` has a default.
+//! The experiment spec: which experiments a sweep runs (pairs × presets × seeds, each with its
+//! models), how they are scored, and what each stage's jobs may use on a cluster. It is JSON;
+//! every field but `pairs` and `models` has a default. `reproduce` is a spec of one experiment.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,14 +13,19 @@ use crate::figures::file_safe;
 use crate::pairs::{PairSets, find_pair};
 use genood_models::presets::{ModelKind, Preset};
 
-/// A sweep: every combination of its pairs, models, presets and seeds is one experiment.
+/// The models `reproduce` trains unless told otherwise.
+pub const DEFAULT_MODELS: &[ModelKind] = &[ModelKind::Glow, ModelKind::CvGlow];
+
+/// A sweep: every combination of its pairs, presets and seeds is one experiment, which trains,
+/// scores, analyses and reports its models together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
     /// Built-in pairs by name (`fashion-mnist-mnist`), or any sets as
     /// `{"name", "train", "in", "ood"}`.
     pub pairs: Vec<PairChoice>,
-    /// Models: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
+    /// Each experiment's models, in order: glow, cv-glow, pixelcnnpp, vae-categorical,
+    /// vae-realnvp.
     pub models: Vec<ModelKind>,
     /// Presets: tiny, quick, paper.
     #[serde(default = "quick")]
@@ -52,13 +57,43 @@ pub struct SweepSpec {
     /// Members of each experiment's WAIC ensemble, counting its model (1: none).
     #[serde(default = "two")]
     pub ensemble: usize,
+    /// Which models get the background model and the ensemble: `every` one, or only the
+    /// `first` (what `reproduce` does).
+    #[serde(default)]
+    pub companions: Companions,
+    /// Importance samples of a VAE's bound (default: 100 for the paper preset, 10 for the
+    /// CPU presets).
+    #[serde(default)]
+    pub iw_samples: Option<usize>,
+    /// Images of the test and each OOD set whose likelihood regret is computed (VAEs; 0: all;
+    /// default: all for the paper preset, 300 for the CPU presets).
+    #[serde(default)]
+    pub regret_limit: Option<usize>,
     /// cpu, cuda or wgpu: where the jobs compute.
     #[serde(default = "cpu")]
     pub device: String,
     /// Resources per stage (`fetch`, `train`, `eval`, `merge`, `score`, `analyze`,
-    /// `report`, `sweep-report`), over those of `default`.
+    /// `report`, `summary`, `sweep-report`), over those of `default`.
     #[serde(default)]
     pub resources: BTreeMap<String, Resources>,
+}
+
+/// Which models of an experiment get companions (background model, ensemble members).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Companions {
+    /// Every model.
+    #[default]
+    Every,
+    /// The first model only.
+    First,
+}
+
+impl Companions {
+    /// Whether the model at `index` (from 0) in the experiment's list gets them.
+    pub fn apply_to(self, index: usize) -> bool {
+        self == Companions::Every || index == 0
+    }
 }
 
 /// One pair of a sweep.
@@ -172,7 +207,7 @@ fn cpu() -> String {
 }
 
 /// The stages whose resources a spec may set.
-pub const STAGES: [&str; 9] = [
+pub const STAGES: [&str; 10] = [
     "default",
     "fetch",
     "train",
@@ -181,6 +216,7 @@ pub const STAGES: [&str; 9] = [
     "score",
     "analyze",
     "report",
+    "summary",
     "sweep-report",
 ];
 
@@ -225,8 +261,14 @@ impl SweepSpec {
             }
         }
         self.pair_sets()?;
-        if self.eval_shards == 0 || self.ensemble == 0 || self.steps == Some(0) {
-            return Err("`eval_shards`, `ensemble` and `steps` must be at least 1".into());
+        if self.eval_shards == 0
+            || self.ensemble == 0
+            || self.steps == Some(0)
+            || self.iw_samples == Some(0)
+        {
+            return Err(
+                "`eval_shards`, `ensemble`, `steps` and `iw_samples` must be at least 1".into(),
+            );
         }
         if !(self.background_mu.is_finite() && (0.0..1.0).contains(&self.background_mu)) {
             return Err(format!(

@@ -65,10 +65,10 @@ pub fn describe(sweep: &Sweep, verbose: bool) -> Result<String, LabError> {
     }
     // Unfinished trainings with a checkpoint: how far they are (a rerun resumes there).
     for job in &sweep.plan.jobs {
-        let Work::Train { config } = &job.work else {
+        let Work::Train { config, run } = &job.work else {
             continue;
         };
-        let run = RunDir::new(sweep.run_dir(&job.id));
+        let run = RunDir::new(sweep.path(run));
         if sweep.state(&job.id) == JobState::Done || !run.has_checkpoint() {
             continue;
         }

@@ -4,23 +4,20 @@
 //! `sweep-bpd.csv` and `sweep.json`, all atomically; nothing in them depends on where the
 //! sweep's folder is or how long its jobs took, so two runs of one sweep agree byte for byte.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use genood_data::SetSpec;
 use genood_data::atomic::write_atomically;
 use genood_models::Named;
 use genood_models::presets::{ModelKind, Preset};
 use genood_ood::report::{Block, render_html, render_markdown};
 use genood_train::csv::{CsvTable, number};
-use genood_train::eval::SetSummary;
-use genood_train::run::RunDir;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::LabError;
-use crate::sweep::layout::{job_dir, report_dir, run_dir};
+use crate::sweep::layout::report_dir;
 use crate::sweep::plan::Experiment;
+use crate::sweep::summary::scored_sets;
 
 /// One score on one (in, OOD) pair of one experiment kind, over its seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,78 +100,76 @@ pub fn sweep_table(
     let mut auroc: Vec<AurocCell> = Vec::new();
     let mut bpd: Vec<BpdCell> = Vec::new();
     for e in experiments {
-        let report = format!("../jobs/{}/report/report.html", e.report);
-        let path = job_dir(sweep, &e.score).join("ood-scores.json");
-        let text = std::fs::read_to_string(&path).map_err(LabError::io(&path))?;
-        let rows: Vec<Value> = serde_json::from_str(&text).map_err(|err| LabError::File {
-            path: path.clone(),
-            reason: err.to_string(),
-        })?;
-        for row in rows {
-            let text = |key: &str| row[key].as_str().unwrap_or_default().to_string();
-            let number = |key: &str| row["metrics"]["auroc"][key].as_f64().unwrap_or(f64::NAN);
-            let score = text("score");
-            if !scores.is_empty() && !scores.iter().any(|s| score.starts_with(s.as_str())) {
-                continue;
+        let report = format!("../{}/report.html", e.report.display());
+        for m in &e.models {
+            let kind = (&e.pair, &m.model, &e.preset);
+            let run = sweep.join(&m.run);
+            let path = run.join("ood-scores.json");
+            let text = std::fs::read_to_string(&path).map_err(LabError::io(&path))?;
+            let rows: Vec<Value> = serde_json::from_str(&text).map_err(|err| LabError::File {
+                path: path.clone(),
+                reason: err.to_string(),
+            })?;
+            for row in rows {
+                let text = |key: &str| row[key].as_str().unwrap_or_default().to_string();
+                let number = |key: &str| row["metrics"]["auroc"][key].as_f64().unwrap_or(f64::NAN);
+                let score = text("score");
+                if !scores.is_empty() && !scores.iter().any(|s| score.starts_with(s.as_str())) {
+                    continue;
+                }
+                let (in_dist, ood) = (text("in_dist"), text("ood"));
+                let same = |c: &&mut AurocCell| {
+                    ((&c.pair, &c.model, &c.preset), &c.score, &c.in_dist, &c.ood)
+                        == (kind, &score, &in_dist, &ood)
+                };
+                let cell = match auroc.iter_mut().find(same) {
+                    Some(cell) => cell,
+                    None => {
+                        auroc.push(AurocCell {
+                            pair: e.pair.clone(),
+                            model: m.model,
+                            preset: e.preset,
+                            score: score.clone(),
+                            in_dist: in_dist.clone(),
+                            ood: ood.clone(),
+                            seeds: Vec::new(),
+                            values: Vec::new(),
+                            intervals: Vec::new(),
+                            mean: 0.0,
+                            spread: 0.0,
+                            reports: Vec::new(),
+                        });
+                        auroc.last_mut().expect("just pushed")
+                    }
+                };
+                cell.seeds.push(e.seed);
+                cell.values.push(number("value"));
+                cell.intervals.push([number("low"), number("high")]);
+                cell.reports.push(report.clone());
             }
-            let (in_dist, ood) = (text("in_dist"), text("ood"));
-            let same = |c: &&mut AurocCell| {
-                (&c.pair, &c.model, &c.preset, &c.score, &c.in_dist, &c.ood)
-                    == (&e.pair, &e.model, &e.preset, &score, &in_dist, &ood)
-            };
-            let cell = match auroc.iter_mut().find(same) {
-                Some(cell) => cell,
-                None => {
-                    auroc.push(AurocCell {
+            let sets = [&e.sets.reference, &e.sets.test]
+                .into_iter()
+                .chain(&e.sets.ood);
+            for summary in scored_sets(&run, sets)? {
+                let same = |c: &&mut BpdCell| {
+                    ((&c.pair, &c.model, &c.preset), &c.set) == (kind, &summary.set)
+                };
+                match bpd.iter_mut().find(same) {
+                    Some(cell) => {
+                        cell.seeds.push(e.seed);
+                        cell.values.push(summary.mean_bpd);
+                    }
+                    None => bpd.push(BpdCell {
                         pair: e.pair.clone(),
-                        model: e.model,
+                        model: m.model,
                         preset: e.preset,
-                        score: score.clone(),
-                        in_dist: in_dist.clone(),
-                        ood: ood.clone(),
-                        seeds: Vec::new(),
-                        values: Vec::new(),
-                        intervals: Vec::new(),
+                        set: summary.set,
+                        seeds: vec![e.seed],
+                        values: vec![summary.mean_bpd],
                         mean: 0.0,
                         spread: 0.0,
-                        reports: Vec::new(),
-                    });
-                    auroc.last_mut().expect("just pushed")
+                    }),
                 }
-            };
-            cell.seeds.push(e.seed);
-            cell.values.push(number("value"));
-            cell.intervals.push([number("low"), number("high")]);
-            cell.reports.push(report.clone());
-        }
-        let run = RunDir::new(run_dir(sweep, &e.train));
-        let summaries: BTreeMap<String, SetSummary> = run.read_json(&run.summary())?;
-        let sets = [&e.sets.reference, &e.sets.test]
-            .into_iter()
-            .chain(&e.sets.ood);
-        for set in sets {
-            let label = SetSpec::parse(set)?.label();
-            let Some(summary) = summaries.get(&label) else {
-                continue;
-            };
-            let same = |c: &&mut BpdCell| {
-                (&c.pair, &c.model, &c.preset, &c.set) == (&e.pair, &e.model, &e.preset, &label)
-            };
-            match bpd.iter_mut().find(same) {
-                Some(cell) => {
-                    cell.seeds.push(e.seed);
-                    cell.values.push(summary.mean_bpd);
-                }
-                None => bpd.push(BpdCell {
-                    pair: e.pair.clone(),
-                    model: e.model,
-                    preset: e.preset,
-                    set: label,
-                    seeds: vec![e.seed],
-                    values: vec![summary.mean_bpd],
-                    mean: 0.0,
-                    spread: 0.0,
-                }),
             }
         }
     }
