@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use genood_lab::Progress;
-use genood_train::trainer::{MetricsRow, TrainObserver};
+use genood_lab::progress::MetricsRow;
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
@@ -43,7 +43,16 @@ pub fn install() -> std::io::Result<()> {
 /// `progress`, with training stopping when a signal asks.
 pub struct Stoppable(pub Box<dyn Progress>);
 
-impl TrainObserver for Stoppable {
+impl Progress for Stoppable {
+    fn advance(&mut self, task: &str, done: usize, total: usize) {
+        self.0.advance(task, done, total);
+    }
+    fn note(&mut self, line: &str) {
+        self.0.note(line);
+    }
+    fn training(&mut self, label: &str) {
+        self.0.training(label);
+    }
     fn started(&mut self, first: usize, total: usize) {
         TRAINING.store(true, Ordering::SeqCst);
         self.0.started(first, total);
@@ -59,17 +68,5 @@ impl TrainObserver for Stoppable {
     }
     fn should_stop(&mut self) -> bool {
         STOP.load(Ordering::SeqCst)
-    }
-}
-
-impl Progress for Stoppable {
-    fn advance(&mut self, task: &str, done: usize, total: usize) {
-        self.0.advance(task, done, total);
-    }
-    fn note(&mut self, line: &str) {
-        self.0.note(line);
-    }
-    fn training(&mut self, label: &str) {
-        self.0.training(label);
     }
 }

@@ -2,10 +2,10 @@
 
 use std::io::IsTerminal;
 
+use genood_lab::progress::MetricsRow;
 use genood_lab::{Log, Progress};
 
 use crate::graceful::Stoppable;
-use genood_train::trainer::{MetricsRow, TrainObserver};
 use indicatif::{ProgressBar, ProgressStyle};
 
 const TRAINING_BAR: &str = "{prefix} [{bar:30}] step {pos}/{len} {msg} ETA {eta}";
@@ -86,9 +86,7 @@ impl Progress for Bars {
     fn training(&mut self, label: &str) {
         self.begin(label, TRAINING_BAR);
     }
-}
 
-impl TrainObserver for Bars {
     fn started(&mut self, first: usize, total: usize) {
         if let Some((_, bar)) = &self.task {
             bar.set_length(total as u64);

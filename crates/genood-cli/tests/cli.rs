@@ -332,7 +332,8 @@ fn a_reloaded_checkpoint_gives_bit_identical_log_p_in_a_new_process() {
         3,
         2,
         &device,
-        &mut |_, _| {},
+        "evaluate",
+        &mut genood_models::Quiet,
     );
     let csv = String::from_utf8(first).unwrap();
     let rows = |csv: &str| -> Vec<(usize, u64)> {

@@ -313,7 +313,8 @@ fn evaluate(
         options.seed,
         options.threads,
         device,
-        &mut |done, total| progress.advance(task, done, total),
+        task,
+        progress,
     )
 }
 

@@ -121,7 +121,8 @@ pub fn evaluate_sets(
             options.seed,
             options.threads,
             device,
-            &mut |done, total| progress.advance(&task, done, total),
+            &task,
+            progress,
         );
         let summary = summarize(&label, &model.bound(options.iw_samples).name(), &scores);
         let seconds = started.elapsed().as_secs_f64();

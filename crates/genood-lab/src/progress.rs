@@ -1,33 +1,12 @@
-//! How a long step reports its progress: the command line draws bars, a log gets stamped lines
-//! ([`Log`]), code that calls the library may ignore it ([`Quiet`]).
+//! How a long step reports its progress: through the one [`Progress`] trait (from
+//! `genood-models`, so that a model's sampler and a training report the same way); the command
+//! line draws bars, a log gets stamped lines ([`Log`]), code that calls the library may ignore
+//! it ([`Quiet`]).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use genood_train::trainer::{MetricsRow, TrainObserver};
-
-/// Receives a step's progress; as a [`TrainObserver`] it also follows training runs.
-pub trait Progress: TrainObserver {
-    /// `done` of `total` units of the task called `task` are finished (called with 0 when the
-    /// task starts).
-    fn advance(&mut self, task: &str, done: usize, total: usize);
-    /// A one-line (or a table's) account of something finished.
-    fn note(&mut self, line: &str);
-    /// A training run called `label` starts: the [`TrainObserver`] calls that follow are its.
-    fn training(&mut self, label: &str);
-}
-
-/// Reports nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Quiet;
-
-impl TrainObserver for Quiet {}
-
-impl Progress for Quiet {
-    fn advance(&mut self, _task: &str, _done: usize, _total: usize) {}
-    fn note(&mut self, _line: &str) {}
-    fn training(&mut self, _label: &str) {}
-}
+pub use genood_models::progress::{MetricsRow, Progress, Quiet};
 
 /// Progress as lines for a log (standard error redirected to a file, a Slurm job's output):
 /// each stamped `[h:mm:ss]` since the start, one at each quarter of a task and one per
@@ -132,9 +111,7 @@ impl<W: Write> Progress for Log<W> {
     fn training(&mut self, label: &str) {
         self.task = Some(Task::new(label, 0, 0));
     }
-}
 
-impl<W: Write> TrainObserver for Log<W> {
     fn started(&mut self, first: usize, total: usize) {
         if let Some(task) = &mut self.task {
             *task = Task::new(&task.name, first, total);

@@ -80,7 +80,8 @@ pub fn regret_sets(
             options.seed,
             options.threads,
             device,
-            &mut |done, total| progress.advance(&task, done, total),
+            &task,
+            progress,
         );
         let label = subset.spec.label();
         let path = run.regret(&label);

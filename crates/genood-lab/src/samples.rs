@@ -22,7 +22,8 @@ pub fn sample_grid(
         count,
         temperature,
         &mut stream_rng(seed, streams::SAMPLES, 0),
-        &mut |done, total| progress.advance(task, done, total),
+        task,
+        progress,
     );
     let dims = model.image_dims();
     let pixels: Vec<u8> = to_host_vec::<f32, 4>(samples)

@@ -12,7 +12,7 @@ use genood_models::presets::{ModelKind, Preset};
 use genood_models::{ImageShape, ModelConfig};
 use genood_train::run::{RunConfig, RunDir, RunError, TrainState};
 pub use genood_train::trainer::Start;
-use genood_train::trainer::{TrainObserver, TrainSummary, train};
+use genood_train::trainer::{TrainSummary, train};
 
 use crate::context::Context;
 use crate::error::LabError;
@@ -187,7 +187,7 @@ pub fn train_run(
     run_dir: &Path,
     start: Start,
     context: &Context,
-    observer: &mut dyn TrainObserver,
+    observer: &mut dyn Progress,
 ) -> Result<TrainSummary, LabError> {
     let data = &context.data;
     let conform = Conform::to(config.model.image().dims());

@@ -1,5 +1,6 @@
 //! The interface every generative model implements.
 
+use crate::progress::Progress;
 use burn::prelude::*;
 use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
@@ -76,14 +77,15 @@ pub trait DensityModel {
     /// What [`DensityModel::log_likelihood`] returns at `samples` importance samples.
     fn bound(&self, samples: usize) -> Bound;
 
-    /// Draws `count` images as pixel values at the given temperature; `progress(done, total)`
-    /// is called as the work advances (autoregressive sampling is one pass per sub-pixel).
+    /// Draws `count` images as pixel values at the given temperature, reporting to `progress`
+    /// as the task called `task` (autoregressive sampling is one pass per sub-pixel).
     fn sample(
         &self,
         count: usize,
         temperature: f64,
         rng: &mut StdRng,
-        progress: &mut dyn FnMut(usize, usize),
+        task: &str,
+        progress: &mut dyn Progress,
     ) -> Tensor<4>;
 }
 

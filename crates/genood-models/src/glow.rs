@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 
 use crate::config::GlowConfig;
 use crate::density::{Bound, DensityModel, LikelihoodTerms, part};
+use crate::progress::Progress;
 
 /// A multi-scale flow with uniform dequantization in front.
 #[derive(Module, Debug)]
@@ -89,10 +90,11 @@ impl DensityModel for Glow {
         count: usize,
         temperature: f64,
         rng: &mut StdRng,
-        progress: &mut dyn FnMut(usize, usize),
+        task: &str,
+        progress: &mut dyn Progress,
     ) -> Tensor<4> {
         let pixels = quantize(self.flow.sample(count, self.image, temperature, rng));
-        progress(1, 1);
+        progress.advance(task, 1, 1);
         pixels
     }
 }

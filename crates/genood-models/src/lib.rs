@@ -14,6 +14,7 @@ pub mod model;
 pub mod named;
 pub mod pixelcnn;
 pub mod presets;
+pub mod progress;
 pub mod shape;
 pub mod vae;
 
@@ -21,4 +22,5 @@ pub use config::ModelConfig;
 pub use density::{Bound, DensityModel, LikelihoodTerms};
 pub use model::Model;
 pub use named::{Named, UnknownName};
+pub use progress::{Progress, Quiet};
 pub use shape::ImageShape;

@@ -10,6 +10,7 @@ use crate::config::ModelConfig;
 use crate::density::{Bound, DensityModel, LikelihoodTerms};
 use crate::glow::Glow;
 use crate::pixelcnn::PixelCnn;
+use crate::progress::Progress;
 use crate::vae::Vae;
 
 /// Any genood model.
@@ -110,9 +111,10 @@ impl DensityModel for Model {
         count: usize,
         temperature: f64,
         rng: &mut StdRng,
-        progress: &mut dyn FnMut(usize, usize),
+        task: &str,
+        progress: &mut dyn Progress,
     ) -> Tensor<4> {
-        self.inner().sample(count, temperature, rng, progress)
+        self.inner().sample(count, temperature, rng, task, progress)
     }
 }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::density::{Bound, DensityModel, LikelihoodTerms};
 use crate::layers::{Conv2d, Deconv2d};
 use crate::mixture;
+use crate::progress::Progress;
 use crate::shape::ImageShape;
 
 /// Resolutions of the network (the input's, then halved twice).
@@ -346,7 +347,8 @@ impl DensityModel for PixelCnn {
         count: usize,
         temperature: f64,
         rng: &mut StdRng,
-        progress: &mut dyn FnMut(usize, usize),
+        task: &str,
+        progress: &mut dyn Progress,
     ) -> Tensor<4> {
         let [c, h, w] = self.image;
         let device = self.output.weight.val().device();
@@ -375,7 +377,7 @@ impl DensityModel for PixelCnn {
                         values[((n * c + ch) * h + y) * w + x] = v;
                     }
                 }
-                progress(y * w + x + 1, h * w);
+                progress.advance(task, y * w + x + 1, h * w);
             }
         }
         tensor_from_f64(values, [count, c, h, w], &device)

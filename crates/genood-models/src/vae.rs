@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::density::{Bound, DensityModel, LikelihoodTerms, part};
 use crate::layers::{Conv2d, Deconv2d, Dense};
 use crate::mixture;
+use crate::progress::Progress;
 use crate::shape::ImageShape;
 
 /// Images per network pass when `k` samples are drawn for each of a batch's images: bounds the
@@ -432,7 +433,8 @@ impl DensityModel for Vae {
         count: usize,
         temperature: f64,
         rng: &mut StdRng,
-        progress: &mut dyn FnMut(usize, usize),
+        task: &str,
+        progress: &mut dyn Progress,
     ) -> Tensor<4> {
         let device = self.decoder.out.weight.val().device();
         let z = tensor_from_f64(
@@ -442,7 +444,7 @@ impl DensityModel for Vae {
         )
         .mul_scalar(temperature);
         let pixels = self.decoder.sample(z, rng);
-        progress(1, 1);
+        progress.advance(task, 1, 1);
         let [c, h, w] = self.decoder.image;
         tensor_from_f64(pixels, [count, c, h, w], &device)
     }

@@ -253,13 +253,10 @@ fn every_family_samples_images_of_its_shape_with_valid_pixels() {
         ModelKind::VaeRealNvp,
     ] {
         let model = tiny(kind, IMAGE, &device);
-        let mut calls = 0;
-        let samples = model.sample(3, 1.0, &mut seeded_rng(9), &mut |done, total| {
-            calls += 1;
-            assert!(done <= total);
-        });
+        let mut counted = Counted(0);
+        let samples = model.sample(3, 1.0, &mut seeded_rng(9), "sample", &mut counted);
         assert_eq!(samples.dims(), [3, 1, 8, 8]);
-        assert!(calls >= 1);
+        assert!(counted.0 >= 1);
         let values = to_f64_vec(samples);
         assert!(
             values
@@ -312,5 +309,16 @@ fn every_preset_builds_every_family_under_its_own_name() {
             log_p.iter().all(|v| v.is_finite() && *v < 0.0),
             "{kind:?}: {log_p:?}"
         );
+    }
+}
+
+/// Counts a task's reports, checking each against its total.
+struct Counted(usize);
+
+impl genood_models::Progress for Counted {
+    fn advance(&mut self, task: &str, done: usize, total: usize) {
+        assert_eq!(task, "sample");
+        assert!(done <= total);
+        self.0 += 1;
     }
 }

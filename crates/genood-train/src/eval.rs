@@ -7,7 +7,7 @@ use genood_data::ImageSet;
 use genood_flows::bits_per_dim;
 use genood_flows::host::{tensor_from_f32, to_f64_vec};
 use genood_flows::noise::Noise;
-use genood_models::{DensityModel, Model};
+use genood_models::{DensityModel, Model, Progress, Quiet};
 use serde::{Deserialize, Serialize};
 
 use crate::csv::{CsvTable, number, read_table};
@@ -90,20 +90,12 @@ pub fn evaluate(
 ) -> Vec<ExampleScore> {
     let all: Vec<usize> = (0..set.len()).collect();
     evaluate_with_progress(
-        model,
-        set,
-        &all,
-        batch_size,
-        samples,
-        seed,
-        threads,
-        device,
-        &mut |_, _| {},
+        model, set, &all, batch_size, samples, seed, threads, device, "evaluate", &mut Quiet,
     )
 }
 
-/// [`evaluate`] of the images of `set` at `indices` (rows keep those indices), calling
-/// `progress(done, total)` after each batch.
+/// [`evaluate`] of the images of `set` at `indices` (rows keep those indices), reporting to
+/// `progress` as the task called `task` after each batch.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_with_progress(
     model: &Model,
@@ -114,7 +106,8 @@ pub fn evaluate_with_progress(
     seed: u64,
     threads: usize,
     device: &Device,
-    progress: &mut dyn FnMut(usize, usize),
+    task: &str,
+    progress: &mut dyn Progress,
 ) -> Vec<ExampleScore> {
     assert_eq!(
         set.shape,
@@ -155,7 +148,7 @@ pub fn evaluate_with_progress(
                 path: set.paths.as_ref().map(|p| p[i].clone()),
             });
         }
-        progress(scores.len(), indices.len());
+        progress.advance(task, scores.len(), indices.len());
     });
     scores
 }

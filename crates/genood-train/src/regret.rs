@@ -17,6 +17,7 @@ use burn::prelude::*;
 use genood_data::ImageSet;
 use genood_flows::host::to_f64_vec;
 use genood_flows::noise::Noise;
+use genood_models::Progress;
 use genood_models::config::OptimizerKind;
 use genood_models::density::part;
 use genood_models::vae::Vae;
@@ -155,7 +156,7 @@ pub fn refit_batch(
 
 /// Likelihood regret of the images of `set` at `indices`, in batches of `batch_size` spread
 /// over `threads` workers (an image's score depends on neither), on an autodiff `device`;
-/// `progress(done, total)` after each batch.
+/// reporting to `progress` as the task called `task` after each batch.
 #[allow(clippy::too_many_arguments)]
 pub fn likelihood_regret(
     vae: &Vae,
@@ -166,7 +167,8 @@ pub fn likelihood_regret(
     seed: u64,
     threads: usize,
     device: &Device,
-    progress: &mut dyn FnMut(usize, usize),
+    task: &str,
+    progress: &mut dyn Progress,
 ) -> Vec<RegretScore> {
     let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
     // Each batch refits its own posterior parameters: the workers share no autodiff graph.
@@ -184,7 +186,7 @@ pub fn likelihood_regret(
                 regret: after[k] - before[k],
             });
         }
-        progress(scores.len(), indices.len());
+        progress.advance(task, scores.len(), indices.len());
     });
     scores
 }

@@ -8,7 +8,8 @@ use burn::module::Module;
 use burn::prelude::*;
 use genood_data::ImageSet;
 use genood_data::synthetic::perturb_pixels;
-use genood_models::{DensityModel, Model};
+use genood_models::progress::MetricsRow;
+use genood_models::{DensityModel, Model, Progress};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
@@ -25,46 +26,6 @@ use crate::weights::save_weights;
 const MAX_RELOADS: usize = 3;
 /// Batch size of held-out evaluation.
 const HELDOUT_BATCH: usize = 256;
-
-/// One row of `metrics.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MetricsRow {
-    /// Optimiser steps completed.
-    pub step: usize,
-    /// Epochs completed (fractional).
-    pub epoch: f64,
-    /// Mean training bpd over the steps since the previous row.
-    pub train_bpd: f64,
-    /// Bits per dimension on the held-out images.
-    pub heldout_bpd: f64,
-    /// Training images per second since the previous row.
-    pub images_per_sec: f64,
-    /// Learning rate at this step.
-    pub learning_rate: f64,
-}
-
-/// What the loop reports as it goes; the command line turns it into a progress bar.
-pub trait TrainObserver {
-    /// Training runs from `first` to `total` steps.
-    fn started(&mut self, _first: usize, _total: usize) {}
-    /// A step finished with this training bpd; throughput since the last call.
-    fn step(&mut self, _step: usize, _bpd: f64, _images_per_sec: f64) {}
-    /// A metrics row was written.
-    fn logged(&mut self, _row: &MetricsRow) {}
-    /// Something the user should read (a skipped step, a reload, a checkpoint).
-    fn message(&mut self, _text: &str) {}
-    /// Asked after every step: true saves a checkpoint at that step and stops training with
-    /// [`TrainError::Interrupted`] (a cluster's signal before its time limit, a notebook's
-    /// interrupt). A resume goes on from there as if nothing had happened.
-    fn should_stop(&mut self) -> bool {
-        false
-    }
-}
-
-/// An observer that reports nothing.
-pub struct Silent;
-
-impl TrainObserver for Silent {}
 
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +70,7 @@ pub enum TrainError {
         /// The run folder.
         path: std::path::PathBuf,
     },
-    /// Stopped on request ([`TrainObserver::should_stop`]) after saving a checkpoint.
+    /// Stopped on request ([`Progress::should_stop`]) after saving a checkpoint.
     #[error(
         "training stopped at step {step} on request, after saving a checkpoint there; resume the run to go on"
     )]
@@ -421,7 +382,7 @@ pub fn train(
     monitor: &[ImageSet],
     start: Start,
     device: &Device,
-    observer: &mut dyn TrainObserver,
+    observer: &mut dyn Progress,
 ) -> Result<TrainSummary, TrainError> {
     assert_eq!(
         monitor.len(),

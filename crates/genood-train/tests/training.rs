@@ -6,12 +6,12 @@ use genood_flows::host::to_f64_vec;
 use genood_flows::noise::Noise;
 use genood_models::density::part;
 use genood_models::presets::{ModelKind, Preset};
-use genood_models::{DensityModel, ImageShape, Model, Named};
+use genood_models::{DensityModel, ImageShape, Model, Named, Progress, Quiet};
 use genood_train::dynamics::read_dynamics_csv;
 use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
 use genood_train::run::{RunConfig, RunDir, image_rngs, stream_rng};
-use genood_train::trainer::{Silent, Start, TrainError, TrainObserver, train};
+use genood_train::trainer::{Start, TrainError, train};
 use genood_train::weights::{load_weights, read_safetensors, save_weights, write_safetensors};
 
 const IMAGE: ImageShape = ImageShape {
@@ -206,7 +206,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &monitor,
         Start::Fresh,
         &device,
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap();
     let interrupted = temp_run("interrupted");
@@ -217,7 +217,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &monitor,
         Start::Fresh,
         &device,
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap();
     let summary = train(
@@ -227,7 +227,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &monitor,
         Start::Resume,
         &device,
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap();
     assert_eq!(summary.steps, 30);
@@ -281,7 +281,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
         &monitor,
         Start::Resume,
         &device,
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap_err();
     assert!(matches!(err, TrainError::ConfigChanged { .. }), "{err}");
@@ -312,7 +312,7 @@ fn resuming_gives_exactly_the_uninterrupted_run() {
 #[derive(Default)]
 struct Messages(Vec<String>);
 
-impl TrainObserver for Messages {
+impl Progress for Messages {
     fn message(&mut self, text: &str) {
         self.0.push(text.to_string());
     }
@@ -330,7 +330,7 @@ fn resuming_without_the_optimiser_state_is_refused_and_changes_nothing() {
         &[],
         Start::Fresh,
         &device,
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap();
     std::fs::remove_file(run.optimizer()).unwrap();
@@ -343,7 +343,7 @@ fn resuming_without_the_optimiser_state_is_refused_and_changes_nothing() {
         &[],
         Start::Resume,
         &device,
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap_err()
     .to_string();
@@ -366,7 +366,7 @@ fn a_run_folder_another_process_writes_is_refused() {
         &[],
         Start::Fresh,
         &Device::flex(),
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap_err()
     .to_string();
@@ -457,7 +457,7 @@ fn finished_run(name: &str, data: &ImageSet) -> RunDir {
         &[],
         Start::Fresh,
         &Device::flex(),
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap();
     run
@@ -481,7 +481,7 @@ fn resume_to_20(run: &RunDir, data: &ImageSet) -> String {
         &[],
         Start::Resume,
         &Device::flex(),
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap_err()
     .to_string()
@@ -550,7 +550,7 @@ fn overwrite_replaces_a_run_only_under_its_lock() {
         &[],
         Start::Overwrite,
         &Device::flex(),
-        &mut Silent,
+        &mut Quiet,
     )
     .unwrap_err()
     .to_string();
@@ -637,7 +637,9 @@ fn likelihood_regret_refit_raises_the_elbo_of_each_image() {
         samples: 128,
     };
     let all: Vec<usize> = (0..12).collect();
-    let scores = likelihood_regret(vae, &data, &all, 5, refit, 0, 1, &device, &mut |_, _| {});
+    let scores = likelihood_regret(
+        vae, &data, &all, 5, refit, 0, 1, &device, "regret", &mut Quiet,
+    );
     assert_eq!(scores.len(), 12);
     // Refitting to one image can only help it, up to the noise of two 128-sample ELBOs.
     for s in &scores {
@@ -652,10 +654,14 @@ fn likelihood_regret_refit_raises_the_elbo_of_each_image() {
     assert!(mean > 0.2, "mean regret {mean}");
     // The same seed gives the same scores, also spread over 3 workers, and each image's score
     // does not depend on its batch or the other images scored; the CSV keeps every bit.
-    let again = likelihood_regret(vae, &data, &all, 5, refit, 0, 3, &device, &mut |_, _| {});
+    let again = likelihood_regret(
+        vae, &data, &all, 5, refit, 0, 3, &device, "regret", &mut Quiet,
+    );
     assert_eq!(scores, again);
     let some = [11, 3, 7];
-    let subset = likelihood_regret(vae, &data, &some, 2, refit, 0, 1, &device, &mut |_, _| {});
+    let subset = likelihood_regret(
+        vae, &data, &some, 2, refit, 0, 1, &device, "regret", &mut Quiet,
+    );
     assert_eq!(subset, some.map(|i| scores[i]));
     let run = temp_run("regret");
     std::fs::create_dir_all(&run.path).unwrap();
@@ -776,16 +782,7 @@ fn folding_actnorm_leaves_log_p_of_a_saved_checkpoint_unchanged() {
         let run = temp_run(&format!("fold-{kind:?}"));
         let mut config = tiny_config(kind, 20);
         config.train.learning_rate = 5e-3;
-        train(
-            &run,
-            &config,
-            &data,
-            &[],
-            Start::Fresh,
-            &device,
-            &mut Silent,
-        )
-        .unwrap();
+        train(&run, &config, &data, &[], Start::Fresh, &device, &mut Quiet).unwrap();
         let (_, model) = run.load_model(&device).unwrap();
         let Model::Glow(glow) = &model else {
             panic!("a Glow config builds a Glow");
@@ -832,16 +829,7 @@ fn a_glow_trained_in_bf16_scores_like_one_trained_in_f32() {
             panic!("a Glow config");
         };
         glow.flow.precision = precision;
-        let summary = train(
-            &run,
-            &config,
-            &data,
-            &[],
-            Start::Fresh,
-            &device,
-            &mut Silent,
-        )
-        .unwrap();
+        let summary = train(&run, &config, &data, &[], Start::Fresh, &device, &mut Quiet).unwrap();
         let saved: RunConfig = run.read_config().unwrap();
         assert_eq!(
             saved.model, config.model,
@@ -874,15 +862,7 @@ fn an_images_log_p_does_not_depend_on_batch_size_limit_or_order() {
         model.initialize(batch_tensor(&data, &all, &device), &mut stream_rng(0, 2, 0));
         let score = |indices: &[usize], batch: usize, threads: usize| {
             let mut scores = evaluate_with_progress(
-                &model,
-                &data,
-                indices,
-                batch,
-                3,
-                5,
-                threads,
-                &device,
-                &mut |_, _| {},
+                &model, &data, indices, batch, 3, 5, threads, &device, "evaluate", &mut Quiet,
             );
             scores.sort_by_key(|s| s.index);
             scores
