@@ -1,5 +1,6 @@
 //! `genood analyze`.
 
+use genood_data::SetSpec;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -20,13 +21,13 @@ pub struct AnalyzeArgs {
     pub run: Vec<PathBuf>,
     /// The in-distribution test set.
     #[arg(long = "in", default_value = "fashion-mnist:test")]
-    pub in_dist: String,
+    pub in_dist: SetSpec,
     /// OOD sets.
     #[arg(long, num_args = 1.., default_value = "mnist:test")]
-    pub ood: Vec<String>,
+    pub ood: Vec<SetSpec>,
     /// The training data, p* of the moments and of the expansion (default: the first run's).
     #[arg(long)]
-    pub reference: Option<String>,
+    pub reference: Option<SetSpec>,
     /// Output folder: analysis.json, analysis.html and every figure as SVG and PNG.
     #[arg(long, default_value = "analysis")]
     pub out: PathBuf,

@@ -1,5 +1,6 @@
 //! `genood detect`.
 
+use genood_data::SetSpec;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -24,7 +25,7 @@ pub struct DetectArgs {
     pub run: PathBuf,
     /// Sets to label, e.g. folder:incoming (none: only fit the detector).
     #[arg(long, num_args = 1..)]
-    pub data: Vec<String>,
+    pub data: Vec<SetSpec>,
     /// Scores to fit thresholds for: likelihood, typicality, complexity, dose (used when the
     /// detector is fitted; --refit changes a fitted one).
     #[arg(
@@ -56,7 +57,7 @@ pub struct DetectArgs {
     /// Fit the thresholds on this in-distribution set (any set you trust, at any shape the
     /// run accepts) instead of the run's own held-out images; implies --refit.
     #[arg(long, value_name = "SET")]
-    pub calibrate: Option<String>,
+    pub calibrate: Option<SetSpec>,
     /// Write the verdicts of the one --data set to FILE instead of detect/<set>.csv in the run.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! `genood eval`.
 
+use genood_data::SetSpec;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -18,7 +19,7 @@ pub struct EvalArgs {
     pub run: PathBuf,
     /// Sets to score, e.g. fashion-mnist:test mnist:test inverted/mnist:test folder:PATH.
     #[arg(long, num_args = 1.., required = true)]
-    pub data: Vec<String>,
+    pub data: Vec<SetSpec>,
     /// Score only part K of N of each set's images (e.g. 2/4), into `scores/shards/`, so that
     /// several workers share a set; `--merge N` joins the parts.
     #[arg(long, value_name = "K/N", value_parser = crate::numbers::shard, conflicts_with = "merge")]

@@ -1,5 +1,6 @@
 //! `genood regret`: likelihood regret (Xiao et al. 2020) of a trained VAE on each set.
 
+use genood_data::SetSpec;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -19,7 +20,7 @@ pub struct RegretArgs {
     pub run: PathBuf,
     /// Sets to score, e.g. fashion-mnist:test mnist:test.
     #[arg(long, num_args = 1.., required = true)]
-    pub data: Vec<String>,
+    pub data: Vec<SetSpec>,
     /// Score at most this many images per set (the same seeded subset `eval --limit` takes).
     #[arg(long, value_parser = crate::numbers::positive)]
     pub limit: Option<usize>,

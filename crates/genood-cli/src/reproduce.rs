@@ -1,5 +1,6 @@
 //! `genood reproduce`.
 
+use genood_data::SetSpec;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -21,14 +22,14 @@ pub struct ReproduceArgs {
     pub pair: String,
     /// Any training set instead of --pair (e.g. folder:photos/train), with --ood.
     #[arg(long, conflicts_with = "pair", requires = "ood")]
-    pub train: Option<String>,
+    pub train: Option<SetSpec>,
     /// The in-distribution test set of a --train experiment (default: the test split of a
     /// named training split).
     #[arg(long = "in", requires = "train")]
-    pub in_dist: Option<String>,
+    pub in_dist: Option<SetSpec>,
     /// The OOD sets of a --train experiment.
     #[arg(long, num_args = 1.., requires = "train")]
-    pub ood: Vec<String>,
+    pub ood: Vec<SetSpec>,
     /// Preset: tiny, quick (CPU minutes) or paper (GPU hours).
     #[arg(long, default_value = "quick", value_parser = choices::named::<Preset>())]
     pub preset: Preset,

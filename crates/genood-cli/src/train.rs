@@ -1,5 +1,6 @@
 //! `genood train`.
 
+use genood_data::SetSpec;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -34,7 +35,7 @@ pub struct TrainArgs {
     pub model: ModelKind,
     /// Training set: NAME:SPLIT, folder:PATH, npy:PATH or npz:PATH[:KEY].
     #[arg(long, default_value = "fashion-mnist:train")]
-    pub data: String,
+    pub data: SetSpec,
     /// Resize a folder's images to HxW (e.g. 32x32; default: their common size).
     #[arg(long, value_name = "HxW", value_parser = crate::numbers::size)]
     pub size: Option<[usize; 2]>,
@@ -67,7 +68,7 @@ pub struct TrainArgs {
     /// Log the mean log-likelihood of these sets (e.g. mnist:test), of training images and of
     /// the held-out images to dynamics.csv at every metrics row, for `genood analyze`.
     #[arg(long, num_args = 1.., value_name = "SET")]
-    pub monitor: Vec<String>,
+    pub monitor: Vec<SetSpec>,
     /// Continue from the run folder's last checkpoint, with the configuration saved there
     /// (unless --config names another).
     #[arg(long, conflicts_with = "overwrite")]

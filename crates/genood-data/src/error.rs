@@ -63,6 +63,14 @@ pub enum DataError {
         /// How to get it.
         hint: String,
     },
+    /// A program a fetch runs (curl, apt-get, npm) could not start or failed.
+    #[error("{command}: {reason}")]
+    Command {
+        /// The command, as the user would type it.
+        command: String,
+        /// Why: the program's own message and exit status, or why it could not start.
+        reason: String,
+    },
     /// Every source of a fetch failed.
     #[error("could not fetch {name}: {reasons}")]
     Fetch {

@@ -259,10 +259,7 @@ fn copy_checked(
     let to = temporary_path(&dir.join(name)).map_err(DataError::io(dir))?;
     std::fs::copy(&from, &to).map_err(|e| {
         let _ = std::fs::remove_file(&to);
-        DataError::Io {
-            path: from.clone(),
-            source: e,
-        }
+        DataError::io(&from)(e)
     })?;
     checksum
         .verify(&to)
@@ -313,18 +310,16 @@ fn from_mirror(source: Source, mirror: &Path, dir: &Path) -> Result<String, Data
 }
 
 fn run(command: &mut Command, what: &str) -> Result<(), DataError> {
-    let output = command.output().map_err(|e| DataError::Io {
-        path: what.into(),
-        source: e,
-    })?;
+    let failed = |reason: String| DataError::Command {
+        command: what.into(),
+        reason,
+    };
+    let output = command.output().map_err(|e| failed(e.to_string()))?;
     if output.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(DataError::Io {
-        path: what.into(),
-        source: std::io::Error::other(format!("{} ({})", stderr.trim(), output.status)),
-    })
+    Err(failed(format!("{} ({})", stderr.trim(), output.status)))
 }
 
 fn from_network(

@@ -174,6 +174,11 @@ impl SetSpec {
         }
     }
 
+    /// Each set's canonical text, in order (for lists in messages and tables).
+    pub fn labels(sets: &[SetSpec]) -> Vec<String> {
+        sets.iter().map(SetSpec::label).collect()
+    }
+
     /// The same set with its file's or folder's path made absolute (and free of `.` and
     /// `..`), so that a run that names it can be used from any working directory. Fails,
     /// naming the path, when it does not exist.
@@ -208,6 +213,36 @@ impl SetSpec {
     }
 }
 
+impl std::str::FromStr for SetSpec {
+    type Err = DataError;
+
+    fn from_str(text: &str) -> Result<SetSpec, DataError> {
+        SetSpec::parse(text)
+    }
+}
+
+impl std::fmt::Display for SetSpec {
+    /// The canonical text ([`SetSpec::label`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+impl serde::Serialize for SetSpec {
+    /// As its canonical text, so files hold the name a user types.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.label())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SetSpec {
+    /// From its text; an unknown name fails with the known ones listed.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        SetSpec::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,8 +259,14 @@ mod tests {
             "npz:/tmp/x.npz",
             "npz:/tmp/x.npz:x_test",
         ] {
-            assert_eq!(SetSpec::parse(text).unwrap().label(), text);
+            let spec = SetSpec::parse(text).unwrap();
+            assert_eq!(spec.label(), text);
+            assert_eq!(spec.to_string(), text);
+            let json = serde_json::to_string(&spec).unwrap();
+            assert_eq!(serde_json::from_str::<SetSpec>(&json).unwrap(), spec);
         }
+        let err = serde_json::from_str::<SetSpec>("\"mnist:valid\"").unwrap_err();
+        assert!(err.to_string().contains("mnist has splits"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod common;
 
+use genood_data::SetSpec;
 use genood_lab::evaluation::{EvalOptions, evaluate_sets};
 use genood_lab::score::{Bootstrap, Comparison, markdown, score_rows};
 use genood_lab::{Context, LabError, Quiet};
@@ -13,16 +14,16 @@ fn main() -> Result<(), LabError> {
     let dir = common::scratch("custom-pair");
     let data = common::data(&dir)?;
     let run = common::trained_glow(&dir, &data)?;
-    let ood = [
-        "mnist:test",
-        "inverted/fashion-mnist:test",
-        "constant/fashion-mnist:test",
-    ]
-    .map(String::from);
-    let mut sets = vec![
-        "fashion-mnist:train".to_string(),
-        "fashion-mnist:test".into(),
+    let [train, test] = [
+        SetSpec::parse("fashion-mnist:train")?,
+        SetSpec::parse("fashion-mnist:test")?,
     ];
+    let ood = vec![
+        SetSpec::parse("mnist:test")?,
+        SetSpec::parse("inverted/fashion-mnist:test")?,
+        SetSpec::parse("constant/fashion-mnist:test")?,
+    ];
+    let mut sets = vec![train.clone(), test.clone()];
     sets.extend(ood.iter().cloned());
     let eval = EvalOptions {
         limit: Some(1000),
@@ -36,9 +37,9 @@ fn main() -> Result<(), LabError> {
         );
     }
     let comparison = Comparison {
-        in_dist: "fashion-mnist:test".into(),
-        ood: ood.to_vec(),
-        reference: "fashion-mnist:train".into(),
+        in_dist: test,
+        ood,
+        reference: train,
         background: None,
         ensemble: Vec::new(),
     };

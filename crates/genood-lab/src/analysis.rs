@@ -49,7 +49,7 @@ pub const EPSILONS: [f64; 4] = [0.003, 0.01, 0.03, 0.1];
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisOptions {
     /// The training data, p* of the moments and of the expansion (`None`: the first run's).
-    pub reference: Option<String>,
+    pub reference: Option<SetSpec>,
     /// Images per set scored at each graying level (a seeded subset).
     pub gray_limit: usize,
     /// Graying levels α, evenly spaced from 0 to 1 (at least 2).
@@ -269,9 +269,14 @@ pub struct RunAnalysis {
 }
 
 /// Set `spec`, a folder brought to the model's `shape`.
-fn load(spec: &str, data: &DataSource, seed: u64, shape: [usize; 3]) -> Result<ImageSet, LabError> {
-    let mut set = SetSpec::parse(spec)?.load(data, seed, Conform::to(shape))?;
-    set.name = spec.to_string();
+fn load(
+    spec: &SetSpec,
+    data: &DataSource,
+    seed: u64,
+    shape: [usize; 3],
+) -> Result<ImageSet, LabError> {
+    let mut set = spec.load(data, seed, Conform::to(shape))?;
+    set.name = spec.label();
     Ok(set)
 }
 
@@ -295,15 +300,14 @@ fn set_moments(set: &ImageSet) -> Result<(SetMoments, Moments), LabError> {
 fn scores_of(
     options: &AnalysisOptions,
     run_path: &Path,
-    sets: &[String],
+    sets: &[SetSpec],
     context: &Context,
     progress: &mut dyn Progress,
 ) -> Result<Vec<(String, Vec<ExampleScore>)>, LabError> {
     let run = RunDir::new(run_path);
-    let label = |s: &String| SetSpec::parse(s).map(|spec| spec.label());
     let mut missing = Vec::new();
     for set in sets {
-        if !run.scores(&label(set)?).exists() {
+        if !run.scores(&set.label()).exists() {
             missing.push(set.clone());
         }
     }
@@ -320,8 +324,8 @@ fn scores_of(
     }
     sets.iter()
         .map(|set| {
-            let scores = read_scores(&run, &label(set)?)?;
-            Ok((set.clone(), scores))
+            let scores = read_scores(&run, &set.label())?;
+            Ok((set.label(), scores))
         })
         .collect()
 }
@@ -349,7 +353,7 @@ fn second_order(
     reference: &Moments,
     ood: &Moments,
     measured: (f64, f64),
-    ood_name: &str,
+    ood_name: &SetSpec,
 ) -> SecondOrder {
     let [c, h, w] = reference.shape;
     let x0_values: Vec<f64> = reference
@@ -425,7 +429,7 @@ fn second_order(
         })
         .collect();
     SecondOrder {
-        ood: ood_name.into(),
+        ood: ood_name.label(),
         measured_gap: measured.0,
         measured_gap_vs_test: measured.1,
         closed_form,
@@ -499,8 +503,8 @@ fn mean_log_p(scores: &[ExampleScore]) -> f64 {
 /// for (at most `options.eval_limit` images each) into that run.
 pub fn analyze(
     runs: &[PathBuf],
-    in_dist: &str,
-    ood: &[String],
+    in_dist: &SetSpec,
+    ood: &[SetSpec],
     options: &AnalysisOptions,
     context: &Context,
     progress: &mut dyn Progress,
@@ -522,8 +526,11 @@ pub fn analyze(
         });
     };
     let first = RunDir::new(first).read_config()?;
-    let reference_spec = options.reference.clone().unwrap_or(first.data.clone());
-    let mut specs = vec![reference_spec.clone(), in_dist.to_string()];
+    let reference_spec = match &options.reference {
+        Some(reference) => reference.clone(),
+        None => SetSpec::parse(&first.data)?,
+    };
+    let mut specs = vec![reference_spec.clone(), in_dist.clone()];
     specs.extend(ood.iter().cloned());
     let sets: Vec<ImageSet> = specs
         .iter()
@@ -548,7 +555,7 @@ pub fn analyze(
         .iter()
         .zip(&raw[2..])
         .map(|(ood, m)| VarianceGap {
-            ood: ood.clone(),
+            ood: ood.label(),
             per_channel: raw[0].variance_gap_per_channel(m),
         })
         .collect();
@@ -631,9 +638,9 @@ pub fn analyze(
     }
     Ok(Analyzed {
         analysis: Analysis {
-            reference: reference_spec,
-            in_dist: in_dist.into(),
-            ood: ood.to_vec(),
+            reference: reference_spec.label(),
+            in_dist: in_dist.label(),
+            ood: SetSpec::labels(ood),
             moments,
             variance_gaps,
             runs: analyses,

@@ -69,7 +69,7 @@ pub struct DetectOptions {
     pub codec: Codec,
     /// The in-distribution set thresholds are fitted on (when fitting): any set the user
     /// trusts, at any shape the run accepts; `None`: the run's own held-out images.
-    pub calibrate: Option<String>,
+    pub calibrate: Option<SetSpec>,
     /// Where the verdicts of the (single) set go; `None`: `detect/<set>.csv` in the run.
     pub out: Option<PathBuf>,
     /// Training images scored as the reference (a seeded subset).
@@ -533,7 +533,7 @@ pub struct GroupRate {
 /// percentile, the combined score, the batch test and the verdict).
 pub fn apply_detector(
     run_dir: &Path,
-    sets: &[String],
+    sets: &[SetSpec],
     context: &Context,
     options: &DetectOptions,
     progress: &mut dyn Progress,
@@ -543,7 +543,7 @@ pub fn apply_detector(
     let path = run.detector();
     if !path.exists() {
         return Err(LabError::set(
-            &run_dir.display().to_string(),
+            run_dir.display(),
             "has no detector.json; fit one first (`genood detect --run RUN`)",
         ));
     }

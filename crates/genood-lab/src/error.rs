@@ -88,9 +88,9 @@ impl LabError {
     }
 
     /// A [`LabError::Set`] for `set`.
-    pub fn set(set: &str, reason: impl Into<String>) -> Self {
+    pub fn set(set: impl std::fmt::Display, reason: impl Into<String>) -> Self {
         LabError::Set {
-            set: set.into(),
+            set: set.to_string(),
             reason: reason.into(),
         }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
-use genood_data::DataSource;
+use genood_data::{DataSource, SetSpec};
 use genood_models::DensityModel;
 use genood_train::eval::{
     ExampleScore, SetSummary, evaluate_with_progress, read_scores_csv, summarize, write_scores_csv,
@@ -86,7 +86,7 @@ impl Default for EvalOptions {
 /// empty) leaves the run's earlier scores and summary as they were.
 pub fn evaluate_sets(
     run_dir: &Path,
-    sets: &[String],
+    sets: &[SetSpec],
     context: &Context,
     options: &EvalOptions,
     progress: &mut dyn Progress,
@@ -207,7 +207,7 @@ fn write_shard(
 /// then writes each set's scores and summary as that evaluation would, byte for byte.
 pub fn merge_shards(
     run_dir: &Path,
-    sets: &[String],
+    sets: &[SetSpec],
     count: usize,
     data: &DataSource,
     options: &EvalOptions,

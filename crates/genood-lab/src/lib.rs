@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use burn::prelude::Device;
-//! use genood_data::DataSource;
+//! use genood_data::{DataSource, SetSpec};
 //! use genood_lab::evaluation::{EvalOptions, evaluate_sets};
 //! use genood_lab::score::{Bootstrap, Comparison, Score, score_rows};
 //! use genood_lab::training::{Start, TrainOptions, run_config, train_run};
@@ -40,16 +40,18 @@
 //! train_run(&config, &run, Start::Fresh, &context, &mut Quiet)?;
 //!
 //! // Per-image scores of 1,000 images of each set, into the run folder.
-//! let sets = ["fashion-mnist:train", "fashion-mnist:test", "mnist:test"].map(String::from);
+//! let [train, test, mnist] = ["fashion-mnist:train", "fashion-mnist:test", "mnist:test"]
+//!     .map(|name| SetSpec::parse(name).expect("known sets"));
+//! let sets = [train.clone(), test.clone(), mnist.clone()];
 //! let eval = EvalOptions { limit: Some(1000), ..EvalOptions::default() };
 //! let summaries = evaluate_sets(&run, &sets, &context, &eval, &mut Quiet)?;
 //! assert!(summaries[2].mean_bpd < summaries[1].mean_bpd, "MNIST is more likely");
 //!
 //! // The OOD scores: OOD is the positive class, a higher score means more OOD.
 //! let comparison = Comparison {
-//!     in_dist: "fashion-mnist:test".into(),
-//!     ood: vec!["mnist:test".into()],
-//!     reference: "fashion-mnist:train".into(),
+//!     in_dist: test,
+//!     ood: vec![mnist],
+//!     reference: train,
 //!     background: None,
 //!     ensemble: Vec::new(),
 //! };

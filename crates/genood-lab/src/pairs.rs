@@ -43,22 +43,23 @@ pub struct PairSets {
     /// The experiment's name (its output folder).
     pub name: String,
     /// Training set.
-    pub train: String,
+    pub train: SetSpec,
     /// In-distribution test set.
-    pub test: String,
+    pub test: SetSpec,
     /// OOD sets.
-    pub ood: Vec<String>,
+    pub ood: Vec<SetSpec>,
     /// What the paper reports, where known (built-in pairs only).
     pub reported: Option<Reported>,
 }
 
 impl From<Pair> for PairSets {
     fn from(pair: Pair) -> Self {
+        let parse = |name: &str| SetSpec::parse(name).expect("built-in pairs name known sets");
         Self {
             name: pair.name.into(),
-            train: pair.train.into(),
-            test: pair.test.into(),
-            ood: pair.ood.iter().map(|s| s.to_string()).collect(),
+            train: parse(pair.train),
+            test: parse(pair.test),
+            ood: pair.ood.iter().map(|s| parse(s)).collect(),
             reported: pair.reported,
         }
     }
@@ -67,18 +68,24 @@ impl From<Pair> for PairSets {
 impl PairSets {
     /// Any sets: `train`, compared on `test` (default: the `test` split of a named training
     /// split) against `ood`. The name joins the sets' short names (`photos-vs-scans`).
-    pub fn custom(train: &str, test: Option<&str>, ood: &[String]) -> Result<Self, LabError> {
+    pub fn custom(
+        train: &SetSpec,
+        test: Option<&SetSpec>,
+        ood: &[SetSpec],
+    ) -> Result<Self, LabError> {
         if ood.is_empty() {
             return Err(LabError::Invalid {
                 what: "ood",
                 reason: "name at least one OOD set (--ood SET…)".into(),
             });
         }
-        let spec = SetSpec::parse(train)?;
-        let test = match (test, &spec) {
-            (Some(test), _) => test.to_string(),
+        let test = match (test, train) {
+            (Some(test), _) => test.clone(),
             (None, SetSpec::Real { dataset, .. }) if dataset.splits().contains(&"test") => {
-                format!("{}:test", dataset.name())
+                SetSpec::Real {
+                    dataset: *dataset,
+                    split: "test".into(),
+                }
             }
             _ => {
                 return Err(LabError::Invalid {
@@ -89,15 +96,11 @@ impl PairSets {
                 });
             }
         };
-        SetSpec::parse(&test)?;
-        let mut short = vec![spec.display_name()];
-        for set in ood {
-            short.push(SetSpec::parse(set)?.display_name());
-        }
-        let name = file_safe(&format!("{}-vs-{}", short[0], short[1..].join("-")));
+        let short: Vec<String> = ood.iter().map(SetSpec::display_name).collect();
+        let name = file_safe(&format!("{}-vs-{}", train.display_name(), short.join("-")));
         Ok(Self {
             name,
-            train: train.into(),
+            train: train.clone(),
             test,
             ood: ood.to_vec(),
             reported: None,
@@ -194,5 +197,26 @@ pub fn reported_auroc(
         (true, _) => Some(fm),
         (_, true) => Some(c10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_pairs_name_known_sets_and_custom_pairs_find_their_test_split() {
+        for pair in PAIRS {
+            let sets = PairSets::from(pair);
+            assert_eq!(sets.train.label(), pair.train);
+            assert_eq!(SetSpec::labels(&sets.ood), pair.ood);
+        }
+        let set = |name: &str| SetSpec::parse(name).unwrap();
+        let custom = PairSets::custom(&set("fashion-mnist:train"), None, &[set("mnist:test")]);
+        let custom = custom.unwrap();
+        assert_eq!(custom.test, set("fashion-mnist:test"));
+        assert_eq!(custom.name, "fashion-mnist_train-vs-mnist_test");
+        let no_test = PairSets::custom(&set("folder:/photos"), None, &[set("mnist:test")]);
+        assert!(no_test.unwrap_err().to_string().contains("--in SET"));
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use genood_data::SetSpec;
 use genood_models::DensityModel;
 use genood_train::provenance::check_still_current;
 use genood_train::regret::{RegretConfig, RegretSummary, likelihood_regret, write_regret_csv};
@@ -47,7 +48,7 @@ pub struct RegretOptions {
 /// context's device with autodiff), written into the run folder set by set.
 pub fn regret_sets(
     run_dir: &Path,
-    sets: &[String],
+    sets: &[SetSpec],
     context: &Context,
     refit: RegretConfig,
     options: &RegretOptions,

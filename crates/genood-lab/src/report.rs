@@ -65,15 +65,14 @@ pub fn write_report(
     data: &DataSource,
     progress: &mut dyn Progress,
 ) -> Result<PathBuf, LabError> {
-    let name_of = |set: &str| SetSpec::parse(set).map(|s| s.display_name());
     let mut sets = vec![compared.reference.clone(), compared.in_dist.clone()];
     sets.extend(compared.ood.iter().cloned());
-    let names: Vec<String> = sets.iter().map(|s| name_of(s)).collect::<Result<_, _>>()?;
+    let names: Vec<String> = sets.iter().map(SetSpec::display_name).collect();
     let intro = Block::Text(format!(
         "In-distribution test set {}, OOD sets {}, reference (training) data {}. Lower bits per dimension means higher likelihood. \
          For OOD detection, OOD is the positive class and a higher score means more OOD; intervals are 95% bootstrap intervals.",
         compared.in_dist,
-        compared.ood.join(", "),
+        SetSpec::labels(&compared.ood).join(", "),
         compared.reference
     ));
     let (mut headlines, mut verdicts) = (Vec::new(), Vec::new());
@@ -93,10 +92,10 @@ pub fn write_report(
 
         let mut scores = Vec::new();
         for (set, name) in sets.iter().zip(&names) {
-            let read = read_scores(&run, &SetSpec::parse(set)?.label())?;
+            let read = read_scores(&run, &set.label())?;
             scores.push((name.clone(), read));
         }
-        let bound = recorded_bound(&run, &SetSpec::parse(&compared.in_dist)?.label());
+        let bound = recorded_bound(&run, &compared.in_dist.label());
         for (kind, svg) in likelihood_histograms(model_name, &bound, &scores) {
             write_figure(&options.out, &format!("{stem}-{kind}"), &svg)?;
             body.push(Block::Svg(svg));
@@ -111,7 +110,7 @@ pub fn write_report(
         let rows = score_rows(run_path, &comparison, Bootstrap::default(), data)?;
         for ood in &compared.ood {
             let of_set: Vec<&ScoreRow> = rows.iter().filter(|r| &r.ood == ood).collect();
-            let name = name_of(ood)?;
+            let name = ood.display_name();
             headlines.push(Block::Text(verdict::headline(model_name, &name, &of_set)));
             verdicts.extend(verdict::grouped_rows(model_name, &name, &of_set));
         }
@@ -130,12 +129,12 @@ pub fn write_report(
                 })
                 .collect();
             let svg = roc_chart(
-                &format!("ROC, {} vs {} — {model_name}", names[1], name_of(ood)?),
+                &format!("ROC, {} vs {} — {model_name}", names[1], ood.display_name()),
                 &series,
             );
             write_figure(
                 &options.out,
-                &format!("{stem}-roc-{}", file_safe(ood)),
+                &format!("{stem}-roc-{}", file_safe(&ood.label())),
                 &svg,
             )?;
             body.push(Block::Svg(svg));
@@ -223,7 +222,7 @@ pub fn write_report(
 /// fitted on its current checkpoint and `genood detect` labelled some of `sets` with it.
 fn detector_counts(
     run: &RunDir,
-    sets: &[String],
+    sets: &[SetSpec],
     names: &[String],
 ) -> Result<Option<String>, LabError> {
     if !run.detector().exists() {
@@ -238,7 +237,7 @@ fn detector_counts(
     }
     let mut counts = Vec::new();
     for (set, name) in sets.iter().zip(names) {
-        let csv = run.verdicts(&SetSpec::parse(set)?.label());
+        let csv = run.verdicts(&set.label());
         if csv.exists() {
             let (flagged, images) = flagged_count(&csv)?;
             counts.push(format!(
@@ -260,7 +259,7 @@ fn detector_counts(
 /// For each set, its [`GALLERY`] most likely and least likely scored images as one PNG (two
 /// rows), with the set's short name.
 fn likelihood_gallery(
-    sets: &[String],
+    sets: &[SetSpec],
     names: &[String],
     scores: &[(String, Vec<ExampleScore>)],
     shape: [usize; 3],
@@ -268,7 +267,7 @@ fn likelihood_gallery(
 ) -> Result<Vec<(String, Vec<u8>)>, LabError> {
     let mut out = Vec::new();
     for ((set, name), (_, scored)) in sets.iter().zip(names).zip(scores) {
-        let images = SetSpec::parse(set)?.load(data, 0, Conform::to(shape))?;
+        let images = set.load(data, 0, Conform::to(shape))?;
         let mut order: Vec<&ExampleScore> = scored.iter().collect();
         order.sort_by(|a, b| a.bpd.total_cmp(&b.bpd));
         let k = GALLERY.min(order.len() / 2);
@@ -286,7 +285,7 @@ fn likelihood_gallery(
 fn metrics_table(rows: &[ScoreRow]) -> Block {
     let reported: Vec<Option<&str>> = rows
         .iter()
-        .map(|r| reported_auroc(r.kind, r.batch, &r.in_dist, &r.ood))
+        .map(|r| reported_auroc(r.kind, r.batch, &r.in_dist.label(), &r.ood.label()))
         .collect();
     // The literature column only where some figure exists for these sets.
     let literature = reported.iter().any(Option::is_some);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use genood_data::SetSpec;
 use genood_models::presets::{ModelKind, Preset};
 
 use crate::context::Context;
@@ -25,11 +26,11 @@ pub struct ReproduceOptions {
     pub pair: String,
     /// Any training set instead of a built-in pair (with `ood`, and `in_dist` unless the set
     /// is a named split with a test split).
-    pub train: Option<String>,
+    pub train: Option<SetSpec>,
     /// The in-distribution test set of a `train` experiment.
-    pub in_dist: Option<String>,
+    pub in_dist: Option<SetSpec>,
     /// The OOD sets of a `train` experiment.
-    pub ood: Vec<String>,
+    pub ood: Vec<SetSpec>,
     /// Size and schedule: tiny, quick (CPU minutes) or paper (GPU hours).
     pub preset: Preset,
     /// Models to train, in order; the first also gets the likelihood-ratio background and the
@@ -218,7 +219,7 @@ fn describe(args: &ReproduceOptions, experiment: &Experiment, sweep: &Sweep) -> 
         args.preset,
         experiment.sets.reference,
         experiment.sets.test,
-        experiment.sets.ood.join(", ")
+        SetSpec::labels(&experiment.sets.ood).join(", ")
     )
 }
 

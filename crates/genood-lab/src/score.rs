@@ -93,12 +93,12 @@ pub const BATCH_SIZES: [usize; 4] = [2, 5, 10, 25];
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     /// The in-distribution test set.
-    pub in_dist: String,
+    pub in_dist: SetSpec,
     /// OOD sets.
-    pub ood: Vec<String>,
+    pub ood: Vec<SetSpec>,
     /// In-distribution data the typicality test's entropy estimate and DoSE's density are
     /// fitted on (scored by evaluation too), usually the training split.
-    pub reference: String,
+    pub reference: SetSpec,
     /// A background model's run folder (trained with `background_noise`), scored on the same
     /// sets with the same seed and limit: adds the likelihood-ratio score.
     pub background: Option<PathBuf>,
@@ -116,9 +116,9 @@ pub struct ScoreRow {
     /// Its label with the details of this row (`typicality, batches of 10`).
     pub score: String,
     /// In-distribution set.
-    pub in_dist: String,
+    pub in_dist: SetSpec,
     /// OOD set.
-    pub ood: String,
+    pub ood: SetSpec,
     /// Inputs per decision (1, or M for batch tests).
     pub batch: usize,
     /// The metrics with 95% bootstrap intervals.
@@ -158,8 +158,8 @@ pub(crate) fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
 
 /// The likelihood-regret scores of `set` and what computing them cost, if `genood regret`
 /// ran on it.
-fn load_regret(run: &RunDir, set: &str) -> Result<Option<(Vec<f64>, RegretSummary)>, LabError> {
-    let path = run.regret(&SetSpec::parse(set)?.label());
+fn load_regret(run: &RunDir, set: &SetSpec) -> Result<Option<(Vec<f64>, RegretSummary)>, LabError> {
+    let path = run.regret(&set.label());
     if !path.exists() {
         return Ok(None);
     }
@@ -183,15 +183,15 @@ fn load_regret(run: &RunDir, set: &str) -> Result<Option<(Vec<f64>, RegretSummar
     Ok(Some((scores.iter().map(|s| s.regret).collect(), summary)))
 }
 
-fn load_scores(run: &RunDir, set: &str) -> Result<Vec<ExampleScore>, LabError> {
-    Ok(read_scores(run, &SetSpec::parse(set)?.label())?)
+fn load_scores(run: &RunDir, set: &SetSpec) -> Result<Vec<ExampleScore>, LabError> {
+    Ok(read_scores(run, &set.label())?)
 }
 
 /// Checks that two runs scored the same images in the same order (same seed and limit).
 fn aligned(
     ours: &[ExampleScore],
     theirs: &[ExampleScore],
-    set: &str,
+    set: &SetSpec,
 ) -> Result<Vec<ExampleScore>, LabError> {
     let same =
         ours.len() == theirs.len() && ours.iter().zip(theirs).all(|(a, b)| a.index == b.index);
@@ -229,7 +229,7 @@ pub struct Coverage {
 
 impl Coverage {
     /// `set` with its count: "mnist:test (all 10000)" or "mnist:test (2000 of 10000)".
-    pub fn label(&self, set: &str) -> String {
+    pub fn label(&self, set: &SetSpec) -> String {
         if self.scored == self.of {
             format!("{set} (all {})", self.of)
         } else {
@@ -272,11 +272,11 @@ pub fn score_rows(
     let inside = load_scores(&run, &sets.in_dist)?;
     let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
     let conform = Conform::to(run.read_config()?.model.image().dims());
-    let in_images = SetSpec::parse(&sets.in_dist)?.load(data, seed, conform)?;
+    let in_images = sets.in_dist.load(data, seed, conform)?;
     let mut rows = Vec::new();
     for ood_name in &sets.ood {
         let outside = load_scores(&run, ood_name)?;
-        let ood_images = SetSpec::parse(ood_name)?.load(data, seed, conform)?;
+        let ood_images = ood_name.load(data, seed, conform)?;
         let coverage = |scores: &[ExampleScore], set: &ImageSet| Coverage {
             scored: scores.len(),
             of: set.len(),
@@ -344,7 +344,7 @@ pub fn score_rows(
         }
         if let Some(background) = &sets.background {
             let background = RunDir::new(background);
-            let ratio = |scores: &[ExampleScore], set: &str| -> Result<Vec<f64>, LabError> {
+            let ratio = |scores: &[ExampleScore], set: &SetSpec| -> Result<Vec<f64>, LabError> {
                 let reference = aligned(scores, &load_scores(&background, set)?, set)?;
                 Ok(likelihood_ratio(&stats(scores), &stats(&reference)))
             };
@@ -357,14 +357,15 @@ pub fn score_rows(
             );
         }
         if !sets.ensemble.is_empty() {
-            let members = |scores: &[ExampleScore], set: &str| -> Result<Vec<Vec<f64>>, LabError> {
-                let mut all = vec![scores.iter().map(|s| s.log_p).collect::<Vec<_>>()];
-                for member in &sets.ensemble {
-                    let other = aligned(scores, &load_scores(&RunDir::new(member), set)?, set)?;
-                    all.push(other.iter().map(|s| s.log_p).collect());
-                }
-                Ok(all)
-            };
+            let members =
+                |scores: &[ExampleScore], set: &SetSpec| -> Result<Vec<Vec<f64>>, LabError> {
+                    let mut all = vec![scores.iter().map(|s| s.log_p).collect::<Vec<_>>()];
+                    for member in &sets.ensemble {
+                        let other = aligned(scores, &load_scores(&RunDir::new(member), set)?, set)?;
+                        all.push(other.iter().map(|s| s.log_p).collect());
+                    }
+                    Ok(all)
+                };
             push(
                 labelled(
                     Score::Waic,
@@ -415,7 +416,7 @@ pub fn score_rows(
         let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
         for row in rows
             .iter_mut()
-            .filter(|r| &r.ood == ood_name && r.kind == Score::Typicality)
+            .filter(|r| r.ood == *ood_name && r.kind == Score::Typicality)
         {
             let mut rng = StdRng::seed_from_u64(seed);
             row.threshold = Some(threshold_test(
@@ -505,7 +506,7 @@ pub fn write_per_image_scores(
             row.push(s.path.clone().unwrap_or_default());
             table.row(row);
         }
-        let path = dir.join(format!("{}.csv", file_safe(&SetSpec::parse(set)?.label())));
+        let path = dir.join(format!("{}.csv", file_safe(&set.label())));
         table.write(&path).map_err(LabError::io(&path))?;
         written.push(path);
     }
@@ -514,7 +515,7 @@ pub fn write_per_image_scores(
 
 /// A row's scores of the in-distribution set (`ood` none) or of OOD set `ood`, if it is the
 /// row's.
-fn values_of<'a>(row: &'a ScoreRow, ood: Option<&String>) -> Option<&'a Vec<f64>> {
+fn values_of<'a>(row: &'a ScoreRow, ood: Option<&SetSpec>) -> Option<&'a Vec<f64>> {
     match ood {
         None => Some(&row.in_scores),
         Some(ood) => (&row.ood == ood).then_some(&row.ood_scores),

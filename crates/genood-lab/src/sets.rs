@@ -22,29 +22,28 @@ pub struct Subset {
     pub indices: Vec<usize>,
 }
 
-/// Set `name` from `data`, checked against the model's image `shape`, with the indices of
+/// Set `spec` from `data`, checked against the model's image `shape`, with the indices of
 /// at most `limit` images to score: a subset seeded by `seed`, the same for every command
 /// that takes a limit (a larger limit's subset contains a smaller one's). Scores keep each
 /// image's index in the whole set, which also keys its noise, so a subset scores each image
 /// as the whole set does.
 pub fn load_subset(
-    name: &str,
+    spec: &SetSpec,
     data: &DataSource,
     seed: u64,
     limit: Option<usize>,
     shape: [usize; 3],
 ) -> Result<Subset, LabError> {
-    let spec = SetSpec::parse(name)?;
     let set = spec.load(data, seed, Conform::to(shape))?;
     if set.is_empty() {
         return Err(LabError::set(
-            name,
+            spec,
             "the set has no images; nothing to score",
         ));
     }
     if set.shape != shape {
         return Err(LabError::set(
-            name,
+            spec,
             format!("images are {:?}, the model expects {shape:?}", set.shape),
         ));
     }
@@ -52,7 +51,11 @@ pub fn load_subset(
         limit.unwrap_or(usize::MAX),
         &mut StdRng::seed_from_u64(seed),
     );
-    Ok(Subset { spec, set, indices })
+    Ok(Subset {
+        spec: spec.clone(),
+        set,
+        indices,
+    })
 }
 
 /// What reading `set` left out (`--skip-bad`) or converted to the model's shape, one line

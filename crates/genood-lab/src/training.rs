@@ -33,7 +33,7 @@ pub struct TrainOptions {
     /// The model family.
     pub model: ModelKind,
     /// Training set, e.g. `fashion-mnist:train` or `folder:PATH`.
-    pub data: String,
+    pub data: SetSpec,
     /// The model's image channels and size for a folder set; what is left `None` is the
     /// images' own (a named set or an array keeps its shape).
     pub shape: Conform,
@@ -53,7 +53,7 @@ pub struct TrainOptions {
     /// Number format of a flow's coupling networks in training.
     pub precision: Option<Precision>,
     /// Sets whose likelihood is logged to `dynamics.csv` while training.
-    pub monitor: Vec<String>,
+    pub monitor: Vec<SetSpec>,
     /// Worker threads (training is bit-identical for a given count).
     pub threads: usize,
 }
@@ -65,7 +65,7 @@ impl Default for TrainOptions {
             config: None,
             preset: Preset::Quick,
             model: ModelKind::Glow,
-            data: "fashion-mnist:train".into(),
+            data: SetSpec::parse("fashion-mnist:train").expect("a known set"),
             shape: Conform::default(),
             steps: None,
             batch_size: None,
@@ -93,7 +93,7 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
         }
         None => {
             let (preset, kind) = (options.preset, options.model);
-            let spec = SetSpec::parse(&options.data)?;
+            let spec = &options.data;
             let shape = spec.native_shape(options.shape)?;
             // A folder is read at the asked shape; other sets keep theirs.
             let [c, h, w] = shape;
@@ -101,7 +101,7 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
                 || options.shape.size.is_some_and(|asked| asked != [h, w])
             {
                 return Err(LabError::set(
-                    &options.data,
+                    spec,
                     format!(
                         "its images are {shape:?}; --size and --channels resize folder: sets only"
                     ),
@@ -146,7 +146,7 @@ pub fn run_config(options: &TrainOptions) -> Result<RunConfig, LabError> {
         config.monitor = options
             .monitor
             .iter()
-            .map(|name| Ok(SetSpec::parse(name)?.absolute()?.label()))
+            .map(|set| Ok(set.absolute()?.label()))
             .collect::<Result<_, LabError>>()?;
     }
     config.validate().map_err(|e| LabError::Invalid {

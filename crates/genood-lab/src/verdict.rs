@@ -191,8 +191,8 @@ mod tests {
         ScoreRow {
             kind,
             score: score.into(),
-            in_dist: "fashion-mnist:test".into(),
-            ood: "mnist:test".into(),
+            in_dist: "fashion-mnist:test".parse().unwrap(),
+            ood: "mnist:test".parse().unwrap(),
             batch,
             metrics: Detection {
                 auroc: estimate,

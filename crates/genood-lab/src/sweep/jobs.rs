@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
-use genood_data::DataSource;
 use genood_data::atomic::write_atomically;
 use genood_data::error::chain;
 use genood_data::fetch::FetchOptions;
+use genood_data::{DataSource, SetSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisOptions, analyze};
@@ -27,7 +27,7 @@ use crate::regret::{self, RegretOptions, regret_sets};
 use crate::report::{ReportOptions, write_report};
 use crate::score::{Bootstrap, Comparison, score_rows, write_per_image_scores, write_score_tables};
 use crate::sets::fetch_sets;
-use crate::sweep::layout;
+use crate::sweep::layout::{self, Finished};
 use crate::sweep::plan::{Compared, Job, Plan, SetGroup, Work, plan};
 use crate::sweep::spec::SweepSpec;
 use crate::sweep::summary::write_summary;
@@ -68,18 +68,6 @@ pub enum JobState {
 struct Failure {
     error: String,
     log: PathBuf,
-}
-
-/// `done.json`: how long a finished job took.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Finished {
-    /// The job.
-    pub id: String,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-    /// A train job's training images per second (0 when the run had finished before).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub images_per_sec: Option<f64>,
 }
 
 /// A sweep's folder, its setup and its plan.
@@ -139,12 +127,6 @@ impl Sweep {
         self.dir.join(planned)
     }
 
-    /// What `done.json` of job `id` says, if it finished.
-    pub fn finished(&self, id: &str) -> Option<Finished> {
-        let text = std::fs::read_to_string(self.job_dir(id).join("done.json")).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
     /// The sweep's table: `report/sweep.{html,md,csv,json}`.
     pub fn report_dir(&self) -> PathBuf {
         layout::report_dir(&self.dir)
@@ -153,7 +135,7 @@ impl Sweep {
     /// How far job `id` got.
     pub fn state(&self, id: &str) -> JobState {
         let dir = self.job_dir(id);
-        if dir.join("done.json").exists() {
+        if layout::done_mark(&self.dir, id).exists() {
             return JobState::Done;
         }
         match std::fs::read_to_string(dir.join("failed.json"))
@@ -213,7 +195,7 @@ impl Sweep {
         }
         let (path, value) = match &outcome {
             Ok(images_per_sec) => (
-                dir.join("done.json"),
+                layout::done_mark(&self.dir, id),
                 serde_json::to_string_pretty(&Finished {
                     id: id.into(),
                     seconds: started.elapsed().as_secs_f64(),
@@ -336,7 +318,8 @@ impl Sweep {
                 step.report(runs, &compared, &options, progress)
             }
             Work::Summary { experiment } => {
-                let written = write_summary(self, &job.id, experiment)?;
+                let written =
+                    write_summary(&self.dir, &self.setup.spec, &self.plan, &job.id, experiment)?;
                 progress.note(&format!("wrote {}", written.display()));
                 Ok(())
             }
@@ -390,7 +373,7 @@ impl Step<'_> {
     fn eval(
         &self,
         run: &Path,
-        set: &str,
+        set: &SetSpec,
         (limit, iw_samples): (Option<usize>, usize),
         (shard, shards): (usize, usize),
         progress: &mut dyn Progress,
@@ -402,7 +385,7 @@ impl Step<'_> {
         let options = self.scoring(limit, iw_samples, part);
         let summaries = evaluate_sets(
             &self.sweep.path(run),
-            &[set.to_string()],
+            std::slice::from_ref(set),
             &self.context,
             &options,
             progress,
@@ -440,7 +423,7 @@ impl Step<'_> {
     fn regret(
         &self,
         run: &Path,
-        held_out: &[String],
+        held_out: &[SetSpec],
         limit: Option<usize>,
         progress: &mut dyn Progress,
     ) -> Result<(), LabError> {

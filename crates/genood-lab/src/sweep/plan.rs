@@ -85,16 +85,16 @@ impl Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Compared {
     /// The training split, the scores' reference.
-    pub reference: String,
+    pub reference: SetSpec,
     /// The in-distribution test set.
-    pub test: String,
+    pub test: SetSpec,
     /// The OOD sets.
-    pub ood: Vec<String>,
+    pub ood: Vec<SetSpec>,
 }
 
 impl Compared {
     /// The test set, then the OOD sets.
-    pub fn held_out(&self) -> Vec<String> {
+    pub fn held_out(&self) -> Vec<SetSpec> {
         std::iter::once(self.test.clone())
             .chain(self.ood.iter().cloned())
             .collect()
@@ -105,7 +105,7 @@ impl Compared {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetGroup {
     /// The sets.
-    pub sets: Vec<String>,
+    pub sets: Vec<SetSpec>,
     /// Images scored per set (a seeded subset; `None`: all).
     pub limit: Option<usize>,
 }
@@ -132,7 +132,7 @@ pub enum Work {
         /// The run folder.
         run: PathBuf,
         /// The set.
-        set: String,
+        set: SetSpec,
         /// Images scored (a seeded subset; `None`: all).
         limit: Option<usize>,
         /// Importance samples of a VAE's bound.
@@ -433,7 +433,7 @@ pub fn plan(spec: &SweepSpec) -> Result<Plan, LabError> {
 fn datasets_of(pair: &PairSets) -> Result<Vec<String>, LabError> {
     let mut names = Vec::new();
     for spec in [&pair.train, &pair.test].into_iter().chain(&pair.ood) {
-        if let SetSpec::Real { dataset, .. } = SetSpec::parse(spec)? {
+        if let SetSpec::Real { dataset, .. } = spec {
             let name = dataset.name().to_string();
             if !names.contains(&name) {
                 names.push(name);
@@ -577,7 +577,7 @@ impl Builder {
         let mut companion = config.clone();
         companion.monitor.clear();
         // The likelihood of the OOD sets over training, for `analyze`'s dynamics figure.
-        config.monitor = sets.ood.clone();
+        config.monitor = SetSpec::labels(&sets.ood);
         let steps = config.train.steps;
         let vae = matches!(config.model, ModelConfig::Vae(_));
         let what = format!("{}-{model}", scope.name);
@@ -674,7 +674,7 @@ impl Builder {
         let mut parts = Vec::new();
         for group in groups {
             for set in &group.sets {
-                let short = SetSpec::parse(set).map_or(set.clone(), |s| s.display_name());
+                let short = set.display_name();
                 for shard in 0..shards {
                     let part = match shards {
                         1 => String::new(),

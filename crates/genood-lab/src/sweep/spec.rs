@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use genood_data::SetSpec;
 use genood_data::error::chain;
 use serde::{Deserialize, Serialize};
 
@@ -108,12 +109,12 @@ pub enum PairChoice {
         #[serde(default)]
         name: Option<String>,
         /// Training set.
-        train: String,
+        train: SetSpec,
         /// In-distribution test set (default: the test split of a named training split).
         #[serde(rename = "in", default)]
-        in_dist: Option<String>,
+        in_dist: Option<SetSpec>,
         /// OOD sets.
-        ood: Vec<String>,
+        ood: Vec<SetSpec>,
     },
 }
 
@@ -320,7 +321,7 @@ impl SweepSpec {
                     train,
                     in_dist,
                     ood,
-                } => PairSets::custom(train, in_dist.as_deref(), ood).map(|mut sets| {
+                } => PairSets::custom(train, in_dist.as_ref(), ood).map(|mut sets| {
                     if let Some(name) = name {
                         sets.name = file_safe(name);
                     }
@@ -374,7 +375,7 @@ mod tests {
         assert_eq!(spec.resources_of("eval").mem.as_deref(), Some("4G"));
         assert_eq!(train.sbatch, vec!["--account=lab".to_string()]);
         let sets = spec.pair_sets().unwrap();
-        assert_eq!(sets[1].test, "fashion-mnist:test");
+        assert_eq!(sets[1].test.label(), "fashion-mnist:test");
 
         for (field, bad) in [("models", r#"["glw"]"#), ("presets", r#"["huge"]"#)] {
             let mut value = serde_json::to_value(&spec).unwrap();

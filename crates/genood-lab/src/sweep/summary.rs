@@ -18,8 +18,9 @@ use crate::analysis_view::{self, read_analysis};
 use crate::error::LabError;
 use crate::pairs::{PairSets, Reported};
 use crate::sweep::budget::Budget;
-use crate::sweep::jobs::Sweep;
-use crate::sweep::plan::{Experiment, ModelPlan, Stage};
+use crate::sweep::layout::finished;
+use crate::sweep::plan::{Experiment, ModelPlan, Plan, Stage};
+use crate::sweep::spec::SweepSpec;
 
 /// One model's results.
 #[derive(Debug, Serialize)]
@@ -69,13 +70,13 @@ struct Results {
 /// `run`'s summaries of `sets`, in that order; an error names a set it has not scored.
 pub(crate) fn scored_sets<'a>(
     run: &Path,
-    sets: impl IntoIterator<Item = &'a String>,
+    sets: impl IntoIterator<Item = &'a SetSpec>,
 ) -> Result<Vec<SetSummary>, LabError> {
     let dir = RunDir::new(run);
     let all: BTreeMap<String, SetSummary> = dir.read_json(&dir.summary())?;
     sets.into_iter()
         .map(|set| {
-            let label = SetSpec::parse(set)?.label();
+            let label = set.label();
             all.get(&label)
                 .cloned()
                 .ok_or_else(|| LabError::set(set, format!("{} has not scored it", run.display())))
@@ -83,14 +84,33 @@ pub(crate) fn scored_sets<'a>(
         .collect()
 }
 
-/// Writes `results.json` and `summary.md` of `experiment` (job `id` of `sweep`) into its
-/// folder; returns the summary's path.
+/// A sweep folder as a summary reads it: the folders its plan names, its jobs' marks.
+struct Folder<'a> {
+    dir: &'a Path,
+}
+
+impl Folder<'_> {
+    /// A folder the plan names.
+    fn path(&self, planned: &Path) -> PathBuf {
+        self.dir.join(planned)
+    }
+
+    /// Seconds job `id` took (0 if it has no mark).
+    fn seconds(&self, id: &str) -> f64 {
+        finished(self.dir, id).map_or(0.0, |f| f.seconds)
+    }
+}
+
+/// Writes `results.json` and `summary.md` of `experiment` (job `id` of `plan`, planned from
+/// `spec` in the sweep folder `dir`) into its folder; returns the summary's path.
 pub fn write_summary(
-    sweep: &Sweep,
+    dir: &Path,
+    spec: &SweepSpec,
+    plan: &Plan,
     id: &str,
     experiment: &Experiment,
 ) -> Result<PathBuf, LabError> {
-    let spec = &sweep.setup.spec;
+    let sweep = &Folder { dir };
     let pair = spec
         .pair_sets()
         .map_err(|reason| LabError::Sweep { reason })?
@@ -99,13 +119,11 @@ pub fn write_summary(
         .ok_or_else(|| LabError::Sweep {
             reason: format!("the spec has no pair `{}`", experiment.pair),
         })?;
-    let seconds = |job: &str| sweep.finished(job).map_or(0.0, |f| f.seconds);
-    let total_seconds = sweep
-        .plan
+    let total_seconds = plan
         .prerequisites(id)
         .iter()
-        .filter(|job| sweep.plan.job(job).is_some_and(|j| j.stage != Stage::Fetch))
-        .map(|job| seconds(job))
+        .filter(|job| plan.job(job).is_some_and(|j| j.stage != Stage::Fetch))
+        .map(|job| sweep.seconds(job))
         .sum();
     let models = experiment
         .models
@@ -141,7 +159,7 @@ pub fn write_summary(
 }
 
 fn model_result(
-    sweep: &Sweep,
+    sweep: &Folder,
     experiment: &Experiment,
     m: &ModelPlan,
 ) -> Result<ModelResult, LabError> {
@@ -153,8 +171,7 @@ fn model_result(
             .into_iter()
             .chain(&compared.ood),
     )?;
-    let trained = sweep.finished(&m.train);
-    let seconds = |job: &str| sweep.finished(job).map_or(0.0, |f| f.seconds);
+    let trained = finished(sweep.dir, &m.train);
     let companions = m.background.iter().chain(&m.ensemble);
     let path = run.join("ood-scores.json");
     let text = std::fs::read_to_string(&path).map_err(LabError::io(&path))?;
@@ -172,7 +189,7 @@ fn model_result(
             .evaluation
             .iter()
             .chain(std::iter::once(&m.score))
-            .map(|job| seconds(job))
+            .map(|job| sweep.seconds(job))
             .sum(),
         ood_more_likely_than_test: sets[2..]
             .iter()
@@ -180,7 +197,7 @@ fn model_result(
             .collect(),
         sets,
         extra_runs: companions
-            .map(|c| (sweep.path(&c.run), seconds(&c.train)))
+            .map(|c| (sweep.path(&c.run), sweep.seconds(&c.train)))
             .collect(),
         background: m.background.as_ref().map(|c| sweep.path(&c.run)),
         ensemble: m.ensemble.iter().map(|c| sweep.path(&c.run)).collect(),
@@ -190,7 +207,7 @@ fn model_result(
 }
 
 fn render_summary(
-    sweep: &Sweep,
+    sweep: &Folder,
     experiment: &Experiment,
     results: &Results,
 ) -> Result<String, LabError> {
