@@ -521,3 +521,118 @@ fn values_of<'a>(row: &'a ScoreRow, ood: Option<&SetSpec>) -> Option<&'a Vec<f64
         Some(ood) => (&row.ood == ood).then_some(&row.ood_scores),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use genood_data::npz::encode_npy;
+    use genood_models::presets::Preset;
+    use genood_train::eval::write_scores_csv;
+
+    use super::*;
+    use crate::training::{TrainOptions, run_config};
+
+    /// A run folder with no model, only its config and per-image scores of three `npy:` sets
+    /// written by hand: 40 reference and 40 test images scored around 3 bpd, 40 OOD images
+    /// around 2 bpd.
+    fn synthetic_run(dir: &Path) -> Comparison {
+        let run = RunDir::new(dir);
+        let options = TrainOptions {
+            preset: Preset::Tiny,
+            ..TrainOptions::default()
+        };
+        std::fs::create_dir_all(run.scores_dir()).unwrap();
+        run.write_json(&run.config(), &run_config(&options).unwrap())
+            .unwrap();
+        let dims = 28 * 28;
+        let set = |name: &str, bpd: f64, texture: u8| {
+            let pixels: Vec<u8> = (0..40 * dims)
+                .map(|i| (i as u8).wrapping_mul(texture))
+                .collect();
+            let path = dir.join(format!("{name}.npy"));
+            std::fs::write(&path, encode_npy("|u1", &[40, 28, 28], &pixels)).unwrap();
+            let spec = SetSpec::parse(&format!("npy:{}", path.display())).unwrap();
+            let scores: Vec<ExampleScore> = (0..40)
+                .map(|index| {
+                    // ±0.01 around the set's level, alternating.
+                    let bpd = bpd + if index % 2 == 0 { 0.01 } else { -0.01 };
+                    ExampleScore {
+                        index,
+                        label: None,
+                        log_p: -bpd * dims as f64 * std::f64::consts::LN_2,
+                        bpd,
+                        parts: Vec::new(),
+                        path: None,
+                    }
+                })
+                .collect();
+            write_scores_csv(&run.scores(&spec.label()), &scores).unwrap();
+            spec
+        };
+        Comparison {
+            reference: set("reference", 3.0, 3),
+            in_dist: set("test", 3.0, 5),
+            ood: vec![set("ood", 2.0, 0)],
+            background: None,
+            ensemble: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn score_rows_of_synthetic_per_image_scores() {
+        let dir = std::env::temp_dir().join(format!("genood-score-rows-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sets = synthetic_run(&dir);
+        let bootstrap = Bootstrap {
+            resamples: 50,
+            seed: 0,
+        };
+        let rows = score_rows(&dir, &sets, bootstrap, &DataSource::new(&dir)).unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.score.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "likelihood (bpd)",
+                "typicality",
+                "typicality, batches of 2",
+                "typicality, batches of 5",
+                "typicality, batches of 10",
+                "typicality, batches of 25",
+                "input complexity (png-best)",
+                "input complexity (webp-lossless)",
+                "DoSE (KDE of log p)",
+            ]
+        );
+        let row = |name: &str| rows.iter().find(|r| r.score == name).unwrap();
+        // Every OOD image is more likely than every test image: the likelihood ranks them
+        // all as more in-distribution (AUROC 0), and at 1 bpd from the reference's mean
+        // (3 bpd, the entropy estimate) against 0.01, typicality separates them all (AUROC 1).
+        let likelihood = row("likelihood (bpd)");
+        assert_eq!(likelihood.metrics.auroc.value, 0.0);
+        assert_eq!(likelihood.in_scores.len(), 40);
+        assert_eq!(
+            (likelihood.in_dist.clone(), likelihood.ood.clone()),
+            (sets.in_dist.clone(), sets.ood[0].clone())
+        );
+        assert_eq!(row("typicality").metrics.auroc.value, 1.0);
+        // Typicality is a distance from the entropy estimate, for single images and batches.
+        for score in ["typicality", "typicality, batches of 10"] {
+            let r = row(score);
+            let distance = |v: &[f64]| v.iter().all(|x| x.is_finite() && *x >= 0.0);
+            assert!(distance(&r.in_scores) && distance(&r.ood_scores), "{score}");
+        }
+        assert_eq!(row("typicality, batches of 10").batch, 10);
+        // Coverage counts the images scored against the images in each set.
+        assert_eq!(
+            (likelihood.in_images, likelihood.ood_images),
+            (
+                Coverage { scored: 40, of: 40 },
+                Coverage { scored: 40, of: 40 }
+            )
+        );
+        // Typicality carries its bootstrap threshold test, single images and batches alike.
+        assert!(row("typicality").threshold.is_some());
+        assert!(row("typicality, batches of 25").threshold.is_some());
+        assert!(likelihood.threshold.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
