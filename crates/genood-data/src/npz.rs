@@ -294,24 +294,41 @@ pub fn read_image_array(
             "the array is not uint8 (convert with .astype('uint8'))",
         )
     })?;
-    let (shape, channels_last) = match array.shape[..] {
+    image_array(name, &array.shape, std::borrow::Cow::Owned(bytes))
+        .map_err(|reason| DataError::content(path, reason))
+}
+
+/// The images of a `uint8` array of `shape` (N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3; a
+/// last axis of 1 or 3 is read as the channels) as a set called `name`; the rule for `npy:`
+/// sets and for arrays handed over in memory. Channel-major pixels are taken as they are
+/// (owned bytes are not copied), channel-last ones are reordered. The error says what shape
+/// was expected.
+pub fn image_array(
+    name: &str,
+    shape: &[usize],
+    bytes: std::borrow::Cow<'_, [u8]>,
+) -> Result<ImageSet, String> {
+    let (shape, channels_last) = match shape[..] {
         [n, h, w] => ([n, 1, h, w], false),
         [n, h, w, c] if c == 1 || c == 3 => ([n, c, h, w], true),
         [n, c, h, w] if c == 1 || c == 3 => ([n, c, h, w], false),
         _ => {
-            return Err(DataError::content(
-                path,
-                format!(
-                    "an array of shape {:?} is not images: expected N×H×W, N×H×W×C or N×C×H×W \
-                     with C = 1 or 3",
-                    array.shape
-                ),
+            return Err(format!(
+                "an array of shape {shape:?} is not images: expected N×H×W, N×H×W×C or N×C×H×W \
+                 with C = 1 or 3"
             ));
         }
     };
     let [n, c, h, w] = shape;
     if n == 0 || h == 0 || w == 0 {
-        return Err(DataError::content(path, "the array holds no images"));
+        return Err("the array holds no images".into());
+    }
+    if bytes.len() != n * c * h * w {
+        return Err(format!(
+            "the array has {} bytes, not the {} of its shape",
+            bytes.len(),
+            n * c * h * w
+        ));
     }
     let pixels = if channels_last {
         bytes
@@ -319,7 +336,7 @@ pub fn read_image_array(
             .flat_map(|image| crate::folder::channel_major(image, c))
             .collect()
     } else {
-        bytes
+        bytes.into_owned()
     };
     Ok(ImageSet::new(name, [c, h, w], pixels, None))
 }

@@ -55,6 +55,9 @@ pub enum SetSpec {
         /// The `.npz` member; `None` for `.npy`, or for an archive of one array.
         key: Option<String>,
     },
+    /// Images a caller holds in memory (a Python array), by the name it gave them
+    /// (`memory:NAME`): they are scored where they are handed over and cannot be read by name.
+    Memory(String),
     /// A synthetic set made from a base set.
     Synthetic {
         /// How it is made.
@@ -76,6 +79,9 @@ impl SetSpec {
                 npz: false,
                 key: None,
             });
+        }
+        if let Some(name) = text.strip_prefix("memory:") {
+            return Ok(SetSpec::Memory(name.into()));
         }
         if let Some(rest) = text.strip_prefix("npz:") {
             let (path, key) = match rest.rsplit_once(':') {
@@ -127,7 +133,16 @@ impl SetSpec {
                 Some(key) => format!("npz:{}:{key}", path.display()),
                 None => format!("npz:{}", path.display()),
             },
+            SetSpec::Memory(name) => format!("memory:{name}"),
             SetSpec::Synthetic { kind, base } => format!("{}/{}", kind.label(), base.label()),
+        }
+    }
+
+    /// The error of reading a [`SetSpec::Memory`] set by name.
+    fn held_in_memory(&self) -> DataError {
+        DataError::Unknown {
+            name: self.label(),
+            hint: "it names images held in memory by the caller; pass the array itself".into(),
         }
     }
 
@@ -141,6 +156,7 @@ impl SetSpec {
         };
         match self {
             SetSpec::Real { .. } => self.label(),
+            SetSpec::Memory(name) => name.clone(),
             SetSpec::Folder(path) => file_name(path),
             SetSpec::Array { path, key, .. } => match key {
                 Some(key) => format!("{}:{key}", file_name(path)),
@@ -167,6 +183,7 @@ impl SetSpec {
                 read_image_array(path, *npz, key.as_deref(), &self.label())?,
                 conform,
             )),
+            SetSpec::Memory(_) => Err(self.held_in_memory()),
             SetSpec::Synthetic { kind, base } => {
                 let base = base.load(source, seed, conform)?;
                 Ok(kind.apply(&base, &mut StdRng::seed_from_u64(seed)))
@@ -185,7 +202,7 @@ impl SetSpec {
     pub fn absolute(&self) -> Result<SetSpec, DataError> {
         let absolute = |path: &PathBuf| std::fs::canonicalize(path).map_err(DataError::io(path));
         Ok(match self {
-            SetSpec::Real { .. } => self.clone(),
+            SetSpec::Real { .. } | SetSpec::Memory(_) => self.clone(),
             SetSpec::Folder(path) => SetSpec::Folder(absolute(path)?),
             SetSpec::Array { path, npz, key } => SetSpec::Array {
                 path: absolute(path)?,
@@ -208,6 +225,7 @@ impl SetSpec {
             SetSpec::Array { path, npz, key } => {
                 Ok(read_image_array(path, *npz, key.as_deref(), &self.label())?.shape)
             }
+            SetSpec::Memory(_) => Err(self.held_in_memory()),
             SetSpec::Synthetic { base, .. } => base.native_shape(conform),
         }
     }

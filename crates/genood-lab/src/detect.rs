@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::error::LabError;
+use crate::evaluation::check_shape;
 use crate::progress::Progress;
 use crate::score::{Score, stats};
 use crate::sets::{load_subset, loading_notes};
@@ -143,7 +144,7 @@ impl std::str::FromStr for Grouping {
 impl Grouping {
     /// The batches of `m` this grouping forms of `scores` (positions into it); the images
     /// of a group left over after its last whole batch are in none.
-    fn batches(self, scores: &[ExampleScore], m: usize, seed: u64) -> Vec<Vec<usize>> {
+    pub fn batches(self, scores: &[ExampleScore], m: usize, seed: u64) -> Vec<Vec<usize>> {
         let mut rng = stream_rng(seed, streams::DETECT_BATCHES, 0);
         let all: Vec<usize> = (0..scores.len()).collect();
         let mut groups = match self {
@@ -209,6 +210,15 @@ impl Threshold {
     pub fn percentile(&self, value: f64) -> f64 {
         let below = self.calibration.partition_point(|c| *c < value);
         100.0 * below as f64 / self.calibration.len() as f64
+    }
+
+    /// The conformal p-value of `value`: (1 + calibration scores at or above it) / (1 +
+    /// calibration scores). An in-distribution input's p-value is at most `a` with
+    /// probability at most `a`.
+    pub fn p_value(&self, value: f64) -> f64 {
+        let below = self.calibration.partition_point(|c| *c < value);
+        let at_or_above = self.calibration.len() - below;
+        (1 + at_or_above) as f64 / (1 + self.calibration.len()) as f64
     }
 }
 
@@ -334,33 +344,41 @@ fn training_split(
     Ok((set, rest, heldout))
 }
 
-/// Fits a detector for the run in `run_dir` on its own held-out images and writes it to
-/// `detector.json` there.
+/// Fits a detector for the run in `run_dir` on its own held-out images (or the set
+/// `options.calibrate` names) and writes it to `detector.json` there.
 pub fn fit_detector(
     run_dir: &Path,
     context: &Context,
     options: &DetectOptions,
     progress: &mut dyn Progress,
 ) -> Result<Detector, LabError> {
+    let detector = fit(run_dir, None, context, options, progress)?;
+    let run = RunDir::new(run_dir);
+    run.write_json(&run.detector(), &detector)?;
+    progress.note(&format!(
+        "fitted {} on {} calibration images ({}) and {} training images of {} as reference (false positives {:.0}%)",
+        run.detector().display(),
+        detector.calibration_images,
+        detector.calibration,
+        detector.dose_reference.len(),
+        detector.data,
+        100.0 * options.fpr
+    ));
+    Ok(detector)
+}
+
+/// Fits a detector for the run in `run_dir` without writing it: the reference is a seeded
+/// subset of the images the run trained on, the calibration set is `calibration` where given
+/// (images in memory), else the set `options.calibrate` names, else the run's held-out images.
+pub fn fit(
+    run_dir: &Path,
+    calibration: Option<&ImageSet>,
+    context: &Context,
+    options: &DetectOptions,
+    progress: &mut dyn Progress,
+) -> Result<Detector, LabError> {
     let (data, device) = (&context.data, &context.device);
-    if !(options.fpr > 0.0 && options.fpr < 1.0) {
-        return Err(LabError::Invalid {
-            what: "fpr",
-            reason: format!(
-                "the false-positive rate must lie between 0 and 1, got {}",
-                options.fpr
-            ),
-        });
-    }
-    if options.scores.is_empty() {
-        return Err(LabError::Invalid {
-            what: "scores",
-            reason: "choose at least one score to detect with".into(),
-        });
-    }
-    for &score in &options.scores {
-        column(score)?;
-    }
+    check_options(options)?;
     let run = RunDir::new(run_dir);
     let checkpoint = run.load_checkpoint(device)?;
     let (step, model_sha256) = checkpoint.origin();
@@ -380,20 +398,27 @@ pub fn fit_detector(
         "reference",
         progress,
     );
-    let calibration_subset = match &options.calibrate {
-        Some(name) => {
+    let calibration_subset = match (calibration, &options.calibrate) {
+        (None, Some(name)) => {
             let subset = load_subset(name, data, options.seed, options.limit, model.image_dims())?;
             for note in loading_notes(&subset.set) {
                 progress.note(&note);
             }
             Some(subset)
         }
-        None => None,
+        _ => None,
     };
-    let (calibration_set, calibration_indices, calibration) = match &calibration_subset {
-        Some(subset) => (&subset.set, &subset.indices, subset.spec.label()),
-        None => (&set, &heldout, HELD_OUT.to_string()),
-    };
+    let all: Vec<usize>;
+    let (calibration_set, calibration_indices, calibration) =
+        match (calibration, &calibration_subset) {
+            (Some(images), _) => {
+                check_shape(images, model.image_dims())?;
+                all = (0..images.len()).collect();
+                (images, &all, images.name.clone())
+            }
+            (None, Some(subset)) => (&subset.set, &subset.indices, subset.spec.label()),
+            (None, None) => (&set, &heldout, HELD_OUT.to_string()),
+        };
     let calibration_scores = evaluate(
         &model,
         calibration_set,
@@ -403,23 +428,79 @@ pub fn fit_detector(
         "calibration",
         progress,
     );
-    if reference_scores.len() < 2 || calibration_scores.len() < 2 {
+    let origin = Origin {
+        data: config.data.clone(),
+        step,
+        model_sha256,
+        calibration,
+    };
+    fit_scores(
+        &reference_scores,
+        (calibration_set, &calibration_scores),
+        origin,
+        options,
+        &mut rng,
+    )
+}
+
+/// What a detector records of the model it was fitted for and the data it was fitted on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    /// The model's training set.
+    pub data: String,
+    /// The checkpoint's step.
+    pub step: usize,
+    /// The SHA-256 of the model's weights (empty for a model genood did not train).
+    pub model_sha256: String,
+    /// The calibration set's name.
+    pub calibration: String,
+}
+
+/// Refuses a false-positive rate outside (0, 1), no scores, or a score no detector takes.
+fn check_options(options: &DetectOptions) -> Result<(), LabError> {
+    if !(options.fpr > 0.0 && options.fpr < 1.0) {
+        return Err(LabError::Invalid {
+            what: "fpr",
+            reason: format!(
+                "the false-positive rate must lie between 0 and 1, got {}",
+                options.fpr
+            ),
+        });
+    }
+    if options.scores.is_empty() {
+        return Err(LabError::Invalid {
+            what: "scores",
+            reason: "choose at least one score to detect with".into(),
+        });
+    }
+    for &score in &options.scores {
+        column(score)?;
+    }
+    Ok(())
+}
+
+/// Fits a detector from per-image scores in memory, of any model: the typicality test's
+/// entropy and DoSE's density from `reference`, every threshold from the `calibration`
+/// images' scores (those images feed input complexity); the batch test's bootstrap draws from
+/// `rng`.
+pub fn fit_scores(
+    reference: &[ExampleScore],
+    (calibration_set, calibration): (&ImageSet, &[ExampleScore]),
+    origin: Origin,
+    options: &DetectOptions,
+    rng: &mut StdRng,
+) -> Result<Detector, LabError> {
+    check_options(options)?;
+    if reference.len() < 2 || calibration.len() < 2 {
         return Err(LabError::set(
-            &config.data,
+            &origin.data,
             "too few images to fit a detector (it needs two reference and two calibration images)",
         ));
     }
-    let entropy =
-        reference_scores.iter().map(|s| s.bpd).sum::<f64>() / reference_scores.len() as f64;
-    let dose_reference = dose_features(&stats(&reference_scores));
+    let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
+    let dose_reference = dose_features(&stats(reference));
     let kde = Kde::fit(&dose_reference);
-    let values = score_values(
-        &calibration_scores,
-        calibration_set,
-        entropy,
-        &kde,
-        options.codec,
-    );
+    let values = score_values(calibration, calibration_set, entropy, &kde, options.codec);
     let mut scores = Vec::new();
     for (k, &score) in SCORES.iter().enumerate() {
         if options.scores.contains(&score) {
@@ -444,24 +525,24 @@ pub fn fit_detector(
             .collect(),
         options.fpr,
     );
-    let calibration_bpd: Vec<f64> = calibration_scores.iter().map(|s| s.bpd).collect();
+    let calibration_bpd: Vec<f64> = calibration.iter().map(|s| s.bpd).collect();
     let batch_entropy = calibration_bpd.iter().sum::<f64>() / calibration_bpd.len() as f64;
     let batch_threshold = typicality_threshold(
         &calibration_bpd,
         options.batch,
         2000,
         1.0 - options.fpr,
-        &mut rng,
+        rng,
     );
-    let detector = Detector {
-        data: config.data.clone(),
-        step,
-        model_sha256,
+    Ok(Detector {
+        data: origin.data,
+        step: origin.step,
+        model_sha256: origin.model_sha256,
         fpr: options.fpr,
         entropy,
         dose_reference,
-        calibration_images: calibration_scores.len(),
-        calibration: calibration.clone(),
+        calibration_images: calibration.len(),
+        calibration: origin.calibration,
         codec: options.codec,
         scores,
         combines,
@@ -469,17 +550,7 @@ pub fn fit_detector(
         batch: options.batch,
         batch_entropy,
         batch_threshold,
-    };
-    run.write_json(&run.detector(), &detector)?;
-    progress.note(&format!(
-        "fitted {} on {} calibration images ({calibration}) and {} training images of {} as reference (false positives {:.0}%)",
-        run.detector().display(),
-        detector.calibration_images,
-        reference.len(),
-        config.data,
-        100.0 * options.fpr
-    ));
-    Ok(detector)
+    })
 }
 
 /// The combined score of one image: its largest calibration percentile among the scores
@@ -570,7 +641,6 @@ pub fn apply_detector(
         });
     }
     let model_loaded = checkpoint.model;
-    let kde = Kde::fit(&detector.dose_reference);
     let mut all = Vec::new();
     for name in sets {
         let subset = load_subset(
@@ -584,25 +654,20 @@ pub fn apply_detector(
             progress.note(&note);
         }
         let started = Instant::now();
-        let scores = evaluate(
+        let task = format!("detect {name}");
+        let judged = judge_images(
             &model_loaded,
-            &subset.set,
-            &subset.indices,
+            &detector,
+            (&subset.set, &subset.indices),
             options,
             device,
-            &format!("detect {name}"),
-            progress,
-        );
-        let values = score_values(&scores, &subset.set, detector.entropy, &kde, detector.codec);
+            (&task, progress),
+        )?;
         let csv = match &options.out {
             Some(out) => out.clone(),
             None => run.verdicts(&subset.spec.label()),
         };
-        let batches = options
-            .grouping
-            .batches(&scores, detector.batch, options.seed);
-        let batches = (options.grouping, batches.as_slice());
-        let verdicts = write_verdicts(&detector, &subset.set, &scores, &values, batches, &csv)?;
+        let verdicts = write_verdicts(&detector, &subset.set, &judged, options.grouping, &csv)?;
         progress.note(&format!(
             "{}: {} images in {:.1} s, {:.1}% flagged → {}",
             name,
@@ -616,27 +681,119 @@ pub fn apply_detector(
     Ok(all)
 }
 
-/// Writes one row per image and returns the fractions flagged; `batches` are the batch
-/// test's batches (positions into `scores`) and how they were formed.
+/// One image's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageVerdict {
+    /// Each of the detector's scores (higher: more OOD), in its order.
+    pub values: Vec<f64>,
+    /// Each score's calibration percentile.
+    pub percentiles: Vec<f64>,
+    /// Whether each score is over its threshold.
+    pub flagged: Vec<bool>,
+    /// The combined score: the largest calibration percentile among the scores it combines.
+    pub combined: f64,
+    /// The combined score's conformal p-value: the share of calibration images (counting
+    /// this one) whose combined score is at least as high.
+    pub p_value: f64,
+    /// The verdict: the combined score is over its threshold.
+    pub ood: bool,
+    /// The image's batch of the batch typicality test and whether the test flagged it.
+    pub batch: Option<(usize, bool)>,
+}
+
+/// Images judged by a detector: their scores, their verdicts, and the batch test's batches.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The model's per-image scores.
+    pub scores: Vec<ExampleScore>,
+    /// One verdict per image, in the same order.
+    pub verdicts: Vec<ImageVerdict>,
+    /// The batch test's batches (positions into `scores`) and whether each was flagged.
+    pub batches: Vec<(Vec<usize>, bool)>,
+}
+
+impl Detector {
+    /// Judges the images `scores` were computed on (of `set`; any model's scores), the
+    /// batch test deciding on `batches` (positions into `scores`).
+    pub fn judge(
+        &self,
+        scores: Vec<ExampleScore>,
+        set: &ImageSet,
+        batches: Vec<Vec<usize>>,
+    ) -> Result<Judged, LabError> {
+        let kde = Kde::fit(&self.dose_reference);
+        let values = score_values(&scores, set, self.entropy, &kde, self.codec);
+        let mut batch_of: Vec<Option<(usize, bool)>> = vec![None; scores.len()];
+        let batches: Vec<(Vec<usize>, bool)> = batches
+            .into_iter()
+            .enumerate()
+            .map(|(b, batch)| {
+                let mean = batch.iter().map(|&k| scores[k].bpd).sum::<f64>() / batch.len() as f64;
+                let flagged = (mean - self.batch_entropy).abs() > self.batch_threshold;
+                for &k in &batch {
+                    batch_of[k] = Some((b, flagged));
+                }
+                (batch, flagged)
+            })
+            .collect();
+        let verdicts = values
+            .iter()
+            .zip(batch_of)
+            .map(|(v, batch)| {
+                let mut own = Vec::with_capacity(self.scores.len());
+                for t in &self.scores {
+                    own.push(v[column(t.score)?]);
+                }
+                let combined = combined_of(&self.scores, &self.combines, v);
+                Ok(ImageVerdict {
+                    percentiles: (self.scores.iter().zip(&own))
+                        .map(|(t, &value)| t.fitted.percentile(value))
+                        .collect(),
+                    flagged: (self.scores.iter().zip(&own))
+                        .map(|(t, &value)| value > t.fitted.threshold)
+                        .collect(),
+                    values: own,
+                    combined,
+                    p_value: self.combined.p_value(combined),
+                    ood: combined > self.combined.threshold,
+                    batch,
+                })
+            })
+            .collect::<Result<_, LabError>>()?;
+        Ok(Judged {
+            scores,
+            verdicts,
+            batches,
+        })
+    }
+}
+
+/// Scores the images `indices` of `set` with `model` and judges each with `detector`, the
+/// batch test grouping them as `options.grouping` says; progress goes to `progress` as `task`.
+pub fn judge_images(
+    model: &Model,
+    detector: &Detector,
+    (set, indices): (&ImageSet, &[usize]),
+    options: &DetectOptions,
+    device: &Device,
+    (task, progress): (&str, &mut dyn Progress),
+) -> Result<Judged, LabError> {
+    check_shape(set, model.image_dims())?;
+    let scores = evaluate(model, set, indices, options, device, task, progress);
+    let batches = options
+        .grouping
+        .batches(&scores, detector.batch, options.seed);
+    detector.judge(scores, set, batches)
+}
+
+/// Writes one row per image and returns the fractions flagged.
 fn write_verdicts(
     detector: &Detector,
     set: &ImageSet,
-    scores: &[ExampleScore],
-    values: &[[f64; 4]],
-    (grouping, batches): (Grouping, &[Vec<usize>]),
+    judged: &Judged,
+    grouping: Grouping,
     csv: &Path,
 ) -> Result<Verdicts, LabError> {
-    // Each image's batch and that batch's decision.
-    let mut batch_of: Vec<Option<(usize, bool)>> = vec![None; scores.len()];
-    let mut batches_flagged = 0;
-    for (b, batch) in batches.iter().enumerate() {
-        let mean = batch.iter().map(|&k| scores[k].bpd).sum::<f64>() / batch.len() as f64;
-        let flagged = (mean - detector.batch_entropy).abs() > detector.batch_threshold;
-        batches_flagged += usize::from(flagged);
-        for &k in batch {
-            batch_of[k] = Some((b, flagged));
-        }
-    }
     let mut header = vec!["index".to_string(), "label".into()];
     for t in &detector.scores {
         header.push(t.score.to_string());
@@ -658,39 +815,37 @@ fn write_verdicts(
     let mut combined_flagged = 0;
     // Per label: (images, flagged).
     let mut per_label = std::collections::BTreeMap::<u32, (usize, usize)>::new();
-    for (i, (s, v)) in scores.iter().zip(values).enumerate() {
-        let mut by = Vec::new();
+    let scores = &judged.scores;
+    for (s, v) in scores.iter().zip(&judged.verdicts) {
         let mut row = vec![
             s.index.to_string(),
             s.label.map(|l| l.to_string()).unwrap_or_default(),
         ];
+        let mut by = Vec::new();
         for (k, t) in detector.scores.iter().enumerate() {
-            let value = v[column(t.score)?];
-            row.push(number(value));
-            row.push(format!("{:.2}", t.fitted.percentile(value)));
-            if value > t.fitted.threshold {
+            row.push(number(v.values[k]));
+            row.push(format!("{:.2}", v.percentiles[k]));
+            if v.flagged[k] {
                 flagged[k] += 1;
                 by.push(t.score.name());
             }
         }
-        let combined = combined_of(&detector.scores, &detector.combines, v);
-        let ood = combined > detector.combined.threshold;
-        combined_flagged += usize::from(ood);
+        combined_flagged += usize::from(v.ood);
         if let Some(label) = s.label {
             let entry = per_label.entry(label).or_default();
             entry.0 += 1;
-            entry.1 += usize::from(ood);
+            entry.1 += usize::from(v.ood);
         }
-        let (batch, batch_flagged) = match batch_of[i] {
+        let (batch, batch_flagged) = match v.batch {
             Some((b, f)) => (b.to_string(), f.to_string()),
             None => (String::new(), String::new()),
         };
         row.extend([
-            format!("{combined:.2}"),
+            format!("{:.2}", v.combined),
             batch,
             batch_flagged,
             by.join(";"),
-            (if ood { "ood" } else { "in" }).into(),
+            (if v.ood { "ood" } else { "in" }).into(),
             s.path.clone().unwrap_or_default(),
         ]);
         out.row(row);
@@ -705,14 +860,15 @@ fn write_verdicts(
             flagged: flagged as f64 / images as f64,
         })
         .collect();
+    let batches_flagged = judged.batches.iter().filter(|(_, f)| *f).count();
     Ok(Verdicts {
         set: set.name.clone(),
         images: scores.len(),
         skipped: set.skipped.clone(),
         flagged: flagged.iter().map(|&f| f as f64 / n).collect(),
         combined: combined_flagged as f64 / n,
-        batches: batches_flagged as f64 / batches.len().max(1) as f64,
-        batch_count: batches.len(),
+        batches: batches_flagged as f64 / judged.batches.len().max(1) as f64,
+        batch_count: judged.batches.len(),
         grouping,
         groups,
         csv: csv.to_path_buf(),

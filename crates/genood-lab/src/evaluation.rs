@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
-use genood_data::{DataSource, SetSpec};
-use genood_models::DensityModel;
+use genood_data::{DataSource, ImageSet, SetSpec};
+use genood_models::{DensityModel, Model};
 use genood_train::eval::{
     ExampleScore, SetSummary, evaluate_with_progress, read_scores_csv, summarize, write_scores_csv,
 };
@@ -161,6 +161,48 @@ pub fn evaluate_sets(
         write_summary(&run, &summaries)?;
     }
     Ok(summaries)
+}
+
+/// Per-image scores of every image of `set`, held in memory, with `model`, as `options` says
+/// (its limit and shard aside); nothing is written. Each image's noise is keyed by its
+/// position, so the scores are those `evaluate_sets` writes for the same images as a set.
+pub fn score_images(
+    model: &Model,
+    set: &ImageSet,
+    options: &EvalOptions,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<Vec<ExampleScore>, LabError> {
+    check_shape(set, model.image_dims())?;
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let task = format!("eval {}", set.name);
+    progress.advance(&task, 0, indices.len());
+    Ok(evaluate_with_progress(
+        model,
+        set,
+        &indices,
+        options.batch_size,
+        options.iw_samples,
+        options.seed,
+        options.threads,
+        device,
+        &task,
+        progress,
+    ))
+}
+
+/// Refuses images of another shape than the model's, naming both.
+pub(crate) fn check_shape(images: &ImageSet, dims: [usize; 3]) -> Result<(), LabError> {
+    if images.shape == dims {
+        return Ok(());
+    }
+    Err(LabError::set(
+        &images.name,
+        format!(
+            "images of shape {:?} (C×H×W), the model takes {dims:?}",
+            images.shape
+        ),
+    ))
 }
 
 /// `scores/shards/<set>.<k>-of-<n>.csv`, and its origin as `.json` beside it.

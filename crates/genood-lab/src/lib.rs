@@ -75,6 +75,7 @@ pub mod detect;
 pub mod error;
 pub mod evaluation;
 pub mod figures;
+pub mod foreign;
 pub mod pairs;
 pub mod progress;
 pub mod regret;

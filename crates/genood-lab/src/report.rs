@@ -53,6 +53,47 @@ fn recorded_bound(run: &RunDir, set: &str) -> String {
 /// Images per row of the gallery, and how many of the most and least likely it shows.
 const GALLERY: usize = 8;
 
+/// The ROC curves of every single-input score of `rows` against `ood`, as an SVG chart.
+fn roc_figure(rows: &[ScoreRow], ood: &SetSpec, title: &str) -> String {
+    let series: Vec<(String, Vec<(f64, f64)>)> = rows
+        .iter()
+        .filter(|r| &r.ood == ood && r.batch == 1)
+        .map(|r| {
+            (
+                format!("{} (AUROC {:.3})", r.score, r.metrics.auroc.value),
+                roc_curve(&r.in_scores, &r.ood_scores),
+            )
+        })
+        .collect();
+    roc_chart(title, &series)
+}
+
+/// A self-contained HTML page of score rows alone (any model's, e.g. from arrays): each OOD
+/// set's ROC curves, then the metrics table.
+pub fn score_page(title: &str, rows: &[ScoreRow]) -> String {
+    let mut oods: Vec<&SetSpec> = Vec::new();
+    for row in rows {
+        if !oods.contains(&&row.ood) {
+            oods.push(&row.ood);
+        }
+    }
+    let mut body = Vec::new();
+    for ood in oods {
+        let in_dist = rows
+            .iter()
+            .find(|r| &r.ood == ood)
+            .map(|r| r.in_dist.display_name())
+            .unwrap_or_default();
+        let pair = format!("{in_dist} vs {}", ood.display_name());
+        let svg = roc_figure(rows, ood, &format!("ROC, {pair}"));
+        body.push(Block::Heading(pair));
+        body.push(Block::Svg(svg));
+    }
+    body.push(Block::Heading("Metrics".into()));
+    body.push(metrics_table(rows));
+    render_html(title, &body)
+}
+
 /// Builds the page for `runs` (each scored on the sets of `compared`; the companion models
 /// apply to the first run) and writes it with its figures into `options.out`; returns the
 /// page's path. The page opens with the verdict of every score, then each run's figures, a
@@ -118,19 +159,10 @@ pub fn write_report(
             headlines.push(Block::Text(format!("{model_name}: {counts}")));
         }
         for ood in &compared.ood {
-            let series: Vec<(String, Vec<(f64, f64)>)> = rows
-                .iter()
-                .filter(|r| &r.ood == ood && r.batch == 1)
-                .map(|r| {
-                    (
-                        format!("{} (AUROC {:.3})", r.score, r.metrics.auroc.value),
-                        roc_curve(&r.in_scores, &r.ood_scores),
-                    )
-                })
-                .collect();
-            let svg = roc_chart(
+            let svg = roc_figure(
+                &rows,
+                ood,
                 &format!("ROC, {} vs {} — {model_name}", names[1], ood.display_name()),
-                &series,
             );
             write_figure(
                 &options.out,

@@ -257,6 +257,24 @@ impl Default for Bootstrap {
     }
 }
 
+/// One set as every score sees it: its images, the run's per-image scores of them, and the
+/// companion models' scores of the same images, in the same order.
+#[derive(Debug, Clone)]
+pub struct ScoredSet {
+    /// The set.
+    pub spec: SetSpec,
+    /// Its images (input complexity compresses them; coverage counts them).
+    pub images: ImageSet,
+    /// The model's per-image scores.
+    pub scores: Vec<ExampleScore>,
+    /// A background model's scores of the same images: adds the likelihood ratio.
+    pub background: Option<Vec<ExampleScore>>,
+    /// The other ensemble members' log p (nats) of the same images: adds WAIC.
+    pub ensemble: Vec<Vec<f64>>,
+    /// Likelihood regret of (a subset of) the images and what it cost, where computed.
+    pub regret: Option<(Vec<f64>, RegretSummary)>,
+}
+
 /// Every score on every (in, OOD) pair of `sets`, from the per-example scores that evaluation
 /// wrote into `run_dir` (and the companion runs), with intervals bootstrapped as `bootstrap`
 /// says.
@@ -266,32 +284,71 @@ pub fn score_rows(
     bootstrap: Bootstrap,
     data: &DataSource,
 ) -> Result<Vec<ScoreRow>, LabError> {
-    let Bootstrap { resamples, seed } = bootstrap;
     let run = RunDir::new(run_dir);
     let reference = load_scores(&run, &sets.reference)?;
-    let inside = load_scores(&run, &sets.in_dist)?;
-    let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
     let conform = Conform::to(run.read_config()?.model.image().dims());
-    let in_images = sets.in_dist.load(data, seed, conform)?;
-    let mut rows = Vec::new();
-    for ood_name in &sets.ood {
-        let outside = load_scores(&run, ood_name)?;
-        let ood_images = ood_name.load(data, seed, conform)?;
-        let coverage = |scores: &[ExampleScore], set: &ImageSet| Coverage {
-            scored: scores.len(),
-            of: set.len(),
+    let scored = |spec: &SetSpec| -> Result<ScoredSet, LabError> {
+        let scores = load_scores(&run, spec)?;
+        let background = match &sets.background {
+            Some(dir) => Some(aligned(
+                &scores,
+                &load_scores(&RunDir::new(dir), spec)?,
+                spec,
+            )?),
+            None => None,
         };
-        let (in_coverage, ood_coverage) = (
-            coverage(&inside, &in_images),
-            coverage(&outside, &ood_images),
-        );
+        let ensemble = sets
+            .ensemble
+            .iter()
+            .map(|member| {
+                let theirs = aligned(&scores, &load_scores(&RunDir::new(member), spec)?, spec)?;
+                Ok(theirs.iter().map(|s| s.log_p).collect())
+            })
+            .collect::<Result<_, LabError>>()?;
+        Ok(ScoredSet {
+            spec: spec.clone(),
+            images: spec.load(data, bootstrap.seed, conform)?,
+            regret: load_regret(&run, spec)?,
+            scores,
+            background,
+            ensemble,
+        })
+    };
+    let inside = scored(&sets.in_dist)?;
+    let outside = sets.ood.iter().map(scored).collect::<Result<Vec<_>, _>>()?;
+    Ok(rows_of(&reference, &inside, &outside, bootstrap))
+}
+
+/// Every score on `inside` against each of `outside`, from per-image scores in memory (what
+/// [`score_rows`] reads from a run, or what any model's log-likelihoods give): the typicality
+/// test's entropy and DoSE's density come from `reference`, the likelihood ratio and WAIC
+/// appear where both sets carry them, likelihood regret where both have it.
+pub fn rows_of(
+    reference: &[ExampleScore],
+    inside: &ScoredSet,
+    outside: &[ScoredSet],
+    bootstrap: Bootstrap,
+) -> Vec<ScoreRow> {
+    let Bootstrap { resamples, seed } = bootstrap;
+    let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
+    let in_stats = stats(&inside.scores);
+    let in_bpd = negative_log_likelihood(&in_stats);
+    let train = stats(reference);
+    let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
+    let mut rows = Vec::new();
+    for ood in outside {
+        let coverage = |set: &ScoredSet| Coverage {
+            scored: set.scores.len(),
+            of: set.images.len(),
+        };
+        let (in_coverage, ood_coverage) = (coverage(inside), coverage(ood));
         let mut push =
             |(kind, score): (Score, String), batch: usize, a: Vec<f64>, b: Vec<f64>, cost: &str| {
                 rows.push(ScoreRow {
                     kind,
                     score,
-                    in_dist: sets.in_dist.clone(),
-                    ood: ood_name.clone(),
+                    in_dist: inside.spec.clone(),
+                    ood: ood.spec.clone(),
                     batch,
                     in_images: in_coverage,
                     ood_images: ood_coverage,
@@ -302,17 +359,14 @@ pub fn score_rows(
                     ood_scores: b,
                 });
             };
-        let (in_stats, ood_stats) = (stats(&inside), stats(&outside));
+        let ood_stats = stats(&ood.scores);
+        let ood_bpd = negative_log_likelihood(&ood_stats);
         push(
             labelled(Score::Likelihood, " (bpd)"),
             1,
-            negative_log_likelihood(&in_stats),
-            negative_log_likelihood(&ood_stats),
+            in_bpd.clone(),
+            ood_bpd.clone(),
             "none",
-        );
-        let (in_bpd, ood_bpd) = (
-            negative_log_likelihood(&in_stats),
-            negative_log_likelihood(&ood_stats),
         );
         push(
             labelled(Score::Typicality, ""),
@@ -337,50 +391,42 @@ pub fn score_rows(
             push(
                 labelled(Score::InputComplexity, &format!(" ({})", codec.name())),
                 1,
-                complexity(&inside, &in_images, codec),
-                complexity(&outside, &ood_images, codec),
+                complexity(&inside.scores, &inside.images, codec),
+                complexity(&ood.scores, &ood.images, codec),
                 "one lossless compression per input",
             );
         }
-        if let Some(background) = &sets.background {
-            let background = RunDir::new(background);
-            let ratio = |scores: &[ExampleScore], set: &SetSpec| -> Result<Vec<f64>, LabError> {
-                let reference = aligned(scores, &load_scores(&background, set)?, set)?;
-                Ok(likelihood_ratio(&stats(scores), &stats(&reference)))
-            };
+        if let (Some(a), Some(b)) = (&inside.background, &ood.background) {
             push(
                 labelled(Score::LikelihoodRatio, ""),
                 1,
-                ratio(&inside, &sets.in_dist)?,
-                ratio(&outside, ood_name)?,
+                likelihood_ratio(&in_stats, &stats(a)),
+                likelihood_ratio(&ood_stats, &stats(b)),
                 "a background model trained on perturbed inputs; a second pass",
             );
         }
-        if !sets.ensemble.is_empty() {
-            let members =
-                |scores: &[ExampleScore], set: &SetSpec| -> Result<Vec<Vec<f64>>, LabError> {
-                    let mut all = vec![scores.iter().map(|s| s.log_p).collect::<Vec<_>>()];
-                    for member in &sets.ensemble {
-                        let other = aligned(scores, &load_scores(&RunDir::new(member), set)?, set)?;
-                        all.push(other.iter().map(|s| s.log_p).collect());
-                    }
-                    Ok(all)
-                };
+        if !inside.ensemble.is_empty() && inside.ensemble.len() == ood.ensemble.len() {
+            let members = |set: &ScoredSet| {
+                let own = set.scores.iter().map(|s| s.log_p).collect::<Vec<_>>();
+                std::iter::once(own)
+                    .chain(set.ensemble.iter().cloned())
+                    .collect::<Vec<_>>()
+            };
             push(
                 labelled(
                     Score::Waic,
-                    &format!(" ({} models)", sets.ensemble.len() + 1),
+                    &format!(" ({} models)", inside.ensemble.len() + 1),
                 ),
                 1,
-                waic(&members(&inside, &sets.in_dist)?),
-                waic(&members(&outside, ood_name)?),
+                waic(&members(inside)),
+                waic(&members(ood)),
                 "an ensemble of models; one pass each",
             );
         }
-        let train = stats(&reference);
         let features: Vec<&str> = std::iter::once("log p")
             .chain(
                 inside
+                    .scores
                     .iter()
                     .take(1)
                     .flat_map(|s| s.parts.iter().map(|(n, _)| n.as_str())),
@@ -393,15 +439,12 @@ pub fn score_rows(
             dose(&train, &ood_stats),
             "KDE over reference statistics",
         );
-        if let (Some((a, _)), Some((b, cost))) = (
-            load_regret(&run, &sets.in_dist)?,
-            load_regret(&run, ood_name)?,
-        ) {
+        if let (Some((a, _)), Some((b, cost))) = (&inside.regret, &ood.regret) {
             push(
                 labelled(Score::LikelihoodRegret, ""),
                 1,
-                a,
-                b,
+                a.clone(),
+                b.clone(),
                 &format!(
                     "posterior refit per input: {} Adam steps, {:.1} ms/image measured",
                     cost.config.steps,
@@ -413,10 +456,9 @@ pub fn score_rows(
             row.in_images.scored = row.in_scores.len();
             row.ood_images.scored = row.ood_scores.len();
         }
-        let reference_bpd: Vec<f64> = reference.iter().map(|s| s.bpd).collect();
         for row in rows
             .iter_mut()
-            .filter(|r| r.ood == *ood_name && r.kind == Score::Typicality)
+            .filter(|r| r.ood == ood.spec && r.kind == Score::Typicality)
         {
             let mut rng = StdRng::seed_from_u64(seed);
             row.threshold = Some(threshold_test(
@@ -428,7 +470,7 @@ pub fn score_rows(
             ));
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// Renders the rows as a Markdown table.

@@ -97,6 +97,27 @@ fn converted_note(set: &ImageSet) -> Option<String> {
     })
 }
 
+/// Keeps images handed over in memory as a `.npy` file under `data_dir/arrays`, named by
+/// their SHA-256, and returns the spec that reads them back: a run trained on them names
+/// that file in its config, so it can be resumed, scored and reported from the command line.
+/// The same images give the same file, written once (atomically).
+pub fn keep_array(set: &ImageSet, data_dir: &Path) -> Result<SetSpec, LabError> {
+    let [c, h, w] = set.shape;
+    let npy = genood_data::npz::encode_npy("|u1", &[set.len(), c, h, w], &set.pixels);
+    let digest = genood_data::checksum::sha256_hex(&npy);
+    let path = data_dir
+        .join("arrays")
+        .join(format!("{}.npy", &digest[..16]));
+    if !path.exists() {
+        genood_data::atomic::write_atomically(&path, &npy).map_err(LabError::io(&path))?;
+    }
+    Ok(SetSpec::Array {
+        path: std::path::absolute(&path).map_err(LabError::io(&path))?,
+        npz: false,
+        key: None,
+    })
+}
+
 /// Fetches the data sets called `names` into `data_dir` (checking published checksums),
 /// reporting each step through `progress`.
 pub fn fetch_sets(
