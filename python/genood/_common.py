@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -50,7 +51,7 @@ def name_of(images: Any, default: str) -> str:
 def table(columns: Dict[str, Any]) -> Any:
     """Columns as a pandas DataFrame when pandas is installed, else as the dict itself."""
     try:
-        import pandas as pd
+        pandas = importlib.import_module("pandas")
     except ImportError:
         return columns
-    return pd.DataFrame(columns)
+    return pandas.DataFrame(columns)

@@ -3,6 +3,7 @@ else log lines through :mod:`logging` (logger ``genood``)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any, Callable, Optional, Union
 
@@ -23,9 +24,7 @@ class _Reporter:
         self._bar: Any = None
         self._task = ""
         try:
-            from tqdm.auto import tqdm
-
-            self._tqdm: Any = tqdm
+            self._tqdm: Any = importlib.import_module("tqdm.auto").tqdm
         except ImportError:
             self._tqdm = None
 

@@ -35,8 +35,8 @@ def scorer(model: Model) -> Callable[[Images, Optional[PathLike]], Scored]:
     """A function giving each image's log p and statistics under ``model``."""
     if isinstance(model, Run):
         run = model
-    elif isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        run = Run.open(model)  # type: ignore[arg-type]
+    elif isinstance(model, str) or hasattr(model, "__fspath__"):
+        run = Run.open(model)
     elif callable(model):
         return _of_callable(model)
     else:

@@ -170,7 +170,10 @@ class ScoreTable:
         return _inline(self.page)
 
     def __repr__(self) -> str:
-        lines = [f"{r['score']:<40} {r['ood']:<24} AUROC {r['metrics']['auroc']['value']:.3f}" for r in self.rows]
+        lines = [
+            f"{r['score']:<40} {r['ood'].removeprefix('memory:'):<24} AUROC {r['metrics']['auroc']['value']:.3f}"
+            for r in self.rows
+        ]
         return "ScoreTable(\n  " + "\n  ".join(lines) + "\n)"
 
 
@@ -276,10 +279,10 @@ class Report:
 
     def __init__(self, written: Dict[str, Any]) -> None:
         self.folder = Path(written["folder"])
-        self.report_path = Path(written["report"])
         self.summary: str = written["summary_text"]
         self.seconds: float = written["seconds"]
         self.results: Dict[str, Any] = json.loads(Path(written["results"]).read_text())
+        self.report_path = Path(self.results["report"])
 
     def save(self, path: PathLike) -> Path:
         """Copies the self-contained report page to ``path``."""

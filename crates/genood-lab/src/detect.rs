@@ -654,14 +654,14 @@ pub fn apply_detector(
             progress.note(&note);
         }
         let started = Instant::now();
-        let task = format!("detect {name}");
         let judged = judge_images(
             &model_loaded,
             &detector,
-            (&subset.set, &subset.indices),
+            &subset.set,
+            &subset.indices,
             options,
             device,
-            (&task, progress),
+            progress,
         )?;
         let csv = match &options.out {
             Some(out) => out.clone(),
@@ -769,17 +769,20 @@ impl Detector {
 }
 
 /// Scores the images `indices` of `set` with `model` and judges each with `detector`, the
-/// batch test grouping them as `options.grouping` says; progress goes to `progress` as `task`.
+/// batch test grouping them as `options.grouping` says; progress goes to `progress` as
+/// `detect <set>`.
 pub fn judge_images(
     model: &Model,
     detector: &Detector,
-    (set, indices): (&ImageSet, &[usize]),
+    set: &ImageSet,
+    indices: &[usize],
     options: &DetectOptions,
     device: &Device,
-    (task, progress): (&str, &mut dyn Progress),
+    progress: &mut dyn Progress,
 ) -> Result<Judged, LabError> {
     check_shape(set, model.image_dims())?;
-    let scores = evaluate(model, set, indices, options, device, task, progress);
+    let task = format!("detect {}", set.name);
+    let scores = evaluate(model, set, indices, options, device, &task, progress);
     let batches = options
         .grouping
         .batches(&scores, detector.batch, options.seed);

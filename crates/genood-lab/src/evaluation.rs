@@ -109,21 +109,8 @@ pub fn evaluate_sets(
             Some(shard) => shard.part(&subset.indices),
             None => &subset.indices,
         };
-        let task = format!("eval {label}");
-        progress.advance(&task, 0, indices.len());
         let started = Instant::now();
-        let scores = evaluate_with_progress(
-            model,
-            &subset.set,
-            indices,
-            options.batch_size,
-            options.iw_samples,
-            options.seed,
-            options.threads,
-            device,
-            &task,
-            progress,
-        );
+        let scores = score_indices(model, &subset.set, indices, options, device, progress);
         let summary = summarize(&label, &model.bound(options.iw_samples).name(), &scores);
         let seconds = started.elapsed().as_secs_f64();
         progress.note(&format!(
@@ -175,12 +162,27 @@ pub fn score_images(
 ) -> Result<Vec<ExampleScore>, LabError> {
     check_shape(set, model.image_dims())?;
     let indices: Vec<usize> = (0..set.len()).collect();
+    Ok(score_indices(
+        model, set, &indices, options, device, progress,
+    ))
+}
+
+/// Scores the images `indices` of `set` as `options` says, reporting to `progress` as
+/// `eval <set>`.
+fn score_indices(
+    model: &Model,
+    set: &ImageSet,
+    indices: &[usize],
+    options: &EvalOptions,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Vec<ExampleScore> {
     let task = format!("eval {}", set.name);
     progress.advance(&task, 0, indices.len());
-    Ok(evaluate_with_progress(
+    evaluate_with_progress(
         model,
         set,
-        &indices,
+        indices,
         options.batch_size,
         options.iw_samples,
         options.seed,
@@ -188,7 +190,7 @@ pub fn score_images(
         device,
         &task,
         progress,
-    ))
+    )
 }
 
 /// Refuses images of another shape than the model's, naming both.

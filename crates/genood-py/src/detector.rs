@@ -194,16 +194,16 @@ impl DetectorHandle {
             ..DetectOptions::default()
         };
         let indices: Vec<usize> = (0..set.len()).collect();
-        let task = format!("detect {name}");
         let mut progress = PyProgress::new(progress);
         let judged = py.detach(|| {
             judge_images(
                 run.model(),
                 &self.detector,
-                (&set, &indices),
+                &set,
+                &indices,
                 &options,
                 &Device::flex(),
-                (&task, &mut progress),
+                &mut progress,
             )
         });
         let judged = progress.finish(judged.py())?;

@@ -234,7 +234,8 @@ pub fn score_run<'py>(
 }
 
 /// Reproduces one of the paper's experiments into `out` and returns what it wrote:
-/// `{"folder", "results", "summary", "summary_text", "report", "seconds"}`.
+/// `{"folder", "results", "summary", "summary_text", "seconds"}` (`results.json` names the
+/// report).
 #[pyfunction]
 #[pyo3(signature = (out, pair, preset, models, steps, eval_limit, train_eval_limit, threads, data_dir, mirror=None, progress=None))]
 pub fn reproduce<'py>(
@@ -270,10 +271,8 @@ pub fn reproduce<'py>(
     let mut progress = PyProgress::new(progress);
     let done = py.detach(|| run_reproduction(&options, &context, &mut progress));
     let done = progress.finish(done.py())?;
-    let folder = done.results.parent().map(PathBuf::from).unwrap_or_default();
     let dict = PyDict::new(py);
-    dict.set_item("report", folder.join("report").join("report.html"))?;
-    dict.set_item("folder", folder)?;
+    dict.set_item("folder", done.results.parent())?;
     dict.set_item("results", &done.results)?;
     dict.set_item("summary", &done.summary)?;
     dict.set_item("summary_text", &done.summary_text)?;
