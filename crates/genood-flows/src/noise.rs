@@ -49,6 +49,11 @@ impl Noise<'_> {
         tensor_from_f32(values, shape, device)
     }
 
+    /// `per_image` uniform values in `[0, 1)` for each of `images` images, image-major.
+    pub fn uniform_values(&mut self, images: usize, per_image: usize) -> Vec<f64> {
+        self.draw(images, per_image, |rng| rng.random::<f64>())
+    }
+
     /// `per_image` standard normal values for each of `images` images, image-major.
     pub fn normal(&mut self, images: usize, per_image: usize) -> Vec<f64> {
         self.draw(images, per_image, standard_normal)

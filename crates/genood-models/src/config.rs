@@ -3,6 +3,7 @@
 use genood_flows::multiscale::MultiScaleConfig;
 use serde::{Deserialize, Serialize};
 
+pub use crate::diffusion::{DiffusionConfig, Schedule};
 pub use crate::pixelcnn::PixelCnnConfig;
 use crate::shape::ImageShape;
 pub use crate::vae::{DecoderKind, VaeConfig};
@@ -28,6 +29,8 @@ pub enum ModelConfig {
     PixelCnn(PixelCnnConfig),
     /// A VAE (categorical or logistic decoder, Gaussian or RealNVP posterior).
     Vae(VaeConfig),
+    /// A variational diffusion model.
+    Diffusion(DiffusionConfig),
 }
 
 /// Height and width must be divisible by 4 for models that halve the image twice.
@@ -49,6 +52,7 @@ impl ModelConfig {
             ModelConfig::Glow(config) => config.image,
             ModelConfig::PixelCnn(config) => config.image,
             ModelConfig::Vae(config) => config.image,
+            ModelConfig::Diffusion(config) => config.image,
         }
     }
 
@@ -65,6 +69,7 @@ impl ModelConfig {
                 (0, DecoderKind::Logistic) => "vae-logistic",
                 _ => "vae-realnvp",
             },
+            ModelConfig::Diffusion(_) => "diffusion",
         }
     }
 
@@ -116,6 +121,39 @@ impl ModelConfig {
                 }
                 if config.flow_layers > 0 && config.flow_hidden == 0 {
                     return Err("flow_hidden must be at least 1 when flow_layers > 0".into());
+                }
+                Ok(())
+            }
+            ModelConfig::Diffusion(config) => {
+                let levels = config.multipliers.len();
+                if levels == 0 || config.multipliers.contains(&0) {
+                    return Err("multipliers must name at least one level, each at least 1".into());
+                }
+                if config.channels < 2 || config.blocks == 0 || config.sampling_steps == 0 {
+                    return Err(
+                        "channels must be at least 2, blocks and sampling_steps at least 1".into(),
+                    );
+                }
+                let scale = u32::try_from(levels - 1)
+                    .ok()
+                    .and_then(|l| 1usize.checked_shl(l))
+                    .unwrap_or(0);
+                let [_, h, w] = config.image.dims();
+                if scale == 0 || !h.is_multiple_of(scale) || !w.is_multiple_of(scale) {
+                    return Err(format!(
+                        "{levels} levels need height and width divisible by 2^{}, got {h}×{w}",
+                        levels - 1
+                    ));
+                }
+                let schedule = config.schedule;
+                if !(schedule.gamma_min.is_finite()
+                    && schedule.gamma_max.is_finite()
+                    && schedule.gamma_min < schedule.gamma_max)
+                {
+                    return Err(format!(
+                        "schedule.gamma_min must be finite and below gamma_max, got {} and {}",
+                        schedule.gamma_min, schedule.gamma_max
+                    ));
                 }
                 Ok(())
             }

@@ -12,7 +12,9 @@ use rand::rngs::StdRng;
 /// (the "volume term", including the `− D · ln 256` of dequantization), with
 /// `log_p = log_prior + log_det` exactly. VAEs report `elbo`, `rate` (KL(q ‖ p) estimated on
 /// the samples) and `distortion` (`− E_q log p(x | z)`), with `elbo = −(rate + distortion)`.
-/// PixelCNN++ reports none: its `log_p` is exact and has no parts.
+/// Diffusion models report `prior_kl`, `reconstruction` and `diffusion`, the three terms of
+/// their bound, with `log_p = −(prior_kl + reconstruction + diffusion)`. PixelCNN++ reports
+/// none: its `log_p` is exact and has no parts.
 #[derive(Debug, Clone)]
 pub struct LikelihoodTerms {
     /// `log p(x)`, or the bound [`DensityModel::bound`] names, `[batch]`.
@@ -33,6 +35,9 @@ pub enum Bound {
     Elbo,
     /// The importance-weighted bound (Burda et al. 2016) with this many samples.
     ImportanceWeighted(usize),
+    /// The continuous-time bound of a variational diffusion model, its diffusion term
+    /// estimated with this many draws of the time and noise per image.
+    Diffusion(usize),
 }
 
 impl Bound {
@@ -43,6 +48,7 @@ impl Bound {
             Bound::Dequantization => "dequantization bound".into(),
             Bound::Elbo => "ELBO".into(),
             Bound::ImportanceWeighted(k) => format!("IW bound, k = {k}"),
+            Bound::Diffusion(k) => format!("VDM bound, k = {k}"),
         }
     }
 }
@@ -77,6 +83,18 @@ pub trait DensityModel {
     /// What [`DensityModel::log_likelihood`] returns at `samples` importance samples.
     fn bound(&self, samples: usize) -> Bound;
 
+    /// Per-image statistics of the family's own OOD detectors, named (the diffusion model's
+    /// reconstruction errors, score norms and path statistics), which evaluation adds to the
+    /// likelihood's parts. Computed at evaluation only, never in training; `noise` continues
+    /// each image's draws after [`DensityModel::log_likelihood`]'s. None by default.
+    fn detector_statistics(
+        &self,
+        _pixels: Tensor<4>,
+        _noise: &mut Noise,
+    ) -> Vec<(String, Tensor<1>)> {
+        Vec::new()
+    }
+
     /// Draws `count` images as pixel values at the given temperature, reporting to `progress`
     /// as the task called `task` (autoregressive sampling is one pass per sub-pixel).
     fn sample(
@@ -101,4 +119,10 @@ pub mod part {
     pub const RATE: &str = "rate";
     /// A VAE's distortion: `− E_q[log p(x | z)]`.
     pub const DISTORTION: &str = "distortion";
+    /// A diffusion model's prior term: `KL(q(z_1 | x) ‖ N(0, I))`.
+    pub const PRIOR_KL: &str = "prior_kl";
+    /// A diffusion model's reconstruction term: `− E log p(x | z_0)`.
+    pub const RECONSTRUCTION: &str = "reconstruction";
+    /// A diffusion model's diffusion term (its estimate over the drawn times).
+    pub const DIFFUSION: &str = "diffusion";
 }

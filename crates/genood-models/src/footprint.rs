@@ -80,6 +80,32 @@ pub fn parameter_count(config: &ModelConfig) -> u128 {
             .into_iter()
             .fold(0u128, u128::saturating_add)
         }
+        ModelConfig::Diffusion(diffusion) => {
+            let c = n(diffusion.image.channels);
+            let e = 4 * n(diffusion.channels);
+            let widths: Vec<u128> = diffusion.level_channels().into_iter().map(n).collect();
+            let block = |i: u128, o: u128| {
+                let skip = if i == o { 0 } else { i.saturating_mul(o) };
+                (9 * i.saturating_mul(o))
+                    .saturating_add(9 * o.saturating_mul(o))
+                    .saturating_add(e.saturating_mul(o))
+                    .saturating_add(skip)
+            };
+            let top = widths.len() - 1;
+            let blocks = n(diffusion.blocks);
+            let mut total = e.saturating_mul(e) + e * widths[0] / 4 + 9 * c * widths[0] * 2;
+            for (l, &w) in widths.iter().enumerate() {
+                let below = if l == top { w } else { widths[l + 1] };
+                total = total
+                    .saturating_add(block(w, w).saturating_mul(2 * blocks))
+                    .saturating_add(block(below + w, w).saturating_sub(block(w, w)));
+                if l < top {
+                    // The stride-2 convolution down and the transposed one up.
+                    total = total.saturating_add(25 * w.saturating_mul(w));
+                }
+            }
+            total.saturating_add(block(widths[top], widths[top]))
+        }
     }
 }
 
@@ -97,6 +123,10 @@ pub fn size_fields(config: &ModelConfig) -> String {
         ModelConfig::Vae(v) => format!(
             "model.latent = {}, channels = {}, hidden = {}, flow_layers = {}, flow_hidden = {}",
             v.latent, v.channels, v.hidden, v.flow_layers, v.flow_hidden
+        ),
+        ModelConfig::Diffusion(d) => format!(
+            "model.channels = {}, multipliers = {:?}, blocks = {}",
+            d.channels, d.multipliers, d.blocks
         ),
     }
 }
@@ -123,6 +153,21 @@ pub fn activations_per_image(config: &ModelConfig) -> u128 {
         ModelConfig::Vae(vae) => {
             let [c, h, w] = vae.image.dims().map(n);
             (n(vae.channels) * 4 + 256 * c).saturating_mul(h.saturating_mul(w))
+        }
+        ModelConfig::Diffusion(diffusion) => {
+            let [_, h, w] = diffusion.image.dims().map(n);
+            // Each block keeps about six maps of its width (norms, convolutions, the sum), on
+            // the way down and up; each level has a quarter of the pixels of the one above.
+            let per_block = 6 * (4 * n(diffusion.blocks) + 2);
+            diffusion
+                .level_channels()
+                .into_iter()
+                .enumerate()
+                .map(|(l, width)| {
+                    let pixels = h.saturating_mul(w) >> (2 * l.min(60));
+                    n(width).saturating_mul(pixels).saturating_mul(per_block)
+                })
+                .fold(0u128, u128::saturating_add)
         }
     }
 }

@@ -57,6 +57,18 @@ impl Conv2d {
         }
     }
 
+    /// A `k × k` convolution that keeps the image size (k odd) and starts at exactly zero (a
+    /// residual branch or an output that begins neutral).
+    pub fn same_zeros(inputs: usize, outputs: usize, k: usize, device: &Device) -> Self {
+        let p = k / 2;
+        Self {
+            weight: Param::from_tensor(Tensor::zeros([outputs, inputs, k, k], device)),
+            bias: Param::from_tensor(Tensor::zeros([outputs], device)),
+            padding: [p; 4],
+            stride: 1,
+        }
+    }
+
     /// A `k × k` convolution that keeps the image size (k odd).
     pub fn same(
         inputs: usize,

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod density;
+pub mod diffusion;
 pub mod footprint;
 pub mod glow;
 pub mod layers;

@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 
 use crate::config::ModelConfig;
 use crate::density::{Bound, DensityModel, LikelihoodTerms};
+use crate::diffusion::Diffusion;
 use crate::glow::Glow;
 use crate::pixelcnn::PixelCnn;
 use crate::progress::Progress;
@@ -25,6 +26,8 @@ pub enum Model {
     PixelCnn(PixelCnn),
     /// A VAE.
     Vae(Vae),
+    /// A variational diffusion model.
+    Diffusion(Diffusion),
 }
 
 impl Model {
@@ -34,6 +37,7 @@ impl Model {
             ModelConfig::Glow(glow) => Model::Glow(Glow::new(glow, rng, device)),
             ModelConfig::PixelCnn(config) => Model::PixelCnn(PixelCnn::new(config, rng, device)),
             ModelConfig::Vae(config) => Model::Vae(Vae::new(config, rng, device)),
+            ModelConfig::Diffusion(config) => Model::Diffusion(Diffusion::new(config, rng, device)),
         }
     }
 
@@ -42,6 +46,7 @@ impl Model {
             Model::Glow(glow) => glow,
             Model::PixelCnn(model) => model,
             Model::Vae(vae) => vae,
+            Model::Diffusion(model) => model,
         }
     }
 
@@ -50,6 +55,7 @@ impl Model {
             Model::Glow(glow) => glow,
             Model::PixelCnn(model) => model,
             Model::Vae(vae) => vae,
+            Model::Diffusion(model) => model,
         }
     }
 
@@ -106,6 +112,14 @@ impl DensityModel for Model {
         self.inner().bound(samples)
     }
 
+    fn detector_statistics(
+        &self,
+        pixels: Tensor<4>,
+        noise: &mut Noise,
+    ) -> Vec<(String, Tensor<1>)> {
+        self.inner().detector_statistics(pixels, noise)
+    }
+
     fn sample(
         &self,
         count: usize,
@@ -139,6 +153,18 @@ impl Scorer<'_> {
         match self {
             Scorer::Folded(glow, folded) => glow.log_likelihood_folded(folded, pixels, noise),
             Scorer::AsIs(model) => model.log_likelihood(pixels, samples, noise),
+        }
+    }
+
+    /// [`DensityModel::detector_statistics`] of the model.
+    pub fn detector_statistics(
+        &self,
+        pixels: Tensor<4>,
+        noise: &mut Noise,
+    ) -> Vec<(String, Tensor<1>)> {
+        match self {
+            Scorer::Folded(glow, _) => glow.detector_statistics(pixels, noise),
+            Scorer::AsIs(model) => model.detector_statistics(pixels, noise),
         }
     }
 }

@@ -22,7 +22,8 @@ const PATH_COLUMN: &str = "path";
 
 /// One image's scores: `log_p` in nats (exact, or the bound the model names), `bpd` over the
 /// model's `D`, and the model's named per-example statistics (see
-/// [`genood_models::LikelihoodTerms`]).
+/// [`genood_models::LikelihoodTerms`]) followed by those of its family's own detectors
+/// ([`genood_models::DensityModel::detector_statistics`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExampleScore {
     /// Position in the set.
@@ -74,11 +75,12 @@ pub fn batch_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tenso
     tensor_from_f32(values, [indices.len(), c, h, w], device)
 }
 
-/// Scores every image of `set` in batches of `batch_size`, with `samples` importance samples
-/// for latent-variable models. Each image draws its noise (dequantization, posterior samples)
-/// from `(seed, set, its index)` ([`image_rngs`]), so the same model, image and seed give the
-/// bit-identical score, whatever the batch size, the other images scored, or the number of
-/// worker `threads` the batches are spread over.
+/// The likelihood terms of every image of `set` in batches of `batch_size`, with `samples`
+/// importance samples (or diffusion draws) for latent-variable models, without the family's
+/// detector statistics (a training's held-out bpd, a benchmark). Each image draws its noise
+/// (dequantization, posterior samples) from `(seed, set, its index)` ([`image_rngs`]), so the
+/// same model, image and seed give the bit-identical score, whatever the batch size, the other
+/// images scored, or the number of worker `threads` the batches are spread over.
 pub fn evaluate(
     model: &Model,
     set: &ImageSet,
@@ -89,13 +91,19 @@ pub fn evaluate(
     device: &Device,
 ) -> Vec<ExampleScore> {
     let all: Vec<usize> = (0..set.len()).collect();
-    evaluate_with_progress(
-        model, set, &all, batch_size, samples, seed, threads, device, "evaluate", &mut Quiet,
+    let what = Evaluation {
+        samples,
+        seed,
+        detectors: false,
+    };
+    score_batches(
+        model, set, &all, batch_size, what, threads, device, "evaluate", &mut Quiet,
     )
 }
 
-/// [`evaluate`] of the images of `set` at `indices` (rows keep those indices), reporting to
-/// `progress` as the task called `task` after each batch.
+/// [`evaluate`] of the images of `set` at `indices` (rows keep those indices), with the
+/// family's detector statistics after the likelihood's parts, reporting to `progress` as the
+/// task called `task` after each batch: what `genood eval` and `detect` write.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_with_progress(
     model: &Model,
@@ -109,6 +117,44 @@ pub fn evaluate_with_progress(
     task: &str,
     progress: &mut dyn Progress,
 ) -> Vec<ExampleScore> {
+    let what = Evaluation {
+        samples,
+        seed,
+        detectors: true,
+    };
+    score_batches(
+        model, set, indices, batch_size, what, threads, device, task, progress,
+    )
+}
+
+/// What each image's evaluation computes.
+#[derive(Debug, Clone, Copy)]
+struct Evaluation {
+    /// Importance samples or diffusion draws of the bound.
+    samples: usize,
+    /// Seed of every image's noise.
+    seed: u64,
+    /// Whether the family's detector statistics follow the likelihood's parts.
+    detectors: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn score_batches(
+    model: &Model,
+    set: &ImageSet,
+    indices: &[usize],
+    batch_size: usize,
+    what: Evaluation,
+    threads: usize,
+    device: &Device,
+    task: &str,
+    progress: &mut dyn Progress,
+) -> Vec<ExampleScore> {
+    let Evaluation {
+        samples,
+        seed,
+        detectors,
+    } = what;
     assert_eq!(
         set.shape,
         model.image_dims(),
@@ -120,14 +166,17 @@ pub fn evaluate_with_progress(
     let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
     let score_batch = |b: usize| {
         let mut rngs = image_rngs(seed, streams::EVAL_NOISE, set, chunks[b]);
-        let terms = scorer.log_likelihood(
-            batch_tensor(set, chunks[b], device),
-            samples,
-            &mut Noise::PerImage(&mut rngs),
-        );
-        let parts: Vec<(&str, Vec<f64>)> = terms
+        let pixels = batch_tensor(set, chunks[b], device);
+        let terms = scorer.log_likelihood(pixels.clone(), samples, &mut Noise::PerImage(&mut rngs));
+        let statistics = match detectors {
+            true => scorer.detector_statistics(pixels, &mut Noise::PerImage(&mut rngs)),
+            false => Vec::new(),
+        };
+        let parts: Vec<(String, Vec<f64>)> = terms
             .parts
             .into_iter()
+            .map(|(name, values)| (name.to_string(), values))
+            .chain(statistics)
             .map(|(name, values)| (name, to_f64_vec(values)))
             .collect();
         (to_f64_vec(terms.log_p), parts)
@@ -144,7 +193,7 @@ pub fn evaluate_with_progress(
                 label: set.labels.as_ref().map(|l| l[i]),
                 log_p: log_p[k],
                 bpd: bits_per_dim(log_p[k], dims),
-                parts: parts.iter().map(|(n, v)| (n.to_string(), v[k])).collect(),
+                parts: parts.iter().map(|(n, v)| (n.clone(), v[k])).collect(),
                 path: set.paths.as_ref().map(|p| p[i].clone()),
             });
         }
