@@ -47,7 +47,8 @@ pub struct AnalyzeArgs {
     /// Images per set scored when a run has no scores CSV for a set yet.
     #[arg(long, value_parser = crate::numbers::positive, default_value_t = 10_000)]
     pub eval_limit: usize,
-    /// Importance samples of a VAE's bound (graying, and sets scored here).
+    /// Importance samples of a VAE's bound, or draws of a diffusion model's (graying, and sets
+    /// scored here).
     #[arg(long, value_parser = crate::numbers::positive, default_value_t = IW_SAMPLES)]
     pub iw_samples: usize,
     /// Seed of subsets, dequantization noise and probes.

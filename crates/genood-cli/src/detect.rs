@@ -26,8 +26,9 @@ pub struct DetectArgs {
     /// Sets to label, e.g. folder:incoming (none: only fit the detector).
     #[arg(long, num_args = 1..)]
     pub data: Vec<SetSpec>,
-    /// Scores to fit thresholds for: likelihood, typicality, complexity, dose (used when the
-    /// detector is fitted; --refit changes a fitted one).
+    /// Scores to fit thresholds for: likelihood, typicality, complexity, dose, and for a
+    /// diffusion model reconstruction, msma, diffpath (used when the detector is fitted;
+    /// --refit changes a fitted one).
     #[arg(
         long,
         value_delimiter = ',',

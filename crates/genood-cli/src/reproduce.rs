@@ -33,7 +33,8 @@ pub struct ReproduceArgs {
     /// Preset: tiny, quick (CPU minutes) or paper (GPU hours).
     #[arg(long, default_value = "quick", value_parser = choices::named::<Preset>())]
     pub preset: Preset,
-    /// Models to train, in order: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp.
+    /// Models to train, in order: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp,
+    /// diffusion.
     /// The first also gets the likelihood-ratio background and the WAIC ensemble.
     #[arg(
         long,
@@ -65,8 +66,8 @@ pub struct ReproduceArgs {
     /// Members of the first model's WAIC ensemble, counting it (1: no ensemble).
     #[arg(long, value_parser = crate::numbers::positive, default_value_t = 2)]
     pub ensemble: usize,
-    /// Importance samples of a VAE's bound (default: 100 for the paper preset, 10 for the
-    /// CPU presets, where 100 would take most of the time budget).
+    /// Importance samples of a VAE's bound, or draws of a diffusion model's (default: 100 for
+    /// the paper preset, 10 for the CPU presets, where 100 would take most of the time budget).
     #[arg(long, value_parser = crate::numbers::positive)]
     pub iw_samples: Option<usize>,
     /// Images of the test and each OOD set whose likelihood regret is computed (VAEs only; a

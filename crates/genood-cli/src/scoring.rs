@@ -15,7 +15,9 @@ pub struct ScoringArgs {
     #[arg(long, value_parser = crate::numbers::positive, default_value_t = 500)]
     pub batch_size: usize,
     /// Importance samples k of a VAE's bound: 1 gives the ELBO, more the tighter IW bound
-    /// (batched: memory does not grow with k). Exact models and flows ignore it.
+    /// (batched: memory does not grow with k); for a diffusion model, draws of the time and
+    /// noise per image of its bound's diffusion term (more: less spread, same mean). Exact
+    /// models and flows ignore it.
     #[arg(long, value_parser = crate::numbers::positive, default_value_t = IW_SAMPLES)]
     pub iw_samples: usize,
     /// Seed of dequantization noise, subsets and synthetic sets.

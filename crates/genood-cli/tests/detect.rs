@@ -287,3 +287,129 @@ fn detect_converts_arrays_like_folders_writes_where_told_and_names_skipped_files
         "{out}"
     );
 }
+
+#[test]
+fn a_diffusion_models_own_detectors_are_scores_of_eval_score_and_detect() {
+    let dir = scratch("detect-diffusion");
+    let run = dir.join("run");
+    let r = run.to_str().unwrap();
+    ok(genood(
+        &[
+            "train",
+            "--run",
+            r,
+            "--preset",
+            "tiny",
+            "--model",
+            "diffusion",
+            "--steps",
+            "30",
+        ],
+        real_data(),
+    ));
+    let limit = ["--limit", "100", "--iw-samples", "2"];
+    let eval = [
+        &[
+            "eval",
+            "--run",
+            r,
+            "--data",
+            "fashion-mnist:train",
+            "fashion-mnist:test",
+            "mnist:test",
+        ][..],
+        &limit,
+    ]
+    .concat();
+    ok(genood(&eval, real_data()));
+    // The scores file carries the bound's terms, then the detectors' statistics.
+    let csv = std::fs::read_to_string(run.join("scores/mnist_test.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.starts_with("index,label,log_p,bpd,prior_kl,reconstruction,diffusion,msma@0.1,"),
+        "{header}"
+    );
+    assert!(
+        header.contains("path_curvature,recon@0.5,recon@0.65,recon@0.8,path"),
+        "{header}"
+    );
+    let table = ok(genood(
+        &[
+            "score",
+            "--run",
+            r,
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--reference",
+            "fashion-mnist:train",
+        ],
+        real_data(),
+    ));
+    for label in [
+        "diffusion reconstruction (mean z-score",
+        "MSMA (KDE of msma@0.1",
+        "DiffPath (KDE of path_rate, path_curvature)",
+        "DoSE (KDE of log p, prior_kl, reconstruction, diffusion)",
+    ] {
+        assert!(table.contains(label), "{label} missing from\n{table}");
+    }
+    // `detect` thresholds them when asked, fitted on the reference's statistics.
+    let detect = [
+        &[
+            "detect",
+            "--run",
+            r,
+            "--data",
+            "mnist:test",
+            "--scores",
+            "typicality,reconstruction,msma,diffpath",
+            "--reference-images",
+            "200",
+        ][..],
+        &limit,
+    ]
+    .concat();
+    let table = ok(genood(&detect, real_data()));
+    assert!(table.contains("mnist:test"), "{table}");
+    let detector: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("detector.json")).unwrap()).unwrap();
+    let fitted: Vec<&str> = detector["statistics_reference"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["score"].as_str().unwrap())
+        .collect();
+    assert_eq!(fitted, ["reconstruction", "msma", "diffpath"]);
+    assert_eq!(
+        detector["statistics_reference"][1]["rows"][0]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let verdicts = std::fs::read_to_string(run.join("detect/mnist_test.csv")).unwrap();
+    assert!(
+        verdicts.lines().next().unwrap().contains("msma"),
+        "{verdicts}"
+    );
+    // A model without those statistics is refused by name.
+    let (_, glow) = common::tiny_run("detect-diffusion-glow", 5);
+    let refused = common::failure(genood(
+        &[
+            "detect",
+            "--run",
+            glow.to_str().unwrap(),
+            "--scores",
+            "msma",
+            "--reference-images",
+            "50",
+        ],
+        real_data(),
+    ));
+    assert!(
+        refused.contains("`msma` needs a diffusion model's statistics"),
+        "{refused}"
+    );
+}

@@ -29,14 +29,26 @@ use crate::context::Context;
 use crate::error::LabError;
 use crate::evaluation::check_shape;
 use crate::progress::Progress;
-use crate::score::{Score, stats};
+use crate::score::{Score, statistic_values, statistics_with, stats};
 use crate::sets::{load_subset, loading_notes};
 use genood_models::Named;
 use genood_train::csv::{CsvTable, number, read_table};
 
-/// The single-image scores a detector can threshold, in its CSV's order. None needs OOD
-/// examples (nor a second model), so all four are the default.
-pub const SCORES: [Score; 4] = [
+/// The single-image scores a detector can threshold, in its CSV's order: the four every model
+/// has, then those of a diffusion model's own statistics. None needs OOD examples (nor a
+/// second model).
+pub const SCORES: [Score; 7] = [
+    Score::Likelihood,
+    Score::Typicality,
+    Score::InputComplexity,
+    Score::Dose,
+    Score::Reconstruction,
+    Score::Msma,
+    Score::DiffPath,
+];
+
+/// The scores a detector thresholds unless told otherwise: those every model has.
+pub const DEFAULT_SCORES: [Score; 4] = [
     Score::Likelihood,
     Score::Typicality,
     Score::InputComplexity,
@@ -93,7 +105,7 @@ impl Default for DetectOptions {
     fn default() -> Self {
         let eval = crate::evaluation::EvalOptions::default();
         Self {
-            scores: SCORES.to_vec(),
+            scores: DEFAULT_SCORES.to_vec(),
             fpr: 0.05,
             batch: 10,
             grouping: Grouping::Random,
@@ -244,6 +256,10 @@ pub struct Detector {
     pub entropy: f64,
     /// The reference images' DoSE features (log p and the model's statistics).
     pub dose_reference: Vec<Vec<f64>>,
+    /// The reference images' statistics of each chosen score that a model family's own
+    /// statistics make (a diffusion model's reconstruction, MSMA, DiffPath).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statistics_reference: Vec<StatisticReference>,
     /// The set the thresholds were fitted on (`held-out`: the run's own held-out images).
     #[serde(default = "held_out")]
     pub calibration: String,
@@ -268,6 +284,15 @@ pub struct Detector {
     pub batch_threshold: f64,
 }
 
+/// The in-distribution rows a statistics-based score is fitted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatisticReference {
+    /// The score.
+    pub score: Score,
+    /// Each reference image's statistics of the score's prefix, in the scores file's order.
+    pub rows: Vec<Vec<f64>>,
+}
+
 fn held_out() -> String {
     HELD_OUT.into()
 }
@@ -279,26 +304,67 @@ fn webp() -> Codec {
 /// The calibration set's name when the run's own held-out images are used.
 const HELD_OUT: &str = "held-out";
 
-/// The four scores of each image, in [`SCORES`]'s order.
+/// Every score of each image, in [`SCORES`]'s order; NaN for a statistics-based score with
+/// no reference in `statistics`.
 fn score_values(
     scores: &[ExampleScore],
     set: &ImageSet,
     entropy: f64,
     kde: &Kde,
     codec: Codec,
-) -> Vec<[f64; 4]> {
+    statistics: &[StatisticReference],
+) -> Vec<Vec<f64>> {
     let features = dose_features(&stats(scores));
-    scores
+    let mut values: Vec<Vec<f64>> = scores
         .iter()
         .zip(&features)
         .map(|(s, f)| {
             let bits = codec.compressed_bits(set.image(s.index), set.shape);
-            [
+            vec![
                 s.bpd,
                 (s.bpd - entropy).abs(),
                 input_complexity(s.bpd, set.image_size(), bits),
                 -kde.log_density(f),
             ]
+        })
+        .collect();
+    for &score in &SCORES[DEFAULT_SCORES.len()..] {
+        let fitted = statistics.iter().find(|r| r.score == score);
+        let column = match (fitted, score.statistic_prefix()) {
+            (Some(reference), Some(prefix)) => {
+                statistic_values(score, &reference.rows, &statistics_with(scores, prefix).0)
+            }
+            _ => vec![f64::NAN; scores.len()],
+        };
+        for (row, value) in values.iter_mut().zip(column) {
+            row.push(value);
+        }
+    }
+    values
+}
+
+/// The reference rows of each chosen statistics-based score, or an error naming the first
+/// whose statistics the scores lack (a model that is not a diffusion model).
+fn statistics_reference(
+    reference: &[ExampleScore],
+    chosen: &[Score],
+    data: &str,
+) -> Result<Vec<StatisticReference>, LabError> {
+    chosen
+        .iter()
+        .filter_map(|&score| Some((score, score.statistic_prefix()?)))
+        .map(|(score, prefix)| {
+            let (rows, names) = statistics_with(reference, prefix);
+            if names.is_empty() {
+                return Err(LabError::Invalid {
+                    what: "scores",
+                    reason: format!(
+                        "`{}` needs a diffusion model's statistics, and the model trained on {data} has none",
+                        score.name()
+                    ),
+                });
+            }
+            Ok(StatisticReference { score, rows })
         })
         .collect()
 }
@@ -500,7 +566,15 @@ pub fn fit_scores(
     let entropy = reference.iter().map(|s| s.bpd).sum::<f64>() / reference.len() as f64;
     let dose_reference = dose_features(&stats(reference));
     let kde = Kde::fit(&dose_reference);
-    let values = score_values(calibration, calibration_set, entropy, &kde, options.codec);
+    let statistics_reference = statistics_reference(reference, &options.scores, &origin.data)?;
+    let values = score_values(
+        calibration,
+        calibration_set,
+        entropy,
+        &kde,
+        options.codec,
+        &statistics_reference,
+    );
     let mut scores = Vec::new();
     for (k, &score) in SCORES.iter().enumerate() {
         if options.scores.contains(&score) {
@@ -541,6 +615,7 @@ pub fn fit_scores(
         fpr: options.fpr,
         entropy,
         dose_reference,
+        statistics_reference,
         calibration_images: calibration.len(),
         calibration: origin.calibration,
         codec: options.codec,
@@ -555,7 +630,7 @@ pub fn fit_scores(
 
 /// The combined score of one image: its largest calibration percentile among the scores
 /// `combines` names.
-fn combined_of(scores: &[ScoreThreshold], combines: &[Score], values: &[f64; 4]) -> f64 {
+fn combined_of(scores: &[ScoreThreshold], combines: &[Score], values: &[f64]) -> f64 {
     scores
         .iter()
         .filter(|t| combines.contains(&t.score))
@@ -722,7 +797,14 @@ impl Detector {
         batches: Vec<Vec<usize>>,
     ) -> Result<Judged, LabError> {
         let kde = Kde::fit(&self.dose_reference);
-        let values = score_values(&scores, set, self.entropy, &kde, self.codec);
+        let values = score_values(
+            &scores,
+            set,
+            self.entropy,
+            &kde,
+            self.codec,
+            &self.statistics_reference,
+        );
         let mut batch_of: Vec<Option<(usize, bool)>> = vec![None; scores.len()];
         let batches: Vec<(Vec<usize>, bool)> = batches
             .into_iter()
@@ -1022,7 +1104,8 @@ mod tests {
             );
         }
         assert!(column(Score::Waic).is_err());
-        let json = serde_json::to_string(&SCORES).unwrap();
+        let json = serde_json::to_string(&DEFAULT_SCORES).unwrap();
         assert_eq!(json, r#"["likelihood","typicality","complexity","dose"]"#);
+        assert_eq!(SCORES[..4], DEFAULT_SCORES);
     }
 }

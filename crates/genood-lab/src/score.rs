@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 
 use genood_data::atomic::write_atomically;
 use genood_data::{Conform, DataSource, ImageSet, SetSpec};
+use genood_models::density::statistic;
 use genood_ood::metrics::{Detection, detection};
 use genood_ood::scores::{
-    Codec, ExampleStats, ThresholdTest, dose, input_complexity, likelihood_ratio,
-    negative_log_likelihood, threshold_test, typicality, typicality_batches, waic,
+    Codec, ExampleStats, ThresholdTest, density_score, dose, input_complexity, likelihood_ratio,
+    negative_log_likelihood, standardized_mean, threshold_test, typicality, typicality_batches,
+    waic,
 };
 use genood_train::csv::{CsvTable, number};
 use genood_train::eval::ExampleScore;
@@ -42,6 +44,12 @@ pub enum Score {
     Dose,
     /// Likelihood regret of a VAE (Xiao et al.).
     LikelihoodRegret,
+    /// A diffusion model's reconstruction errors from several noise levels (Graham et al.).
+    Reconstruction,
+    /// A density of a diffusion model's score norms at several noise levels (Mahmood et al.).
+    Msma,
+    /// A density of a diffusion model's probability-flow path statistics (Heng et al.).
+    DiffPath,
 }
 
 impl Named for Score {
@@ -54,6 +62,9 @@ impl Named for Score {
         Score::Waic,
         Score::Dose,
         Score::LikelihoodRegret,
+        Score::Reconstruction,
+        Score::Msma,
+        Score::DiffPath,
     ];
 
     fn name(self) -> &'static str {
@@ -65,6 +76,9 @@ impl Named for Score {
             Score::Waic => "waic",
             Score::Dose => "dose",
             Score::LikelihoodRegret => "regret",
+            Score::Reconstruction => "reconstruction",
+            Score::Msma => "msma",
+            Score::DiffPath => "diffpath",
         }
     }
 }
@@ -82,8 +96,77 @@ impl Score {
             Score::Waic => "WAIC",
             Score::Dose => "DoSE",
             Score::LikelihoodRegret => "likelihood regret",
+            Score::Reconstruction => "diffusion reconstruction",
+            Score::Msma => "MSMA",
+            Score::DiffPath => "DiffPath",
         }
     }
+
+    /// For a score computed from a model family's own detector statistics (a diffusion
+    /// model's): the prefix of their names.
+    pub fn statistic_prefix(self) -> Option<&'static str> {
+        self.statistics().map(|(prefix, _)| prefix)
+    }
+
+    /// The prefix of the statistics and how they are turned into one score.
+    fn statistics(self) -> Option<(&'static str, Combine)> {
+        match self {
+            Score::Reconstruction => Some((statistic::RECONSTRUCTION, Combine::StandardizedMean)),
+            Score::Msma => Some((statistic::MSMA, Combine::Density)),
+            Score::DiffPath => Some((statistic::PATH, Combine::Density)),
+            _ => None,
+        }
+    }
+}
+
+/// How a detector's per-image statistics become one score, fitted on reference images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Combine {
+    /// The mean of the statistics standardised by the reference's mean and spread.
+    StandardizedMean,
+    /// `−log` of a KDE of the statistics fitted on the reference.
+    Density,
+}
+
+/// The values of `kind` (a score with a [`Score::statistic_prefix`]) for `features`, each
+/// image's statistics of that prefix, fitted on `reference`, the same statistics of
+/// in-distribution images.
+pub(crate) fn statistic_values(
+    kind: Score,
+    reference: &[Vec<f64>],
+    features: &[Vec<f64>],
+) -> Vec<f64> {
+    match kind.statistics() {
+        Some((_, Combine::StandardizedMean)) => standardized_mean(reference, features),
+        Some((_, Combine::Density)) => density_score(reference, features),
+        None => panic!("{kind:?} is not computed from detector statistics"),
+    }
+}
+
+/// Each image's statistics whose names begin with `prefix`, in the file's order, and their
+/// names (from the first image).
+pub(crate) fn statistics_with(
+    scores: &[ExampleScore],
+    prefix: &str,
+) -> (Vec<Vec<f64>>, Vec<String>) {
+    let names = scores.first().map_or_else(Vec::new, |s| {
+        s.parts
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, _)| n.clone())
+            .collect()
+    });
+    let values = scores
+        .iter()
+        .map(|s| {
+            s.parts
+                .iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .map(|(_, v)| *v)
+                .collect()
+        })
+        .collect();
+    (values, names)
 }
 
 /// Batch sizes of the batch typicality test, as in Nalisnick et al. (2019b).
@@ -144,14 +227,20 @@ fn labelled(kind: Score, details: &str) -> (Score, String) {
     (kind, format!("{}{details}", kind.label()))
 }
 
-/// The per-example statistics the score functions take.
+/// The per-example statistics the score functions take: the likelihood's parts, without the
+/// detector statistics that follow them.
 pub(crate) fn stats(scores: &[ExampleScore]) -> Vec<ExampleStats> {
     scores
         .iter()
         .map(|s| ExampleStats {
             log_p: s.log_p,
             bpd: s.bpd,
-            parts: s.parts.iter().map(|(_, v)| *v).collect(),
+            parts: s
+                .parts
+                .iter()
+                .filter(|(n, _)| !statistic::is_detector(n))
+                .map(|(_, v)| *v)
+                .collect(),
         })
         .collect()
 }
@@ -429,7 +518,8 @@ pub fn rows_of(
                     .scores
                     .iter()
                     .take(1)
-                    .flat_map(|s| s.parts.iter().map(|(n, _)| n.as_str())),
+                    .flat_map(|s| s.parts.iter().map(|(n, _)| n.as_str()))
+                    .filter(|n| !statistic::is_detector(n)),
             )
             .collect();
         push(
@@ -439,6 +529,26 @@ pub fn rows_of(
             dose(&train, &ood_stats),
             "KDE over reference statistics",
         );
+        for kind in Score::ALL.iter().copied() {
+            let Some((prefix, combine)) = kind.statistics() else {
+                continue;
+            };
+            let (fitted, names) = statistics_with(reference, prefix);
+            if names.is_empty() || fitted.len() < 2 {
+                continue;
+            }
+            let (method, cost) = match combine {
+                Combine::StandardizedMean => ("mean z-score", "a few denoising passes per level"),
+                Combine::Density => ("KDE", "a network pass per statistic's step"),
+            };
+            push(
+                labelled(kind, &format!(" ({method} of {})", names.join(", "))),
+                1,
+                statistic_values(kind, &fitted, &statistics_with(&inside.scores, prefix).0),
+                statistic_values(kind, &fitted, &statistics_with(&ood.scores, prefix).0),
+                cost,
+            );
+        }
         if let (Some((a, _)), Some((b, cost))) = (&inside.regret, &ood.regret) {
             push(
                 labelled(Score::LikelihoodRegret, ""),
@@ -575,8 +685,9 @@ mod tests {
 
     /// A run folder with no model, only its config and per-image scores of three `npy:` sets
     /// written by hand: 40 reference and 40 test images scored around 3 bpd, 40 OOD images
-    /// around 2 bpd.
-    fn synthetic_run(dir: &Path) -> Comparison {
+    /// around 2 bpd; with `statistics`, a diffusion model's parts and detector statistics
+    /// (the OOD images' reconstruction errors, score norms and path rate twice the others').
+    fn synthetic_run(dir: &Path, statistics: bool) -> Comparison {
         let run = RunDir::new(dir);
         let options = TrainOptions {
             preset: Preset::Tiny,
@@ -595,14 +706,40 @@ mod tests {
             let spec = SetSpec::parse(&format!("npy:{}", path.display())).unwrap();
             let scores: Vec<ExampleScore> = (0..40)
                 .map(|index| {
-                    // ±0.01 around the set's level, alternating.
-                    let bpd = bpd + if index % 2 == 0 { 0.01 } else { -0.01 };
+                    // ±0.01 around the set's level, alternating; statistics ±0.1 around theirs.
+                    let sign = if index % 2 == 0 { 1.0 } else { -1.0 };
+                    let level = if bpd < 3.0 { 2.0 } else { 1.0 };
+                    let names = [
+                        "prior_kl",
+                        "reconstruction",
+                        "diffusion",
+                        "msma@0.1",
+                        "msma@0.5",
+                        "path_rate",
+                        "path_curvature",
+                        "recon@0.5",
+                        "recon@0.8",
+                    ];
+                    let parts = names
+                        .iter()
+                        .enumerate()
+                        .map(|(k, name)| {
+                            let value = if k < 3 {
+                                1.0 + sign * k as f64
+                            } else {
+                                level + 0.1 * sign
+                            };
+                            (name.to_string(), value)
+                        })
+                        .filter(|_| statistics)
+                        .collect();
+                    let bpd = bpd + 0.01 * sign;
                     ExampleScore {
                         index,
                         label: None,
                         log_p: -bpd * dims as f64 * std::f64::consts::LN_2,
                         bpd,
-                        parts: Vec::new(),
+                        parts,
                         path: None,
                     }
                 })
@@ -623,7 +760,7 @@ mod tests {
     fn score_rows_of_synthetic_per_image_scores() {
         let dir = std::env::temp_dir().join(format!("genood-score-rows-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let sets = synthetic_run(&dir);
+        let sets = synthetic_run(&dir, false);
         let bootstrap = Bootstrap {
             resamples: 50,
             seed: 0,
@@ -675,6 +812,40 @@ mod tests {
         assert!(row("typicality").threshold.is_some());
         assert!(row("typicality, batches of 25").threshold.is_some());
         assert!(likelihood.threshold.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_diffusion_models_statistics_make_their_own_rows_and_stay_out_of_dose() {
+        let dir =
+            std::env::temp_dir().join(format!("genood-diffusion-rows-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sets = synthetic_run(&dir, true);
+        let bootstrap = Bootstrap {
+            resamples: 50,
+            seed: 0,
+        };
+        let rows = score_rows(&dir, &sets, bootstrap, &DataSource::new(&dir)).unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.score.as_str()).collect();
+        assert_eq!(
+            names[8..],
+            [
+                "DoSE (KDE of log p, prior_kl, reconstruction, diffusion)",
+                "diffusion reconstruction (mean z-score of recon@0.5, recon@0.8)",
+                "MSMA (KDE of msma@0.1, msma@0.5)",
+                "DiffPath (KDE of path_rate, path_curvature)",
+            ]
+        );
+        let row = |kind: Score| rows.iter().find(|r| r.kind == kind).unwrap();
+        for kind in [Score::Reconstruction, Score::Msma, Score::DiffPath] {
+            assert_eq!(row(kind).metrics.auroc.value, 1.0, "{kind:?}");
+        }
+        // Reference errors are 1 ± 0.1 at both levels: mean 1, sample deviation
+        // 0.1·sqrt(40/39); an OOD error of 2.1 or 1.9 is that many deviations above.
+        let deviation = 0.1 * (40.0f64 / 39.0).sqrt();
+        let reconstruction = row(Score::Reconstruction);
+        assert!((reconstruction.ood_scores[0] - 1.1 / deviation).abs() < 1e-9);
+        assert!((reconstruction.in_scores[0] - 0.1 / deviation).abs() < 1e-9);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

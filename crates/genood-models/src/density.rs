@@ -107,6 +107,26 @@ pub trait DensityModel {
     ) -> Tensor<4>;
 }
 
+/// Name prefixes of the statistics of [`DensityModel::detector_statistics`], one per detector:
+/// what tells them from the likelihood's parts in a scores file.
+pub mod statistic {
+    /// Mean squared error of the reconstruction from a noise level (Graham et al. 2023):
+    /// `recon@0.5` from `t = 0.5`.
+    pub const RECONSTRUCTION: &str = "recon@";
+    /// Multiscale score norm (MSMA, Mahmood et al. 2021): `msma@0.3` at `t = 0.3`.
+    pub const MSMA: &str = "msma@";
+    /// Statistics of the probability-flow path (DiffPath, Heng et al. 2024): `path_rate`,
+    /// `path_curvature`.
+    pub const PATH: &str = "path_";
+    /// Every prefix.
+    pub const ALL: [&str; 3] = [RECONSTRUCTION, MSMA, PATH];
+
+    /// Whether `name` is a detector's statistic rather than a part of the likelihood.
+    pub fn is_detector(name: &str) -> bool {
+        ALL.iter().any(|prefix| name.starts_with(prefix))
+    }
+}
+
 /// The names of the statistics in [`LikelihoodTerms::parts`].
 pub mod part {
     /// A flow's distribution term `log p_z(f(x))`.

@@ -26,7 +26,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::density::{Bound, DensityModel, LikelihoodTerms, part};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, part, statistic};
 use crate::layers::{Conv2d, Deconv2d, Dense};
 use crate::progress::Progress;
 use crate::shape::ImageShape;
@@ -50,16 +50,6 @@ pub const RECONSTRUCTION_STEPS: usize = 5;
 
 /// Steps of the probability-flow path from the input to noise (DiffPath, Heng et al. 2024).
 pub const PATH_STEPS: usize = 10;
-
-/// Prefix of the per-image statistics of the reconstruction score: `recon@0.5` is the mean
-/// squared error of the reconstruction from `t = 0.5`.
-pub const RECONSTRUCTION_PREFIX: &str = "recon@";
-
-/// Prefix of the per-image statistics of MSMA: `msma@0.3` is `‖ε̂(α_t x, t)‖ / σ_t` at `t = 0.3`.
-pub const MSMA_PREFIX: &str = "msma@";
-
-/// Prefix of DiffPath's per-image statistics, `path_rate` and `path_curvature`.
-pub const PATH_PREFIX: &str = "path_";
 
 /// The fixed noise schedule: `γ(t) = log(σ_t² / α_t²)`, linear in `t ∈ [0, 1]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -590,7 +580,7 @@ impl DensityModel for Diffusion {
             let values = (0..b)
                 .map(|i| norms[i * levels + l].sqrt() / schedule.sigma(t))
                 .collect();
-            push(format!("{MSMA_PREFIX}{t}"), values);
+            push(format!("{}{t}", statistic::MSMA), values);
         }
 
         // DiffPath: the whole batch walks the same times.
@@ -616,8 +606,8 @@ impl DensityModel for Diffusion {
             }
             previous = Some(eps);
         }
-        push(format!("{PATH_PREFIX}rate"), rate);
-        push(format!("{PATH_PREFIX}curvature"), curvature);
+        push(format!("{}rate", statistic::PATH), rate);
+        push(format!("{}curvature", statistic::PATH), curvature);
 
         // Reconstruction: row r = i·L + l, each row on its own grid of times down to 0.
         let levels = RECONSTRUCTION_TIMES.len();
@@ -659,7 +649,7 @@ impl DensityModel for Diffusion {
                         / d as f64
                 })
                 .collect();
-            push(format!("{RECONSTRUCTION_PREFIX}{t}"), values);
+            push(format!("{}{t}", statistic::RECONSTRUCTION), values);
         }
         statistics
     }

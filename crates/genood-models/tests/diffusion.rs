@@ -7,10 +7,9 @@ use burn::prelude::*;
 use genood_flows::host::{seeded_rng, standard_normal, tensor_from_f64, to_f64_vec};
 use genood_flows::noise::Noise;
 use genood_flows::testing::{f64_device, perturb_parameters};
-use genood_models::density::part;
+use genood_models::density::{part, statistic};
 use genood_models::diffusion::{
-    Diffusion, DiffusionConfig, MSMA_PREFIX, PATH_PREFIX, RECONSTRUCTION_PREFIX, Schedule,
-    data_value, prior_term, reconstruction_term,
+    Diffusion, DiffusionConfig, Schedule, data_value, prior_term, reconstruction_term,
 };
 use genood_models::{DensityModel, ImageShape};
 use rand::Rng;
@@ -291,11 +290,8 @@ fn detector_statistics_are_named_finite_and_each_images_own() {
             "recon@0.8"
         ]
     );
-    assert!(names.iter().all(|n| {
-        [MSMA_PREFIX, PATH_PREFIX, RECONSTRUCTION_PREFIX]
-            .iter()
-            .any(|p| n.starts_with(p))
-    }));
+    assert!(names.iter().all(|n| statistic::is_detector(n)));
+    assert!(!statistic::is_detector(part::DIFFUSION));
     let batched: Vec<Vec<f64>> = statistics.into_iter().map(|(_, v)| to_f64_vec(v)).collect();
     assert!(batched.iter().flatten().all(|v| v.is_finite() && *v >= 0.0));
     let alone = tensor_from_f64(values[128..].to_vec(), [1, 1, 8, 8], &device);

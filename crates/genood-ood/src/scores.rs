@@ -284,10 +284,39 @@ pub fn dose_features(stats: &[ExampleStats]) -> Vec<Vec<f64>> {
 /// DoSE score: `−log density` of each example's features under a KDE fitted on training
 /// examples' features.
 pub fn dose(train: &[ExampleStats], stats: &[ExampleStats]) -> Vec<f64> {
-    let kde = Kde::fit(&dose_features(train));
-    dose_features(stats)
+    density_score(&dose_features(train), &dose_features(stats))
+}
+
+/// `−log density` of each row of `features` under a KDE fitted on `reference` (rows of the
+/// same statistics of in-distribution examples): DoSE's rule, and how MSMA (Mahmood et al.
+/// 2021) and DiffPath (Heng et al. 2024) turn a diffusion model's statistics into a score.
+pub fn density_score(reference: &[Vec<f64>], features: &[Vec<f64>]) -> Vec<f64> {
+    let kde = Kde::fit(reference);
+    features.iter().map(|f| -kde.log_density(f)).collect()
+}
+
+/// Each row's mean over its columns of `(value − mean) / std`, the mean and (sample) standard
+/// deviation of each column taken over `reference`: how Graham et al. (2023) combine a
+/// diffusion model's reconstruction errors at several noise levels into one score.
+pub fn standardized_mean(reference: &[Vec<f64>], features: &[Vec<f64>]) -> Vec<f64> {
+    let n = reference.len() as f64;
+    let d = reference.first().map_or(0, Vec::len);
+    let moments: Vec<(f64, f64)> = (0..d)
+        .map(|j| {
+            let mean = reference.iter().map(|r| r[j]).sum::<f64>() / n;
+            let var = reference.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            (mean, if var > 0.0 { var.sqrt() } else { 1.0 })
+        })
+        .collect();
+    features
         .iter()
-        .map(|f| -kde.log_density(f))
+        .map(|f| {
+            f.iter()
+                .zip(&moments)
+                .map(|(v, (mean, std))| (v - mean) / std)
+                .sum::<f64>()
+                / d as f64
+        })
         .collect()
 }
 
@@ -366,6 +395,17 @@ mod tests {
         // Two models: example 0 agrees (−5, −5): WAIC −5, score 5. Example 1 disagrees
         // (−4, −8): mean −6, variance 4, WAIC −10, score 10.
         assert_eq!(waic(&[vec![-5.0, -4.0], vec![-5.0, -8.0]]), vec![5.0, 10.0]);
+    }
+
+    #[test]
+    fn standardized_mean_on_a_hand_computed_case() {
+        // Column means 2 and 10, sample standard deviations 1 and 4.
+        let reference = vec![vec![1.0, 6.0], vec![2.0, 10.0], vec![3.0, 14.0]];
+        let scores = standardized_mean(&reference, &[vec![4.0, 18.0], vec![2.0, 10.0]]);
+        assert_eq!(scores, vec![(2.0 + 2.0) / 2.0, 0.0]);
+        // A constant column counts in raw units.
+        let flat = vec![vec![5.0], vec![5.0]];
+        assert_eq!(standardized_mean(&flat, &[vec![7.0]]), vec![2.0]);
     }
 
     #[test]
