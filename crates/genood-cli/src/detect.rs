@@ -27,7 +27,8 @@ pub struct DetectArgs {
     #[arg(long, num_args = 1..)]
     pub data: Vec<SetSpec>,
     /// Scores to fit thresholds for: likelihood, typicality, complexity, dose, and for a
-    /// diffusion model reconstruction, msma, diffpath (used when the detector is fitted;
+    /// diffusion model reconstruction, msma, diffpath, for a hierarchical VAE llr (its
+    /// `llr>1`) (used when the detector is fitted;
     /// --refit changes a fitted one).
     #[arg(
         long,

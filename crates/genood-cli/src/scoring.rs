@@ -38,6 +38,7 @@ impl ScoringArgs {
             seed: self.seed,
             threads: self.compute.threads(),
             shard: None,
+            detectors: true,
         }
     }
 }

@@ -319,6 +319,7 @@ fn scores_of(
             seed: options.seed,
             threads: options.threads,
             shard: None,
+            detectors: true,
         };
         evaluate_sets(run_path, &missing, context, &eval, progress)?;
     }

@@ -35,9 +35,9 @@ use genood_models::Named;
 use genood_train::csv::{CsvTable, number, read_table};
 
 /// The single-image scores a detector can threshold, in its CSV's order: the four every model
-/// has, then those of a diffusion model's own statistics. None needs OOD examples (nor a
-/// second model).
-pub const SCORES: [Score; 7] = [
+/// has, then those of a diffusion model's own statistics and a hierarchical VAE's likelihood
+/// ratio (`llr>1`). None needs OOD examples (nor a second model).
+pub const SCORES: [Score; 8] = [
     Score::Likelihood,
     Score::Typicality,
     Score::InputComplexity,
@@ -45,6 +45,7 @@ pub const SCORES: [Score; 7] = [
     Score::Reconstruction,
     Score::Msma,
     Score::DiffPath,
+    Score::Llr,
 ];
 
 /// The scores a detector thresholds unless told otherwise: those every model has.
@@ -356,10 +357,14 @@ fn statistics_reference(
         .map(|(score, prefix)| {
             let (rows, names) = statistics_with(reference, prefix);
             if names.is_empty() {
+                let needs = match score {
+                    Score::Llr => "a hierarchical VAE's likelihood ratios",
+                    _ => "a diffusion model's statistics",
+                };
                 return Err(LabError::Invalid {
                     what: "scores",
                     reason: format!(
-                        "`{}` needs a diffusion model's statistics, and the model trained on {data} has none",
+                        "`{}` needs {needs}, and the model trained on {data} has none",
                         score.name()
                     ),
                 });

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use genood_data::{DataSource, ImageSet, SetSpec};
 use genood_models::{DensityModel, Model};
 use genood_train::eval::{
-    ExampleScore, SetSummary, evaluate_with_progress, read_scores_csv, summarize, write_scores_csv,
+    Evaluation, ExampleScore, SetSummary, evaluate_as, read_scores_csv, summarize, write_scores_csv,
 };
 use genood_train::parallel::available_threads;
 use genood_train::provenance::{ScoresOrigin, check_still_current, write_scores};
@@ -43,6 +43,9 @@ pub struct EvalOptions {
     pub threads: usize,
     /// Score only this part of each set's images ([`merge_shards`] joins the parts).
     pub shard: Option<Shard>,
+    /// Add the model family's detector statistics to each image's scores (a diffusion
+    /// model's, a hierarchical VAE's); off where only the likelihood is needed.
+    pub detectors: bool,
 }
 
 /// Part `index` (from 0) of `count` of a set's images to score, so that several workers can
@@ -67,7 +70,8 @@ impl Shard {
 }
 
 impl Default for EvalOptions {
-    /// Every image, batches of 500, 100 importance samples, seed 0, every core.
+    /// Every image, batches of 500, 100 importance samples, seed 0, every core, with the
+    /// detector statistics.
     fn default() -> Self {
         Self {
             limit: None,
@@ -76,6 +80,7 @@ impl Default for EvalOptions {
             seed: 0,
             threads: available_threads(),
             shard: None,
+            detectors: true,
         }
     }
 }
@@ -179,13 +184,17 @@ fn score_indices(
 ) -> Vec<ExampleScore> {
     let task = format!("eval {}", set.name);
     progress.advance(&task, 0, indices.len());
-    evaluate_with_progress(
+    let what = Evaluation {
+        samples: options.iw_samples,
+        seed: options.seed,
+        detectors: options.detectors,
+    };
+    evaluate_as(
         model,
         set,
         indices,
         options.batch_size,
-        options.iw_samples,
-        options.seed,
+        what,
         options.threads,
         device,
         &task,

@@ -50,6 +50,8 @@ pub enum Score {
     Msma,
     /// A density of a diffusion model's probability-flow path statistics (Heng et al.).
     DiffPath,
+    /// A hierarchical VAE's likelihood ratio `L − L^{>k}` (Havtorn et al.).
+    Llr,
 }
 
 impl Named for Score {
@@ -65,6 +67,7 @@ impl Named for Score {
         Score::Reconstruction,
         Score::Msma,
         Score::DiffPath,
+        Score::Llr,
     ];
 
     fn name(self) -> &'static str {
@@ -79,6 +82,7 @@ impl Named for Score {
             Score::Reconstruction => "reconstruction",
             Score::Msma => "msma",
             Score::DiffPath => "diffpath",
+            Score::Llr => "llr",
         }
     }
 }
@@ -99,6 +103,7 @@ impl Score {
             Score::Reconstruction => "diffusion reconstruction",
             Score::Msma => "MSMA",
             Score::DiffPath => "DiffPath",
+            Score::Llr => "hierarchical VAE LLR",
         }
     }
 
@@ -114,6 +119,7 @@ impl Score {
             Score::Reconstruction => Some((statistic::RECONSTRUCTION, Combine::StandardizedMean)),
             Score::Msma => Some((statistic::MSMA, Combine::Density)),
             Score::DiffPath => Some((statistic::PATH, Combine::Density)),
+            Score::Llr => Some((statistic::LLR, Combine::Each)),
             _ => None,
         }
     }
@@ -126,6 +132,10 @@ enum Combine {
     StandardizedMean,
     /// `−log` of a KDE of the statistics fitted on the reference.
     Density,
+    /// Each statistic is a score of its own, needing no reference: the score table has a
+    /// row for each, and `detect` thresholds the first (`llr>1`, the `k` Havtorn et al. use
+    /// on FashionMNIST).
+    Each,
 }
 
 /// The values of `kind` (a score with a [`Score::statistic_prefix`]) for `features`, each
@@ -139,6 +149,7 @@ pub(crate) fn statistic_values(
     match kind.statistics() {
         Some((_, Combine::StandardizedMean)) => standardized_mean(reference, features),
         Some((_, Combine::Density)) => density_score(reference, features),
+        Some((_, Combine::Each)) => features.iter().map(|f| f[0]).collect(),
         None => panic!("{kind:?} is not computed from detector statistics"),
     }
 }
@@ -540,6 +551,23 @@ pub fn rows_of(
             let (method, cost) = match combine {
                 Combine::StandardizedMean => ("mean z-score", "a few denoising passes per level"),
                 Combine::Density => ("KDE", "a network pass per statistic's step"),
+                Combine::Each => {
+                    let (inside, ood) = (
+                        statistics_with(&inside.scores, prefix).0,
+                        statistics_with(&ood.scores, prefix).0,
+                    );
+                    for (k, name) in names.iter().enumerate() {
+                        let column = |rows: &[Vec<f64>]| rows.iter().map(|r| r[k]).collect();
+                        push(
+                            labelled(kind, &format!(" ({name})")),
+                            1,
+                            column(&inside),
+                            column(&ood),
+                            "two importance-weighted bounds per input",
+                        );
+                    }
+                    continue;
+                }
             };
             push(
                 labelled(kind, &format!(" ({method} of {})", names.join(", "))),

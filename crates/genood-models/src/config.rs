@@ -4,6 +4,7 @@ use genood_flows::multiscale::MultiScaleConfig;
 use serde::{Deserialize, Serialize};
 
 pub use crate::diffusion::{DiffusionConfig, Schedule};
+pub use crate::hvae::HvaeConfig;
 pub use crate::pixelcnn::PixelCnnConfig;
 use crate::shape::ImageShape;
 pub use crate::vae::{DecoderKind, VaeConfig};
@@ -31,6 +32,8 @@ pub enum ModelConfig {
     Vae(VaeConfig),
     /// A variational diffusion model.
     Diffusion(DiffusionConfig),
+    /// A hierarchical VAE.
+    Hvae(HvaeConfig),
 }
 
 /// Height and width must be divisible by 4 for models that halve the image twice.
@@ -53,6 +56,7 @@ impl ModelConfig {
             ModelConfig::PixelCnn(config) => config.image,
             ModelConfig::Vae(config) => config.image,
             ModelConfig::Diffusion(config) => config.image,
+            ModelConfig::Hvae(config) => config.image,
         }
     }
 
@@ -70,6 +74,7 @@ impl ModelConfig {
                 _ => "vae-realnvp",
             },
             ModelConfig::Diffusion(_) => "diffusion",
+            ModelConfig::Hvae(_) => "hvae",
         }
     }
 
@@ -153,6 +158,20 @@ impl ModelConfig {
                     return Err(format!(
                         "schedule.gamma_min must be finite and below gamma_max, got {} and {}",
                         schedule.gamma_min, schedule.gamma_max
+                    ));
+                }
+                Ok(())
+            }
+            ModelConfig::Hvae(config) => {
+                check_quarter(config.image)?;
+                crate::hvae::check_layers(&config.latents)?;
+                if config.channels == 0 || config.hidden == 0 || config.llr_samples == 0 {
+                    return Err("channels, hidden and llr_samples must be at least 1".into());
+                }
+                if !(config.max_log_std.is_finite() && config.max_log_std > 0.0) {
+                    return Err(format!(
+                        "max_log_std must be finite and positive, got {}",
+                        config.max_log_std
                     ));
                 }
                 Ok(())

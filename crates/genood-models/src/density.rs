@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 /// (the "volume term", including the `− D · ln 256` of dequantization), with
 /// `log_p = log_prior + log_det` exactly. VAEs report `elbo`, `rate` (KL(q ‖ p) estimated on
 /// the samples) and `distortion` (`− E_q log p(x | z)`), with `elbo = −(rate + distortion)`.
+/// Hierarchical VAEs report `elbo`, one `rate_l` per stochastic layer and `distortion`.
 /// Diffusion models report `prior_kl`, `reconstruction` and `diffusion`, the three terms of
 /// their bound, with `log_p = −(prior_kl + reconstruction + diffusion)`. PixelCNN++ reports
 /// none: its `log_p` is exact and has no parts.
@@ -118,8 +119,10 @@ pub mod statistic {
     /// Statistics of the probability-flow path (DiffPath, Heng et al. 2024): `path_rate`,
     /// `path_curvature`.
     pub const PATH: &str = "path_";
+    /// A hierarchical VAE's likelihood ratio `L − L^{>k}` (Havtorn et al. 2021): `llr>1`.
+    pub const LLR: &str = "llr>";
     /// Every prefix.
-    pub const ALL: [&str; 3] = [RECONSTRUCTION, MSMA, PATH];
+    pub const ALL: [&str; 4] = [RECONSTRUCTION, MSMA, PATH, LLR];
 
     /// Whether `name` is a detector's statistic rather than a part of the likelihood.
     pub fn is_detector(name: &str) -> bool {

@@ -80,6 +80,23 @@ pub fn parameter_count(config: &ModelConfig) -> u128 {
             .into_iter()
             .fold(0u128, u128::saturating_add)
         }
+        ModelConfig::Hvae(hvae) => {
+            let h = n(hvae.hidden);
+            // The bottom layer is a VAE; each layer above adds a path and a posterior head,
+            // each layer below the top a conditional prior.
+            let above: u128 = hvae.latents[1..]
+                .iter()
+                .map(|&l| h.saturating_mul(h + 2 * n(l)))
+                .fold(0, u128::saturating_add);
+            let priors: u128 = hvae
+                .latents
+                .windows(2)
+                .map(|pair| h.saturating_mul(n(pair[1]) + 2 * n(pair[0])))
+                .fold(0, u128::saturating_add);
+            parameter_count(&ModelConfig::Vae(hvae.bottom()))
+                .saturating_add(above)
+                .saturating_add(priors)
+        }
         ModelConfig::Diffusion(diffusion) => {
             let c = n(diffusion.image.channels);
             let e = 4 * n(diffusion.channels);
@@ -124,6 +141,10 @@ pub fn size_fields(config: &ModelConfig) -> String {
             "model.latent = {}, channels = {}, hidden = {}, flow_layers = {}, flow_hidden = {}",
             v.latent, v.channels, v.hidden, v.flow_layers, v.flow_hidden
         ),
+        ModelConfig::Hvae(v) => format!(
+            "model.latents = {:?}, channels = {}, hidden = {}",
+            v.latents, v.channels, v.hidden
+        ),
         ModelConfig::Diffusion(d) => format!(
             "model.channels = {}, multipliers = {:?}, blocks = {}",
             d.channels, d.multipliers, d.blocks
@@ -154,6 +175,7 @@ pub fn activations_per_image(config: &ModelConfig) -> u128 {
             let [c, h, w] = vae.image.dims().map(n);
             (n(vae.channels) * 4 + 256 * c).saturating_mul(h.saturating_mul(w))
         }
+        ModelConfig::Hvae(hvae) => activations_per_image(&ModelConfig::Vae(hvae.bottom())),
         ModelConfig::Diffusion(diffusion) => {
             let [_, h, w] = diffusion.image.dims().map(n);
             // Each block keeps about six maps of its width (norms, convolutions, the sum), on

@@ -9,6 +9,7 @@ pub mod density;
 pub mod diffusion;
 pub mod footprint;
 pub mod glow;
+pub mod hvae;
 pub mod layers;
 pub mod mixture;
 pub mod model;

@@ -10,6 +10,7 @@ use crate::config::ModelConfig;
 use crate::density::{Bound, DensityModel, LikelihoodTerms};
 use crate::diffusion::Diffusion;
 use crate::glow::Glow;
+use crate::hvae::Hvae;
 use crate::pixelcnn::PixelCnn;
 use crate::progress::Progress;
 use crate::vae::Vae;
@@ -28,6 +29,8 @@ pub enum Model {
     Vae(Vae),
     /// A variational diffusion model.
     Diffusion(Diffusion),
+    /// A hierarchical VAE.
+    Hvae(Hvae),
 }
 
 impl Model {
@@ -38,6 +41,7 @@ impl Model {
             ModelConfig::PixelCnn(config) => Model::PixelCnn(PixelCnn::new(config, rng, device)),
             ModelConfig::Vae(config) => Model::Vae(Vae::new(config, rng, device)),
             ModelConfig::Diffusion(config) => Model::Diffusion(Diffusion::new(config, rng, device)),
+            ModelConfig::Hvae(config) => Model::Hvae(Hvae::new(config, rng, device)),
         }
     }
 
@@ -47,6 +51,7 @@ impl Model {
             Model::PixelCnn(model) => model,
             Model::Vae(vae) => vae,
             Model::Diffusion(model) => model,
+            Model::Hvae(model) => model,
         }
     }
 
@@ -56,6 +61,7 @@ impl Model {
             Model::PixelCnn(model) => model,
             Model::Vae(vae) => vae,
             Model::Diffusion(model) => model,
+            Model::Hvae(model) => model,
         }
     }
 

@@ -1,8 +1,8 @@
 //! Named experiment presets: model and training configuration together.
 
 use crate::config::{
-    DecoderKind, DiffusionConfig, GlowConfig, ModelConfig, OptimizerKind, PixelCnnConfig,
-    TrainConfig, VaeConfig,
+    DecoderKind, DiffusionConfig, GlowConfig, HvaeConfig, ModelConfig, OptimizerKind,
+    PixelCnnConfig, TrainConfig, VaeConfig,
 };
 use crate::named::Named;
 use crate::shape::ImageShape;
@@ -24,6 +24,8 @@ pub enum ModelKind {
     VaeRealNvp,
     /// A variational diffusion model (continuous-time bound, U-Net noise predictor).
     Diffusion,
+    /// A hierarchical VAE (bottom-up inference, top-down generation) and its likelihood ratios.
+    Hvae,
 }
 
 impl Named for ModelKind {
@@ -35,6 +37,7 @@ impl Named for ModelKind {
         ModelKind::VaeCategorical,
         ModelKind::VaeRealNvp,
         ModelKind::Diffusion,
+        ModelKind::Hvae,
     ];
 
     /// The name as typed on the command line (and [`ModelConfig::label`] of its configs).
@@ -46,6 +49,7 @@ impl Named for ModelKind {
             ModelKind::VaeCategorical => "vae-categorical",
             ModelKind::VaeRealNvp => "vae-realnvp",
             ModelKind::Diffusion => "diffusion",
+            ModelKind::Hvae => "hvae",
         }
     }
 }
@@ -122,6 +126,22 @@ impl Preset {
                 })
             }
             ModelKind::Diffusion => self.diffusion(image),
+            ModelKind::Hvae => {
+                let (latents, channels, hidden, llr_samples) = match self {
+                    Preset::Tiny => (vec![8, 4], 8, 32, 2),
+                    Preset::Quick => (vec![32, 16, 8], 16, 256, 10),
+                    Preset::Paper => (vec![64, 32, 16], 64, 512, 100),
+                };
+                ModelConfig::Hvae(HvaeConfig {
+                    image,
+                    latents,
+                    channels,
+                    hidden,
+                    decoder: DecoderKind::Logistic,
+                    llr_samples,
+                    max_log_std: 5.0,
+                })
+            }
             ModelKind::VaeCategorical | ModelKind::VaeRealNvp => {
                 let (latent, channels, hidden, flow_layers, flow_hidden) = match self {
                     Preset::Tiny => (8, 8, 32, 2, 16),
@@ -203,6 +223,7 @@ impl Preset {
                 schedule.checkpoint_every = 200;
             }
             (Preset::Quick, ModelKind::VaeCategorical) => schedule.steps = 800,
+            (Preset::Quick, ModelKind::Hvae) => schedule.steps = 3000,
             (Preset::Quick, ModelKind::Diffusion) => {
                 schedule.steps = 2000;
                 schedule.heldout_size = 500;

@@ -62,7 +62,7 @@ fn scaled(pixels: Tensor<4>) -> Tensor<4> {
 }
 
 /// `Σ_i log N(x_i; 0, 1)` per row.
-fn standard_normal_log_density(x: Tensor<2>) -> Tensor<1> {
+pub(crate) fn standard_normal_log_density(x: Tensor<2>) -> Tensor<1> {
     let dims = x.dims()[1] as f64;
     x.square()
         .sum_dim(1)
@@ -74,7 +74,7 @@ fn standard_normal_log_density(x: Tensor<2>) -> Tensor<1> {
 /// The Gaussian encoder: convolutions down to a quarter of the size, then dense layers to the
 /// posterior's mean and log standard deviation.
 #[derive(Module, Debug)]
-struct Encoder {
+pub(crate) struct Encoder {
     conv1: Conv2d,
     conv2: Conv2d,
     conv3: Conv2d,
@@ -83,7 +83,7 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn new(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
+    pub(crate) fn new(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
         let [c, h, w] = config.image.dims();
         let f = config.channels;
         let down = |i, o, rng: &mut _| Conv2d::new(i, o, [4, 4], 2, [1; 4], rng, device);
@@ -96,25 +96,45 @@ impl Encoder {
         }
     }
 
-    /// `(mean, log_std)`, each `[B, latent]`.
-    fn forward(&self, pixels: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+    /// The deterministic features the posterior's parameters are read from, `[B, hidden]`.
+    pub(crate) fn features(&self, pixels: Tensor<4>) -> Tensor<2> {
         let b = pixels.dims()[0];
         let h = relu(self.conv1.forward(scaled(pixels)));
         let h = relu(self.conv2.forward(h));
         let h = relu(self.conv3.forward(h));
-        let h = relu(self.dense.forward(h.reshape([b as i32, -1])));
-        let out = self.out.forward(h);
-        let latent = out.dims()[1] / 2;
-        let mean = out.clone().slice([0..b, 0..latent]);
-        let log_std = out.slice([0..b, latent..2 * latent]);
-        (mean, log_std)
+        relu(self.dense.forward(h.reshape([b as i32, -1])))
     }
+
+    /// `(mean, log_std)` of the posterior from its features, each `[B, latent]`.
+    pub(crate) fn posterior(&self, features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        gaussian(self.out.forward(features))
+    }
+
+    /// The device the weights live on.
+    pub(crate) fn device(&self) -> Device {
+        self.out.weight.val().device()
+    }
+
+    /// `(mean, log_std)`, each `[B, latent]`.
+    fn forward(&self, pixels: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        self.posterior(self.features(pixels))
+    }
+}
+
+/// A Gaussian's `(mean, log_std)` from a layer's output `[B, 2 · latent]`: the first half,
+/// then the second.
+pub(crate) fn gaussian(out: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let [b, width] = out.dims();
+    let latent = width / 2;
+    let mean = out.clone().slice([0..b, 0..latent]);
+    let log_std = out.slice([0..b, latent..2 * latent]);
+    (mean, log_std)
 }
 
 /// The decoder: dense layers up to a quarter-size feature map, transposed convolutions back to
 /// full size, a 1×1 convolution to the likelihood's parameters.
 #[derive(Module, Debug)]
-struct Decoder {
+pub(crate) struct Decoder {
     dense1: Dense,
     dense2: Dense,
     deconv1: Deconv2d,
@@ -131,7 +151,7 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
+    pub(crate) fn new(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
         let [c, h, w] = config.image.dims();
         let f = config.channels;
         let outputs = match config.decoder {
@@ -169,7 +189,7 @@ impl Decoder {
     }
 
     /// `log p(x | z)` per row, `[B]`.
-    fn log_likelihood(&self, pixels: Tensor<4>, z: Tensor<2>) -> Tensor<1> {
+    pub(crate) fn log_likelihood(&self, pixels: Tensor<4>, z: Tensor<2>) -> Tensor<1> {
         let params = self.parameters(z);
         let [b, c, h, w] = pixels.dims();
         match self.kind {
@@ -196,7 +216,7 @@ impl Decoder {
     }
 
     /// One image per latent row, each sub-pixel drawn from its distribution.
-    fn sample(&self, z: Tensor<2>, rng: &mut impl Rng) -> Vec<f64> {
+    pub(crate) fn sample(&self, z: Tensor<2>, rng: &mut impl Rng) -> Vec<f64> {
         let params = self.parameters(z);
         let [b, _, p] = params.dims();
         let [c, h, w] = self.image;

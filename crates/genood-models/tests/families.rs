@@ -252,6 +252,7 @@ fn every_family_samples_images_of_its_shape_with_valid_pixels() {
         ModelKind::VaeCategorical,
         ModelKind::VaeRealNvp,
         ModelKind::Diffusion,
+        ModelKind::Hvae,
     ] {
         let model = tiny(kind, IMAGE, &device);
         let mut counted = Counted(0);

@@ -96,7 +96,7 @@ pub fn evaluate(
         seed,
         detectors: false,
     };
-    score_batches(
+    evaluate_as(
         model, set, &all, batch_size, what, threads, device, "evaluate", &mut Quiet,
     )
 }
@@ -122,24 +122,26 @@ pub fn evaluate_with_progress(
         seed,
         detectors: true,
     };
-    score_batches(
+    evaluate_as(
         model, set, indices, batch_size, what, threads, device, task, progress,
     )
 }
 
 /// What each image's evaluation computes.
-#[derive(Debug, Clone, Copy)]
-struct Evaluation {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evaluation {
     /// Importance samples or diffusion draws of the bound.
-    samples: usize,
+    pub samples: usize,
     /// Seed of every image's noise.
-    seed: u64,
-    /// Whether the family's detector statistics follow the likelihood's parts.
-    detectors: bool,
+    pub seed: u64,
+    /// Whether the family's detector statistics follow the likelihood's parts (they change
+    /// nothing before them: their draws follow the bound's).
+    pub detectors: bool,
 }
 
+/// [`evaluate_with_progress`] computing `what` says.
 #[allow(clippy::too_many_arguments)]
-fn score_batches(
+pub fn evaluate_as(
     model: &Model,
     set: &ImageSet,
     indices: &[usize],

@@ -262,7 +262,14 @@ impl Sweep {
                 iw_samples,
                 shard,
                 shards,
-            } => step.eval(run, set, (*limit, *iw_samples), (*shard, *shards), progress),
+                likelihood_only,
+            } => step.eval(
+                run,
+                set,
+                (*limit, *iw_samples, !*likelihood_only),
+                (*shard, *shards),
+                progress,
+            ),
             Work::Merge {
                 run,
                 groups,
@@ -358,6 +365,7 @@ impl Step<'_> {
             seed: 0,
             threads: self.threads,
             shard,
+            detectors: true,
         }
     }
 
@@ -374,7 +382,7 @@ impl Step<'_> {
         &self,
         run: &Path,
         set: &SetSpec,
-        (limit, iw_samples): (Option<usize>, usize),
+        (limit, iw_samples, detectors): (Option<usize>, usize, bool),
         (shard, shards): (usize, usize),
         progress: &mut dyn Progress,
     ) -> Result<(), LabError> {
@@ -382,7 +390,10 @@ impl Step<'_> {
             index: shard,
             count: shards,
         });
-        let options = self.scoring(limit, iw_samples, part);
+        let options = EvalOptions {
+            detectors,
+            ..self.scoring(limit, iw_samples, part)
+        };
         let summaries = evaluate_sets(
             &self.sweep.path(run),
             std::slice::from_ref(set),

@@ -141,6 +141,10 @@ pub enum Work {
         shard: usize,
         /// How many parts.
         shards: usize,
+        /// Score the likelihood alone, without the model family's detector statistics (a
+        /// companion model's scores feed only the likelihood ratio and WAIC).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        likelihood_only: bool,
     },
     /// Join `run`'s parts of each group into its scores.
     Merge {
@@ -594,7 +598,7 @@ impl Builder {
                 },
                 held_out.clone(),
             ],
-            (budget.iw_samples, shards),
+            (budget.iw_samples, shards, false),
         );
         let mut scored = evaluation.clone();
         let mut companion_run = |builder: &mut Builder, config: RunConfig, suffix: String| {
@@ -605,7 +609,7 @@ impl Builder {
                 &run,
                 &format!("{what}-{suffix}"),
                 std::slice::from_ref(&held_out),
-                (budget.iw_samples, shards),
+                (budget.iw_samples, shards, true),
             );
             scored.extend(evaluation);
             Companion { run, train }
@@ -660,7 +664,7 @@ impl Builder {
         run: &Path,
         what: &str,
         groups: &[SetGroup],
-        (iw_samples, shards): (usize, usize),
+        (iw_samples, shards, likelihood_only): (usize, usize, bool),
     ) -> (String, Vec<String>) {
         let train = self.add(
             Stage::Train,
@@ -690,6 +694,7 @@ impl Builder {
                             iw_samples,
                             shard,
                             shards,
+                            likelihood_only,
                         },
                         vec![train.clone()],
                     ));

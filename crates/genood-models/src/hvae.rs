@@ -1,0 +1,394 @@
+//! A hierarchical VAE (Havtorn et al. 2021, "Hierarchical VAEs know what they don't know"):
+//! `L` stochastic layers, bottom-up inference, top-down generation, with the discrete
+//! likelihood per sub-pixel of genood's VAEs, so its bounds bound the same `log P(x)`.
+//!
+//! Inference is a deterministic bottom-up path `d_1 = f_1(x)`, `d_i = f_i(d_{i−1})`, each layer's
+//! posterior `q(z_i | x) = N(μ_i(d_i), σ_i(d_i))`; generation is `p(z_L) = N(0, I)`,
+//! `p(z_i | z_{i+1})` Gaussian, `p(x | z_1)` the decoder. The bound with `k` importance samples
+//! is Burda et al.'s over `log p(x, z) − log q(z | x)`.
+//!
+//! Havtorn et al.'s score is the likelihood ratio `LLR^{>k} = L − L^{>k}`, where `L^{>k}` draws
+//! the lowest `k` layers from the generative model's conditional prior instead of the
+//! posterior: `q^{>k}(z | x) = p(z_{≤k} | z_{k+1}) q(z_{>k} | x)`, so its importance weight is
+//! `log p(x | z_1) + Σ_{i>k} [log p(z_i | z_{i+1}) − log q(z_i | x)]`. Both bounds are computed
+//! with [`HvaeConfig::llr_samples`] samples, for every `k` from 1 to `L − 1`.
+
+use burn::prelude::*;
+use burn::tensor::activation::{relu, tanh};
+use genood_flows::host::{normal_vec, tensor_from_f64};
+use genood_flows::noise::Noise;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::density::{Bound, DensityModel, LikelihoodTerms, part, statistic};
+use crate::layers::Dense;
+use crate::progress::Progress;
+use crate::shape::ImageShape;
+use crate::vae::{Decoder, DecoderKind, Encoder, VaeConfig, gaussian, standard_normal_log_density};
+
+/// Rows per network pass: bounds the memory of a `k`-sample bound.
+const MAX_ROWS_PER_PASS: usize = 512;
+
+/// Size of a hierarchical VAE.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HvaeConfig {
+    /// Input shape; height and width must be divisible by 4.
+    pub image: ImageShape,
+    /// Latent dimensions of each stochastic layer, the one nearest the image first.
+    pub latents: Vec<usize>,
+    /// Channels of the first convolutions of the bottom-up path and of the decoder.
+    pub channels: usize,
+    /// Width of the dense layers.
+    pub hidden: usize,
+    /// The per-sub-pixel likelihood.
+    pub decoder: DecoderKind,
+    /// Importance samples of the two bounds of each likelihood ratio `LLR^{>k}`.
+    pub llr_samples: usize,
+    /// Bound on the log standard deviation of the layers above the first and of the
+    /// conditional priors, `b · tanh(raw / b)`: a stabiliser, since the prior's draws of
+    /// `LLR^{>k}` pass through several layers, where unbounded scales compound to overflow.
+    #[serde(default = "max_log_std")]
+    pub max_log_std: f64,
+}
+
+fn max_log_std() -> f64 {
+    5.0
+}
+
+/// `(mean, log_std)` of a layer's output with the log standard deviation bounded smoothly to
+/// `(−bound, bound)`.
+fn bounded_gaussian(out: Tensor<2>, bound: f64) -> (Tensor<2>, Tensor<2>) {
+    let (mean, log_std) = gaussian(out);
+    (mean, tanh(log_std.div_scalar(bound)).mul_scalar(bound))
+}
+
+impl HvaeConfig {
+    /// The single-layer VAE whose encoder and decoder make this model's bottom layer.
+    pub(crate) fn bottom(&self) -> VaeConfig {
+        VaeConfig {
+            image: self.image,
+            latent: self.latents[0],
+            channels: self.channels,
+            hidden: self.hidden,
+            decoder: self.decoder,
+            flow_layers: 0,
+            flow_hidden: 0,
+        }
+    }
+}
+
+/// `Σ log N(z; mean, e^{log_std})` per row.
+fn gaussian_log_density(z: Tensor<2>, mean: Tensor<2>, log_std: Tensor<2>) -> Tensor<1> {
+    let sum_log_std = log_std.clone().sum_dim(1).squeeze_dim(1);
+    standard_normal_log_density((z - mean) / log_std.exp()) - sum_log_std
+}
+
+/// One step of the bottom-up path and its layer's posterior head.
+#[derive(Module, Debug)]
+struct Up {
+    path: Dense,
+    head: Dense,
+}
+
+/// One conditional prior `p(z_i | z_{i+1})`.
+#[derive(Module, Debug)]
+struct Down {
+    hidden: Dense,
+    out: Dense,
+}
+
+impl Down {
+    fn forward(&self, above: Tensor<2>, bound: f64) -> (Tensor<2>, Tensor<2>) {
+        bounded_gaussian(self.out.forward(relu(self.hidden.forward(above))), bound)
+    }
+}
+
+/// A hierarchical VAE; see the module documentation.
+#[derive(Module, Debug)]
+pub struct Hvae {
+    encoder: Encoder,
+    /// The bottom-up path and posterior of layers 2..L.
+    up: Vec<Up>,
+    /// `p(z_i | z_{i+1})` of layers 1..L−1.
+    down: Vec<Down>,
+    decoder: Decoder,
+    #[module(skip)]
+    latents: Vec<usize>,
+    #[module(skip)]
+    image: [usize; 3],
+    #[module(skip)]
+    llr_samples: usize,
+    #[module(skip)]
+    max_log_std: f64,
+}
+
+/// Each layer's posterior parameters for a batch: `(mean, log_std)`, bottom layer first.
+type Posterior = Vec<(Tensor<2>, Tensor<2>)>;
+
+impl Hvae {
+    /// A freshly initialised model; `rng` draws the initial weights.
+    pub fn new(config: &HvaeConfig, rng: &mut StdRng, device: &Device) -> Self {
+        let (h, latents) = (config.hidden, &config.latents);
+        let up = latents[1..]
+            .iter()
+            .map(|&l| Up {
+                path: Dense::new(h, h, rng, device),
+                head: Dense::new(h, 2 * l, rng, device),
+            })
+            .collect();
+        let down = latents
+            .windows(2)
+            .map(|pair| Down {
+                hidden: Dense::new(pair[1], h, rng, device),
+                out: Dense::new(h, 2 * pair[0], rng, device),
+            })
+            .collect();
+        Self {
+            encoder: Encoder::new(&config.bottom(), rng, device),
+            up,
+            down,
+            decoder: Decoder::new(&config.bottom(), rng, device),
+            latents: latents.clone(),
+            image: config.image.dims(),
+            llr_samples: config.llr_samples,
+            max_log_std: config.max_log_std,
+        }
+    }
+
+    /// The number of stochastic layers.
+    pub fn layers(&self) -> usize {
+        self.latents.len()
+    }
+
+    /// The posterior of every layer, from the bottom-up path.
+    fn posterior(&self, pixels: Tensor<4>) -> Posterior {
+        let mut features = self.encoder.features(pixels);
+        let mut layers = vec![self.encoder.posterior(features.clone())];
+        for up in &self.up {
+            features = relu(up.path.forward(features));
+            layers.push(bounded_gaussian(
+                up.head.forward(features.clone()),
+                self.max_log_std,
+            ));
+        }
+        layers
+    }
+
+    /// The importance weights of `s` samples of each of the batch's images (rows sample-major:
+    /// row `j·B + i` is sample `j` of image `i`), with the lowest `prior_layers` layers drawn
+    /// from the conditional prior: `(weight, log p(x | z_1), per-layer KL terms)` where the
+    /// KL terms are `log q − log p` of the layers drawn from the posterior.
+    /// `posterior_noise[l]` and `prior_noise[l]` are each layer's standard normal draws.
+    fn weights(
+        &self,
+        pixels: Tensor<4>,
+        posterior: &Posterior,
+        s: usize,
+        prior_layers: usize,
+        noise: &[Tensor<2>],
+    ) -> (Tensor<1>, Tensor<1>, Vec<Tensor<1>>) {
+        let layers = self.layers();
+        let repeated = |t: &Tensor<2>| t.clone().repeat_dim(0, s);
+        let mut z: Vec<Option<Tensor<2>>> = vec![None; layers];
+        let mut log_q: Vec<Option<Tensor<1>>> = vec![None; layers];
+        for l in prior_layers..layers {
+            let (mean, log_std) = (&posterior[l].0, &posterior[l].1);
+            let (mean, log_std) = (repeated(mean), repeated(log_std));
+            let value = mean.clone() + log_std.clone().exp() * noise[l].clone();
+            log_q[l] = Some(gaussian_log_density(value.clone(), mean, log_std));
+            z[l] = Some(value);
+        }
+        // Top-down: each layer's conditional prior, and the lowest layers drawn from it.
+        let mut log_p: Vec<Option<Tensor<1>>> = vec![None; layers];
+        let top = z[layers - 1]
+            .clone()
+            .expect("the top layer is always inferred");
+        log_p[layers - 1] = Some(standard_normal_log_density(top));
+        for l in (0..layers - 1).rev() {
+            let above = z[l + 1].clone().expect("drawn top-down");
+            let (mean, log_std) = self.down[l].forward(above, self.max_log_std);
+            if l < prior_layers {
+                z[l] = Some(mean + log_std.exp() * noise[l].clone());
+            } else {
+                let value = z[l].clone().expect("inferred");
+                log_p[l] = Some(gaussian_log_density(value, mean, log_std));
+            }
+        }
+        let bottom = z[0].clone().expect("drawn");
+        let log_likelihood = self.decoder.log_likelihood(pixels.repeat_dim(0, s), bottom);
+        let mut weight = log_likelihood.clone();
+        let mut kl = Vec::new();
+        for l in prior_layers..layers {
+            let term = log_q[l].clone().expect("inferred") - log_p[l].clone().expect("scored");
+            weight = weight - term.clone();
+            kl.push(term);
+        }
+        (weight, log_likelihood, kl)
+    }
+
+    /// The bound with `samples` importance samples and the lowest `prior_layers` layers drawn
+    /// from the conditional prior (0: the model's bound `L`), with the mean distortion and
+    /// per-layer KL over the samples. Each image draws `samples · Σ latents` standard normal
+    /// values, sample after sample, layer after layer (bottom first).
+    fn bound_with(
+        &self,
+        pixels: Tensor<4>,
+        posterior: &Posterior,
+        samples: usize,
+        prior_layers: usize,
+        noise: &mut Noise,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<1>, Vec<Tensor<1>>) {
+        let b = pixels.dims()[0];
+        let device = pixels.device();
+        let samples = samples.max(1);
+        let total: usize = self.latents.iter().sum();
+        let draws = noise.normal(b, samples * total);
+        let per_pass = (MAX_ROWS_PER_PASS / b.max(1)).clamp(1, samples);
+        let (mut log_weights, mut distortion, mut kl) = (Vec::new(), Vec::new(), Vec::new());
+        let mut done = 0;
+        while done < samples {
+            let s = per_pass.min(samples - done);
+            let mut offset = 0;
+            let layer_noise: Vec<Tensor<2>> = self
+                .latents
+                .iter()
+                .map(|&width| {
+                    let rows = (done..done + s)
+                        .flat_map(|j| (0..b).map(move |i| (i * samples + j) * total + offset))
+                        .flat_map(|start| draws[start..start + width].iter().copied())
+                        .collect();
+                    offset += width;
+                    tensor_from_f64(rows, [s * b, width], &device)
+                })
+                .collect();
+            let (weight, log_likelihood, terms) =
+                self.weights(pixels.clone(), posterior, s, prior_layers, &layer_noise);
+            log_weights.push(weight.reshape([s, b]));
+            distortion.push(log_likelihood.neg().reshape([s, b]));
+            kl.push(
+                terms
+                    .into_iter()
+                    .map(|t| t.reshape([s, b]))
+                    .collect::<Vec<_>>(),
+            );
+            done += s;
+        }
+        let log_weights = Tensor::cat(log_weights, 0);
+        let max = log_weights.clone().max_dim(0).detach();
+        let bound = (log_weights.clone() - max.clone())
+            .exp()
+            .sum_dim(0)
+            .log()
+            .add(max)
+            .sub_scalar((samples as f64).ln())
+            .reshape([b]);
+        let mean = |t: Vec<Tensor<2>>| Tensor::cat(t, 0).mean_dim(0).reshape([b]);
+        let layers = kl.first().map_or(0, Vec::len);
+        let kl = (0..layers)
+            .map(|l| mean(kl.iter().map(|pass| pass[l].clone()).collect()))
+            .collect();
+        let elbo = log_weights.mean_dim(0).reshape([b]);
+        (bound, elbo, mean(distortion), kl)
+    }
+}
+
+/// Names of each layer's KL term in [`LikelihoodTerms::parts`]: `rate_1` is the bottom's.
+const RATE_NAMES: [&str; 8] = [
+    "rate_1", "rate_2", "rate_3", "rate_4", "rate_5", "rate_6", "rate_7", "rate_8",
+];
+
+/// The most stochastic layers a configuration may have (each KL term is named).
+pub const MAX_LAYERS: usize = RATE_NAMES.len();
+
+impl DensityModel for Hvae {
+    fn image_dims(&self) -> [usize; 3] {
+        self.image
+    }
+
+    fn initialize(&mut self, _pixels: Tensor<4>, _rng: &mut StdRng) {}
+
+    /// The bound, with the ELBO, each layer's rate `rate_l` (`E_q[log q(z_l | x) − log p(z_l |
+    /// z_{l+1})]`, the bottom layer first) and the distortion as parts.
+    fn log_likelihood(
+        &self,
+        pixels: Tensor<4>,
+        samples: usize,
+        noise: &mut Noise,
+    ) -> LikelihoodTerms {
+        let posterior = self.posterior(pixels.clone());
+        let (log_p, elbo, distortion, rates) =
+            self.bound_with(pixels, &posterior, samples, 0, noise);
+        let mut parts = vec![(part::ELBO, elbo)];
+        parts.extend(RATE_NAMES.iter().copied().zip(rates));
+        parts.push((part::DISTORTION, distortion));
+        LikelihoodTerms { log_p, parts }
+    }
+
+    fn bound(&self, samples: usize) -> Bound {
+        if samples <= 1 {
+            Bound::Elbo
+        } else {
+            Bound::ImportanceWeighted(samples)
+        }
+    }
+
+    /// `llr>k = L − L^{>k}` for `k = 1..L−1`, each bound with the configured samples; draws
+    /// continue each image's stream: first `L`'s, then each `L^{>k}`'s in order of `k`.
+    fn detector_statistics(
+        &self,
+        pixels: Tensor<4>,
+        noise: &mut Noise,
+    ) -> Vec<(String, Tensor<1>)> {
+        let posterior = self.posterior(pixels.clone());
+        let samples = self.llr_samples;
+        let (full, ..) = self.bound_with(pixels.clone(), &posterior, samples, 0, noise);
+        (1..self.layers())
+            .map(|k| {
+                let (partial, ..) = self.bound_with(pixels.clone(), &posterior, samples, k, noise);
+                (format!("{}{k}", statistic::LLR), full.clone() - partial)
+            })
+            .collect()
+    }
+
+    /// The top layer from `N(0, temperature²)`, each layer below from its conditional prior
+    /// with its spread scaled by `temperature`, each sub-pixel from the decoder.
+    fn sample(
+        &self,
+        count: usize,
+        temperature: f64,
+        rng: &mut StdRng,
+        task: &str,
+        progress: &mut dyn Progress,
+    ) -> Tensor<4> {
+        let device = self.decoder_device();
+        let normal = |rng: &mut StdRng, width: usize| {
+            tensor_from_f64(normal_vec(rng, count * width, 1.0), [count, width], &device)
+        };
+        let layers = self.layers();
+        let mut z = normal(rng, self.latents[layers - 1]).mul_scalar(temperature);
+        for l in (0..layers - 1).rev() {
+            let (mean, log_std) = self.down[l].forward(z, self.max_log_std);
+            z = mean + log_std.exp().mul_scalar(temperature) * normal(rng, self.latents[l]);
+        }
+        let pixels = self.decoder.sample(z, rng);
+        progress.advance(task, 1, 1);
+        let [c, h, w] = self.image;
+        tensor_from_f64(pixels, [count, c, h, w], &device)
+    }
+}
+
+impl Hvae {
+    fn decoder_device(&self) -> Device {
+        self.encoder.device()
+    }
+}
+
+/// Checks the layer count against the names there are for each layer's KL term.
+pub(crate) fn check_layers(latents: &[usize]) -> Result<(), String> {
+    if latents.len() < 2 || latents.len() > MAX_LAYERS || latents.contains(&0) {
+        return Err(format!(
+            "latents must name 2 to {MAX_LAYERS} stochastic layers, each of at least 1 dimension, got {latents:?}"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Laws of the hierarchical VAE's bounds: each is below `log p(x)` as estimated with many
+//! importance samples and rises with the number of samples; its parts add up; the bound with
+//! the lowest layers drawn from the prior is a bound on the same `log p(x)`, so the likelihood
+//! ratio shrinks as both tighten.
+
+use burn::prelude::*;
+use genood_flows::host::{seeded_rng, tensor_from_f64, to_f64_vec};
+use genood_flows::noise::Noise;
+use genood_flows::testing::f64_device;
+use genood_models::density::part;
+use genood_models::hvae::{Hvae, HvaeConfig};
+use genood_models::vae::DecoderKind;
+use genood_models::{DensityModel, ImageShape};
+use rand::Rng;
+
+const IMAGE: ImageShape = ImageShape {
+    channels: 1,
+    height: 8,
+    width: 8,
+};
+
+fn model(device: &Device, llr_samples: usize) -> Hvae {
+    let config = HvaeConfig {
+        image: IMAGE,
+        latents: vec![6, 4, 2],
+        channels: 4,
+        hidden: 16,
+        decoder: DecoderKind::Logistic,
+        llr_samples,
+        max_log_std: 5.0,
+    };
+    Hvae::new(&config, &mut seeded_rng(5), device)
+}
+
+/// Smooth random images: neighbouring pixels alike, as in real images.
+fn images(n: usize, seed: u64) -> Tensor<4> {
+    let mut rng = seeded_rng(seed);
+    let mut values = Vec::new();
+    for _ in 0..n {
+        let (a, b): (f64, f64) = (rng.random_range(0.0..255.0), rng.random_range(-20.0..20.0));
+        for y in 0..8 {
+            for x in 0..8 {
+                values.push((a + b * (x + y) as f64 / 2.0).clamp(0.0, 255.0).round());
+            }
+        }
+    }
+    tensor_from_f64(values, [n, 1, 8, 8], &f64_device())
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+#[test]
+fn the_bound_rises_with_samples_towards_log_p_and_its_parts_add_up() {
+    let device = f64_device();
+    let model = model(&device, 2);
+    let n = 8;
+    let pixels = images(n, 1);
+    let mut means = Vec::new();
+    for (i, k) in [1usize, 10, 100].into_iter().enumerate() {
+        let mut per_repeat = Vec::new();
+        for r in 0..6 {
+            let mut rng = seeded_rng(100 * i as u64 + r);
+            let terms = model.log_likelihood(pixels.clone(), k, &mut Noise::Batch(&mut rng));
+            let log_p = to_f64_vec(terms.log_p);
+            let parts: Vec<(&str, Vec<f64>)> = terms
+                .parts
+                .into_iter()
+                .map(|(name, values)| (name, to_f64_vec(values)))
+                .collect();
+            let names: Vec<&str> = parts.iter().map(|(n, _)| *n).collect();
+            assert_eq!(
+                names,
+                [part::ELBO, "rate_1", "rate_2", "rate_3", part::DISTORTION]
+            );
+            for j in 0..n {
+                let elbo = parts[0].1[j];
+                let rates: f64 = parts[1..4].iter().map(|(_, v)| v[j]).sum();
+                // elbo = −(Σ rates + distortion), the means over the same samples.
+                assert!((elbo + rates + parts[4].1[j]).abs() < 1e-9 * elbo.abs());
+                // Jensen on the same draws.
+                assert!(log_p[j] >= elbo - 1e-9);
+            }
+            per_repeat.push(mean(&log_p));
+        }
+        means.push(mean(&per_repeat));
+    }
+    // log p itself, estimated with 5,000 samples: above every bound's mean.
+    let reference = mean(&to_f64_vec(
+        model
+            .log_likelihood(pixels, 5000, &mut Noise::Batch(&mut seeded_rng(9)))
+            .log_p,
+    ));
+    assert!(
+        means[0] < means[1] && means[1] < means[2] && means[2] < reference + 1e-6,
+        "mean bound at k = 1, 10, 100: {means:?}; at 5,000: {reference}"
+    );
+}
+
+#[test]
+fn the_likelihood_ratios_are_named_per_layer_and_vanish_as_both_bounds_tighten() {
+    let device = f64_device();
+    let pixels = images(6, 2);
+    let ratios = |samples: usize| {
+        let model = model(&device, samples);
+        let statistics = model.detector_statistics(
+            pixels.clone(),
+            &mut Noise::Batch(&mut seeded_rng(samples as u64)),
+        );
+        let names: Vec<String> = statistics.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(names, ["llr>1", "llr>2"]);
+        statistics
+            .into_iter()
+            .map(|(_, v)| mean(&to_f64_vec(v).iter().map(|r| r.abs()).collect::<Vec<_>>()))
+            .collect::<Vec<f64>>()
+    };
+    let (one, many) = (ratios(1), ratios(3000));
+    for k in 0..2 {
+        assert!(
+            many[k] < one[k] / 3.0,
+            "llr>{}: mean |ratio| {} with 1 sample, {} with 3,000",
+            k + 1,
+            one[k],
+            many[k]
+        );
+    }
+}
+
+#[test]
+fn llr_draws_continue_each_images_stream() {
+    let device = f64_device();
+    let model = model(&device, 4);
+    let pixels = images(3, 3);
+    let mut rngs: Vec<_> = (0..3).map(|i| seeded_rng(20 + i)).collect();
+    let batched: Vec<Vec<f64>> = model
+        .detector_statistics(pixels.clone(), &mut Noise::PerImage(&mut rngs))
+        .into_iter()
+        .map(|(_, v)| to_f64_vec(v))
+        .collect();
+    let alone = pixels.slice([1..2, 0..1, 0..8, 0..8]);
+    let mut rng = [seeded_rng(21)];
+    for (column, (_, single)) in batched
+        .iter()
+        .zip(model.detector_statistics(alone, &mut Noise::PerImage(&mut rng)))
+    {
+        let single = to_f64_vec(single)[0];
+        assert!((column[1] - single).abs() < 1e-9 * single.abs().max(1.0));
+    }
+}
