@@ -63,6 +63,11 @@ pub struct DetectArgs {
     /// Write the verdicts of the one --data set to FILE instead of detect/<set>.csv in the run.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Beside each set's verdicts, draw its 16 most flagged images above their per-pixel maps
+    /// of what drives the score (PixelCNN++: −log p per pixel; VAEs: the decoder's surprise;
+    /// diffusion: the reconstruction's error), into detect/<set>-explain.png.
+    #[arg(long)]
+    pub explain: bool,
     /// Training images scored as the reference of typicality and DoSE.
     #[arg(long, value_parser = crate::numbers::at_least_two, default_value_t = 2000)]
     pub reference_images: usize,
@@ -89,6 +94,7 @@ pub fn run(args: DetectArgs, data: &DataSource) -> Result<()> {
         iw_samples: eval.iw_samples,
         seed: eval.seed,
         threads: eval.threads,
+        explain: args.explain,
     };
     let context = args.scoring.compute.context(data)?;
     let mut progress = terminal();

@@ -367,11 +367,19 @@ fn a_diffusion_models_own_detectors_are_scores_of_eval_score_and_detect() {
             "typicality,reconstruction,msma,diffpath",
             "--reference-images",
             "200",
+            "--explain",
         ][..],
         &limit,
     ]
     .concat();
     let table = ok(genood(&detect, real_data()));
+    // The most flagged images above their reconstruction-error maps.
+    let explained = std::fs::read(run.join("detect/mnist_test-explain.png")).unwrap();
+    assert_eq!(&explained[1..4], b"PNG");
+    assert!(
+        table.contains("most flagged images above their maps (squared error of the reconstruction"),
+        "{table}"
+    );
     assert!(table.contains("mnist:test"), "{table}");
     let detector: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("detector.json")).unwrap()).unwrap();
@@ -411,5 +419,80 @@ fn a_diffusion_models_own_detectors_are_scores_of_eval_score_and_detect() {
     assert!(
         refused.contains("`msma` needs a diffusion model's statistics"),
         "{refused}"
+    );
+}
+
+#[test]
+fn a_hierarchical_vaes_likelihood_ratios_are_scores_of_score_and_detect() {
+    let dir = scratch("detect-hvae");
+    let run = dir.join("run");
+    let r = run.to_str().unwrap();
+    ok(genood(
+        &[
+            "train", "--run", r, "--preset", "tiny", "--model", "hvae", "--steps", "30",
+        ],
+        real_data(),
+    ));
+    let limit = ["--limit", "100", "--iw-samples", "2"];
+    let eval = [
+        &[
+            "eval",
+            "--run",
+            r,
+            "--data",
+            "fashion-mnist:train",
+            "fashion-mnist:test",
+            "mnist:test",
+        ][..],
+        &limit,
+    ]
+    .concat();
+    ok(genood(&eval, real_data()));
+    let csv = std::fs::read_to_string(run.join("scores/mnist_test.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    // The tiny model has two stochastic layers: one rate each, one likelihood ratio.
+    assert_eq!(
+        header,
+        "index,label,log_p,bpd,elbo,rate_1,rate_2,distortion,llr>1,path"
+    );
+    let table = ok(genood(
+        &[
+            "score",
+            "--run",
+            r,
+            "--in",
+            "fashion-mnist:test",
+            "--ood",
+            "mnist:test",
+            "--reference",
+            "fashion-mnist:train",
+        ],
+        real_data(),
+    ));
+    assert!(table.contains("hierarchical VAE LLR (llr>1)"), "{table}");
+    assert!(
+        table.contains("DoSE (KDE of log p, elbo, rate_1, rate_2, distortion)"),
+        "{table}"
+    );
+    let detect = [
+        &[
+            "detect",
+            "--run",
+            r,
+            "--data",
+            "mnist:test",
+            "--scores",
+            "likelihood,llr",
+            "--reference-images",
+            "100",
+        ][..],
+        &limit,
+    ]
+    .concat();
+    ok(genood(&detect, real_data()));
+    let verdicts = std::fs::read_to_string(run.join("detect/mnist_test.csv")).unwrap();
+    assert!(
+        verdicts.lines().next().unwrap().contains("llr"),
+        "{verdicts}"
     );
 }

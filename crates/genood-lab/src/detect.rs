@@ -28,9 +28,11 @@ use serde::{Deserialize, Serialize};
 use crate::context::Context;
 use crate::error::LabError;
 use crate::evaluation::check_shape;
+use crate::explain::{explained_png, pixel_maps};
 use crate::progress::Progress;
 use crate::score::{Score, statistic_values, statistics_with, stats};
 use crate::sets::{load_subset, loading_notes};
+use genood_data::atomic::write_atomically;
 use genood_models::Named;
 use genood_train::csv::{CsvTable, number, read_table};
 
@@ -98,7 +100,13 @@ pub struct DetectOptions {
     pub seed: u64,
     /// Worker threads.
     pub threads: usize,
+    /// Beside each set's verdicts, draw its most flagged images above their per-pixel maps
+    /// (`<verdicts>-explain.png`), for a family that has maps.
+    pub explain: bool,
 }
+
+/// The most flagged images `detect --explain` draws per set.
+pub const EXPLAINED: usize = 16;
 
 impl Default for DetectOptions {
     /// 5% false positives, seeded random batches of 10, lossless WebP, the run's held-out images as
@@ -119,6 +127,7 @@ impl Default for DetectOptions {
             iw_samples: eval.iw_samples,
             seed: eval.seed,
             threads: eval.threads,
+            explain: false,
         }
     }
 }
@@ -748,6 +757,16 @@ pub fn apply_detector(
             None => run.verdicts(&subset.spec.label()),
         };
         let verdicts = write_verdicts(&detector, &subset.set, &judged, options.grouping, &csv)?;
+        if options.explain {
+            progress.note(&explain_flagged(
+                &model_loaded,
+                &subset.set,
+                &judged,
+                &csv,
+                options.seed,
+                device,
+            )?);
+        }
         progress.note(&format!(
             "{}: {} images in {:.1} s, {:.1}% flagged → {}",
             name,
@@ -874,6 +893,51 @@ pub fn judge_images(
         .grouping
         .batches(&scores, detector.batch, options.seed);
     detector.judge(scores, set, batches)
+}
+
+/// Draws the [`EXPLAINED`] flagged images of `judged` with the highest combined scores above
+/// their per-pixel maps, into `<csv>-explain.png`; says what it wrote.
+fn explain_flagged(
+    model: &Model,
+    set: &ImageSet,
+    judged: &Judged,
+    csv: &Path,
+    seed: u64,
+    device: &Device,
+) -> Result<String, LabError> {
+    let mut flagged: Vec<usize> = (0..judged.verdicts.len())
+        .filter(|&k| judged.verdicts[k].ood)
+        .collect();
+    flagged.sort_by(|&a, &b| {
+        judged.verdicts[b]
+            .combined
+            .total_cmp(&judged.verdicts[a].combined)
+    });
+    flagged.truncate(EXPLAINED);
+    let indices: Vec<usize> = flagged.iter().map(|&k| judged.scores[k].index).collect();
+    if indices.is_empty() {
+        return Ok(format!(
+            "{}: no image flagged, nothing to explain",
+            set.name
+        ));
+    }
+    let Some((maps, meaning)) = pixel_maps(model, set, &indices, seed, device) else {
+        return Ok(format!(
+            "{}: this model's family has no per-pixel map (a flow's log-determinant does not split by pixel)",
+            set.name
+        ));
+    };
+    let stem = csv
+        .file_stem()
+        .map_or("verdicts".into(), |s| s.to_string_lossy().into_owned());
+    let path = csv.with_file_name(format!("{stem}-explain.png"));
+    write_atomically(&path, &explained_png(set, &indices, &maps)).map_err(LabError::io(&path))?;
+    Ok(format!(
+        "{}: the {} most flagged images above their maps ({meaning}) → {}",
+        set.name,
+        indices.len(),
+        path.display()
+    ))
 }
 
 /// Writes one row per image and returns the fractions flagged.

@@ -74,6 +74,7 @@ pub mod context;
 pub mod detect;
 pub mod error;
 pub mod evaluation;
+pub mod explain;
 pub mod figures;
 pub mod foreign;
 pub mod pairs;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use genood_data::{Conform, DataSource, SetSpec};
-use genood_models::DensityModel;
+use genood_models::{DensityModel, Model};
 use genood_ood::metrics::roc_curve;
 use genood_ood::report::{Block, image_grid_png, render_html};
 use genood_ood::svg::roc_chart;
@@ -18,6 +18,7 @@ use genood_train::run::RunDir;
 use crate::analysis_view;
 use crate::detect::{Detector, flagged_count};
 use crate::error::LabError;
+use crate::explain::{explained_png, pixel_maps};
 use crate::figures::{file_safe, likelihood_histograms, write_figure, write_file};
 use crate::pairs::reported_auroc;
 use crate::progress::Progress;
@@ -172,14 +173,8 @@ pub fn write_report(
             body.push(Block::Svg(svg));
         }
         body.push(metrics_table(&rows));
-        let gallery = likelihood_gallery(
-            &sets[1..],
-            &names[1..],
-            &scores[1..],
-            model.image_dims(),
-            data,
-        )?;
-        for (name, png) in gallery {
+        let gallery = likelihood_gallery(&model, &sets[1..], &names[1..], &scores[1..], data)?;
+        for (name, png, explained) in gallery {
             write_file(
                 &options
                     .out
@@ -192,6 +187,20 @@ pub fn write_report(
                 ),
                 bytes: png,
             });
+            if let Some((png, meaning)) = explained {
+                write_file(
+                    &options
+                        .out
+                        .join(format!("{stem}-maps-{}.png", file_safe(&name))),
+                    &png,
+                )?;
+                body.push(Block::Png {
+                    caption: format!(
+                        "{name}: what drives the score of the same images, most likely first (top: the images; bottom: {meaning}, each map scaled from its own minimum, black, to its maximum, white) — {model_name}"
+                    ),
+                    bytes: png,
+                });
+            }
         }
 
         let png = sample_grid(
@@ -288,28 +297,40 @@ fn detector_counts(
     }))
 }
 
-/// For each set, its [`GALLERY`] most likely and least likely scored images as one PNG (two
-/// rows), with the set's short name.
+/// A gallery of one set: its short name, its [`GALLERY`] most likely and least likely scored
+/// images as one PNG (two rows), and, for a family with pixel maps, the same images above
+/// their maps (one PNG) and what the maps hold.
+type Gallery = (String, Vec<u8>, Option<(Vec<u8>, &'static str)>);
+
+/// The [`Gallery`] of each set.
 fn likelihood_gallery(
+    model: &Model,
     sets: &[SetSpec],
     names: &[String],
     scores: &[(String, Vec<ExampleScore>)],
-    shape: [usize; 3],
     data: &DataSource,
-) -> Result<Vec<(String, Vec<u8>)>, LabError> {
+) -> Result<Vec<Gallery>, LabError> {
+    let shape = model.image_dims();
     let mut out = Vec::new();
     for ((set, name), (_, scored)) in sets.iter().zip(names).zip(scores) {
         let images = set.load(data, 0, Conform::to(shape))?;
         let mut order: Vec<&ExampleScore> = scored.iter().collect();
         order.sort_by(|a, b| a.bpd.total_cmp(&b.bpd));
         let k = GALLERY.min(order.len() / 2);
-        let picks: Vec<&[u8]> = order[..k]
+        let picked: Vec<usize> = order[..k]
             .iter()
             .chain(order[order.len() - k..].iter().rev())
-            .map(|s| images.image(s.index))
+            .map(|s| s.index)
             .collect();
+        let picks: Vec<&[u8]> = picked.iter().map(|&i| images.image(i)).collect();
         let scale = if shape[1] <= 32 { 3 } else { 1 };
-        out.push((name.clone(), image_grid_png(&picks, shape, k.max(1), scale)));
+        let explained = pixel_maps(model, &images, &picked, 0, &Device::flex())
+            .map(|(maps, meaning)| (explained_png(&images, &picked, &maps), meaning));
+        out.push((
+            name.clone(),
+            image_grid_png(&picks, shape, k.max(1), scale),
+            explained,
+        ));
     }
     Ok(out)
 }

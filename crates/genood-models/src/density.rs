@@ -24,6 +24,15 @@ pub struct LikelihoodTerms {
     pub parts: Vec<(&'static str, Tensor<1>)>,
 }
 
+/// A per-pixel map of each image of a batch, `[B, H, W]`, and what its values are.
+#[derive(Debug, Clone)]
+pub struct PixelMap {
+    /// The values, higher where the image is more surprising.
+    pub values: Tensor<3>,
+    /// What a value is, for captions ("−log p of the pixel, nats").
+    pub meaning: &'static str,
+}
+
 /// What a model's `log_p` is: exact, or which lower bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {
@@ -94,6 +103,14 @@ pub trait DensityModel {
         _noise: &mut Noise,
     ) -> Vec<(String, Tensor<1>)> {
         Vec::new()
+    }
+
+    /// A map of what drives this image's likelihood-based scores, pixel by pixel (higher:
+    /// more surprising), for the report and `detect --explain`; `None` where the family has
+    /// none (a flow's log-determinant does not split by pixel). `noise` gives each image's
+    /// draws, where the map needs any.
+    fn pixel_map(&self, _pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
+        None
     }
 
     /// Draws `count` images as pixel values at the given temperature, reporting to `progress`

@@ -26,7 +26,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::density::{Bound, DensityModel, LikelihoodTerms, part, statistic};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap, part, statistic};
 use crate::layers::{Conv2d, Deconv2d, Dense};
 use crate::progress::Progress;
 use crate::shape::ImageShape;
@@ -457,6 +457,49 @@ impl Diffusion {
     }
 }
 
+impl Diffusion {
+    /// The squared error of each sub-pixel of each row's reconstruction: row `r` noises image
+    /// `r / (rows per image)` of `x` to time `start[r]` with `eps` (`D` values per row), then
+    /// denoises it in [`RECONSTRUCTION_STEPS`] DDIM steps on its own grid down to 0.
+    fn reconstruction_errors(&self, x: &[f64], start: &[f64], eps: &[f64]) -> Vec<f64> {
+        let d = self.image.iter().product::<usize>();
+        let per_image = start.len() / (x.len() / d);
+        let schedule = self.schedule;
+        let image = |r: usize| &x[(r / per_image) * d..(r / per_image + 1) * d];
+        let mut z: Vec<f64> = (0..start.len())
+            .flat_map(|r| {
+                let (alpha, sigma) = (schedule.alpha(start[r]), schedule.sigma(start[r]));
+                image(r)
+                    .iter()
+                    .zip(&eps[r * d..(r + 1) * d])
+                    .map(move |(x, e)| alpha * x + sigma * e)
+            })
+            .collect();
+        let n = RECONSTRUCTION_STEPS as f64;
+        for j in 0..RECONSTRUCTION_STEPS {
+            let at = |fraction: f64| start.iter().map(|t| t * fraction).collect::<Vec<_>>();
+            self.ddim_step(
+                &mut z,
+                &at(1.0 - j as f64 / n),
+                &at(1.0 - (j + 1) as f64 / n),
+            );
+        }
+        let alpha0 = schedule.alpha(0.0);
+        (0..start.len())
+            .flat_map(|r| {
+                let rebuilt = &z[r * d..(r + 1) * d];
+                image(r)
+                    .iter()
+                    .zip(rebuilt)
+                    .map(move |(x, z)| (z / alpha0 - x).powi(2))
+            })
+            .collect()
+    }
+}
+
+/// The time of the pixel map's reconstruction: the middle of [`RECONSTRUCTION_TIMES`].
+const MAP_TIME: f64 = RECONSTRUCTION_TIMES[1];
+
 /// Squared norm of each `d`-long row of `values`.
 fn row_norms_squared(values: &[f64], d: usize) -> Vec<f64> {
     values
@@ -609,42 +652,18 @@ impl DensityModel for Diffusion {
         push(format!("{}rate", statistic::PATH), rate);
         push(format!("{}curvature", statistic::PATH), curvature);
 
-        // Reconstruction: row r = i·L + l, each row on its own grid of times down to 0.
+        // Reconstruction: row r = i·L + l.
         let levels = RECONSTRUCTION_TIMES.len();
         let eps = noise.normal(b, levels * d);
         let start: Vec<f64> = (0..b * levels)
             .map(|r| RECONSTRUCTION_TIMES[r % levels])
             .collect();
-        let mut z: Vec<f64> = (0..b * levels)
-            .flat_map(|r| {
-                let (alpha, sigma) = (schedule.alpha(start[r]), schedule.sigma(start[r]));
-                let image = &x[(r / levels) * d..(r / levels + 1) * d];
-                image
-                    .iter()
-                    .zip(&eps[r * d..(r + 1) * d])
-                    .map(move |(x, e)| alpha * x + sigma * e)
-            })
-            .collect();
-        let n = RECONSTRUCTION_STEPS as f64;
-        for j in 0..RECONSTRUCTION_STEPS {
-            let at = |fraction: f64| start.iter().map(|t| t * fraction).collect::<Vec<_>>();
-            self.ddim_step(
-                &mut z,
-                &at(1.0 - j as f64 / n),
-                &at(1.0 - (j + 1) as f64 / n),
-            );
-        }
-        let alpha0 = schedule.alpha(0.0);
+        let errors = self.reconstruction_errors(&x, &start, &eps);
         for (l, &t) in RECONSTRUCTION_TIMES.iter().enumerate() {
             let values = (0..b)
                 .map(|i| {
-                    let r = i * levels + l;
-                    let image = &x[i * d..(i + 1) * d];
-                    let rebuilt = &z[r * d..(r + 1) * d];
-                    image
+                    errors[(i * levels + l) * d..(i * levels + l + 1) * d]
                         .iter()
-                        .zip(rebuilt)
-                        .map(|(x, z)| (z / alpha0 - x).powi(2))
                         .sum::<f64>()
                         / d as f64
                 })
@@ -652,6 +671,29 @@ impl DensityModel for Diffusion {
             push(format!("{}{t}", statistic::RECONSTRUCTION), values);
         }
         statistics
+    }
+
+    /// The squared error of each pixel's reconstruction from `t = 0.65` (the middle noise
+    /// level of the reconstruction score), averaged over its channels; `D` draws per image.
+    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> Option<PixelMap> {
+        let [b, c, h, w] = pixels.dims();
+        let device = pixels.device();
+        let x: Vec<f64> = to_f64_vec(pixels).iter().map(|&p| data_value(p)).collect();
+        let eps = noise.normal(b, c * h * w);
+        let errors = self.reconstruction_errors(&x, &vec![MAP_TIME; b], &eps);
+        let map = (0..b * h * w)
+            .map(|k| {
+                let (i, pixel) = (k / (h * w), k % (h * w));
+                (0..c)
+                    .map(|ch| errors[(i * c + ch) * h * w + pixel])
+                    .sum::<f64>()
+                    / c as f64
+            })
+            .collect();
+        Some(PixelMap {
+            values: tensor_from_f64(map, [b, h, w], &device),
+            meaning: "squared error of the reconstruction from t = 0.65, data units of [−1, 1]",
+        })
     }
 
     /// Ancestral sampling (VDM's sampler) in the configured number of steps from

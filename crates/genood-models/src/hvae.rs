@@ -20,11 +20,13 @@ use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::density::{Bound, DensityModel, LikelihoodTerms, part, statistic};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap, part, statistic};
 use crate::layers::Dense;
 use crate::progress::Progress;
 use crate::shape::ImageShape;
-use crate::vae::{Decoder, DecoderKind, Encoder, VaeConfig, gaussian, standard_normal_log_density};
+use crate::vae::{
+    DISTORTION_MAP, Decoder, DecoderKind, Encoder, VaeConfig, gaussian, standard_normal_log_density,
+};
 
 /// Rows per network pass: bounds the memory of a `k`-sample bound.
 const MAX_ROWS_PER_PASS: usize = 512;
@@ -348,6 +350,17 @@ impl DensityModel for Hvae {
                 (format!("{}{k}", statistic::LLR), full.clone() - partial)
             })
             .collect()
+    }
+
+    /// `−log p(x | z_1)` of each pixel at `z_1` the bottom layer's posterior mean.
+    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
+        let (mean, _) = self
+            .encoder
+            .posterior(self.encoder.features(pixels.clone()));
+        Some(PixelMap {
+            values: self.decoder.log_likelihood_map(pixels, mean).neg(),
+            meaning: DISTORTION_MAP,
+        })
     }
 
     /// The top layer from `N(0, temperature²)`, each layer below from its conditional prior

@@ -100,11 +100,20 @@ fn autoregressive_means(split: &Split, x: &Tensor<5>) -> Tensor<5> {
     Tensor::cat(channels, 1)
 }
 
-/// `log P(pixels)` per image `[B]`: the sum over pixels of the mixture's log-probability of
-/// each pixel's sub-pixel values. `pixels` are values 0–255 `[B, C, H, W]`; `params` come from
-/// the network, `[B, parameter_count(C, M), H, W]`.
+/// `log P(pixels)` per image `[B]`: the sum over pixels of [`log_prob_map`].
 pub fn log_prob(pixels: Tensor<4>, params: Tensor<4>, mixtures: usize) -> Tensor<1> {
-    let [b, c, h, w] = pixels.dims();
+    let [b, _, h, w] = pixels.dims();
+    log_prob_map(pixels, params, mixtures)
+        .reshape([b, h * w])
+        .sum_dim(1)
+        .reshape([b])
+}
+
+/// The mixture's log-probability of each pixel's sub-pixel values, `[B, H, W]`. `pixels` are
+/// values 0–255 `[B, C, H, W]`; `params` come from the network, `[B, parameter_count(C, M),
+/// H, W]`.
+pub fn log_prob_map(pixels: Tensor<4>, params: Tensor<4>, mixtures: usize) -> Tensor<3> {
+    let c = pixels.dims()[1];
     let split = split(params, c, mixtures);
     let x = pixels
         .clone()
@@ -130,9 +139,6 @@ pub fn log_prob(pixels: Tensor<4>, params: Tensor<4>, mixtures: usize) -> Tensor
     let per_component: Tensor<4> = log_bin.sum_dim(1).squeeze_dim(1);
     let joint = per_component + log_softmax(split.logits, 1);
     log_sum_exp(joint, 1)
-        .reshape([b, h * w])
-        .sum_dim(1)
-        .reshape([b])
 }
 
 /// `log Σ exp` over `dim`, removing it.

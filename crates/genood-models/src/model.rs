@@ -7,7 +7,7 @@ use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 
 use crate::config::ModelConfig;
-use crate::density::{Bound, DensityModel, LikelihoodTerms};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap};
 use crate::diffusion::Diffusion;
 use crate::glow::Glow;
 use crate::hvae::Hvae;
@@ -124,6 +124,10 @@ impl DensityModel for Model {
         noise: &mut Noise,
     ) -> Vec<(String, Tensor<1>)> {
         self.inner().detector_statistics(pixels, noise)
+    }
+
+    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> Option<PixelMap> {
+        self.inner().pixel_map(pixels, noise)
     }
 
     fn sample(

@@ -16,7 +16,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::density::{Bound, DensityModel, LikelihoodTerms};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap};
 use crate::layers::{Conv2d, Deconv2d};
 use crate::mixture;
 use crate::progress::Progress;
@@ -332,6 +332,15 @@ impl DensityModel for PixelCnn {
             log_p: mixture::log_prob(pixels, params, self.mixtures),
             parts: Vec::new(),
         }
+    }
+
+    /// `−log p` of each pixel given those before it: the map sums to `−log p(x)`.
+    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
+        let params = self.parameters_of(pixels.clone());
+        Some(PixelMap {
+            values: mixture::log_prob_map(pixels, params, self.mixtures).neg(),
+            meaning: "−log p of each pixel given the pixels before it (nats)",
+        })
     }
 
     fn bound(&self, _samples: usize) -> Bound {

@@ -17,11 +17,15 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::density::{Bound, DensityModel, LikelihoodTerms, part};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap, part};
 use crate::layers::{Conv2d, Deconv2d, Dense};
 use crate::mixture;
 use crate::progress::Progress;
 use crate::shape::ImageShape;
+
+/// What a VAE's pixel map holds.
+pub(crate) const DISTORTION_MAP: &str =
+    "−log p(pixel | z) at the posterior's mean code: the decoder's surprise (nats)";
 
 /// Images per network pass when `k` samples are drawn for each of a batch's images: bounds the
 /// memory of the importance-weighted bound whatever `k` is.
@@ -190,6 +194,15 @@ impl Decoder {
 
     /// `log p(x | z)` per row, `[B]`.
     pub(crate) fn log_likelihood(&self, pixels: Tensor<4>, z: Tensor<2>) -> Tensor<1> {
+        let [b, _, h, w] = pixels.dims();
+        self.log_likelihood_map(pixels, z)
+            .reshape([b, h * w])
+            .sum_dim(1)
+            .reshape([b])
+    }
+
+    /// `log p(x | z)` of each pixel (its sub-pixels together), `[B, H, W]`.
+    pub(crate) fn log_likelihood_map(&self, pixels: Tensor<4>, z: Tensor<2>) -> Tensor<3> {
         let params = self.parameters(z);
         let [b, c, h, w] = pixels.dims();
         match self.kind {
@@ -203,14 +216,14 @@ impl Decoder {
                     .reshape([b, h * w, c, 1]);
                 log_softmax(logits, 3)
                     .gather(3, index.int())
-                    .reshape([b, h * w * c])
-                    .sum_dim(1)
-                    .reshape([b])
+                    .reshape([b, h * w, c])
+                    .sum_dim(2)
+                    .reshape([b, h, w])
             }
             DecoderKind::Logistic => {
                 let p = params.dims()[2];
                 let params = params.swap_dims(1, 2).reshape([b, p, h, w]);
-                mixture::log_prob(pixels, params, 1)
+                mixture::log_prob_map(pixels, params, 1)
             }
         }
     }
@@ -325,6 +338,16 @@ impl Vae {
             decoder: Decoder::new(config, rng, device),
             latent: config.latent,
         }
+    }
+
+    /// `−log p(x | z)` of each pixel at `z` the posterior's mean carried through its flow:
+    /// where the decoder, given the image's most typical code, is surprised by it.
+    pub fn distortion_map(&self, pixels: Tensor<4>) -> Tensor<3> {
+        let (mut z, _) = self.encode(pixels.clone());
+        for coupling in &self.flow {
+            z = coupling.forward(z).0;
+        }
+        self.decoder.log_likelihood_map(pixels, z).neg()
     }
 
     /// The Gaussian part of the posterior of each image: `(mean, log_std)`, `[B, latent]`.
@@ -444,6 +467,13 @@ impl DensityModel for Vae {
         } else {
             Bound::ImportanceWeighted(samples)
         }
+    }
+
+    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
+        Some(PixelMap {
+            values: self.distortion_map(pixels),
+            meaning: DISTORTION_MAP,
+        })
     }
 
     /// Latents from the prior with standard deviation `temperature`, each sub-pixel drawn

@@ -31,6 +31,24 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// A per-pixel map `[H, W]` as an RGB image `[3, H, W]` (planes): scaled from its own
+/// minimum (black) through red and yellow to its maximum (white), so each map shows where
+/// its image is most surprising, whatever its units.
+pub fn heatmap(map: &[f64]) -> Vec<u8> {
+    let low = map.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = map.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = if high > low { high - low } else { 1.0 };
+    let mut planes = vec![0u8; 3 * map.len()];
+    for (k, v) in map.iter().enumerate() {
+        // Three ramps of a third each: red rises, then green, then blue.
+        let u = ((v - low) / span).clamp(0.0, 1.0) * 3.0;
+        for (channel, plane) in planes.chunks_mut(map.len()).enumerate() {
+            plane[k] = ((u - channel as f64).clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    }
+    planes
+}
+
 /// A grid of `[C, H, W]` images (C = 1 or 3) as one PNG, `columns` wide, each image scaled up
 /// `scale` times with nearest-neighbour sampling and separated by a 2-pixel white border.
 pub fn image_grid_png(

@@ -508,6 +508,8 @@ pub mod streams {
     pub const HELDOUT_SPLIT: u64 = 10;
     /// The batches of `genood detect`'s batch test (random and per-label grouping).
     pub const DETECT_BATCHES: u64 = 11;
+    /// The noise of per-pixel maps (a diffusion model's reconstruction), per image.
+    pub const PIXEL_MAPS: u64 = 12;
 }
 
 #[cfg(test)]
