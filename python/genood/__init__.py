@@ -13,13 +13,14 @@ log-likelihood.
 >>> detector.predict(mnist)                                           # doctest: +SKIP
 """
 
-from .detector import SCORES, Detector, NotFittedError
+from .detector import FAMILY_SCORES, SCORES, Detector, NotFittedError
 from .errors import GenoodError, GenoodFileNotFoundError, GenoodValueError
 from .experiment import Report, ScoreTable, fetch, load, metrics, reproduce, score, score_run
 from .run import Run, train
 
 __all__ = [
     "SCORES",
+    "FAMILY_SCORES",
     "Detector",
     "GenoodError",
     "GenoodFileNotFoundError",

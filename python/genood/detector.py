@@ -16,8 +16,13 @@ from ._progress import ProgressArg, callback
 from ._scorers import LogLikelihood, Model, images, scorer
 from .run import Run
 
-#: The scores a detector can threshold; none needs OOD examples or a second model.
+#: The scores every model's detector can threshold (the default); none needs OOD examples
+#: or a second model.
 SCORES = ("likelihood", "typicality", "complexity", "dose")
+
+#: The scores only some families have: a diffusion model's reconstruction, MSMA and DiffPath,
+#: a hierarchical VAE's likelihood ratio ``llr`` (its ``llr>1``).
+FAMILY_SCORES = ("reconstruction", "msma", "diffpath", "llr")
 
 
 class Detector:
@@ -41,7 +46,8 @@ class Detector:
         The trained run whose model scores the images. The reference (the typicality test's
         entropy estimate and DoSE's density) is a seeded subset of its training images.
     scores : sequence of str, default ("likelihood", "typicality", "complexity", "dose")
-        The scores to threshold.
+        The scores to threshold: any of :data:`SCORES`, and for a run of a family that has
+        them any of :data:`FAMILY_SCORES`.
     fpr : float, default 0.05
         The in-distribution false-positive rate every threshold is set at.
     batch : int, default 10

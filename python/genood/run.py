@@ -88,7 +88,8 @@ class Run:
         batch_size
             Images per batch.
         iw_samples
-            Importance samples of a VAE's bound (1: the ELBO); other models ignore it.
+            Importance samples of a VAE's bound (1: the ELBO), or draws per image of a
+            diffusion model's; other models ignore it.
         seed
             Seed of the dequantisation noise (each image's noise is keyed by its position).
         threads

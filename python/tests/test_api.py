@@ -137,3 +137,22 @@ def test_help_reads_like_scikit_learns_docs() -> None:
         assert section in text, section
     out = subprocess.run([sys.executable, "-c", "import genood; help(genood.Detector)"], capture_output=True, text=True, check=True)
     assert "false-positive rate" in out.stdout
+
+
+def test_a_diffusion_models_own_detectors_reach_python(
+    tmp_path: Path, fashion: Tuple[Images, Images], mnist: Images
+) -> None:
+    run = genood.train(tmp_path / "diffusion", fashion[0][:2000], preset="tiny", model="diffusion", steps=20, progress=False)
+    scores = run.evaluate(fashion[1][:20], iw_samples=2)
+    for column in ["prior_kl", "reconstruction", "diffusion", "msma@0.1", "path_rate", "recon@0.8"]:
+        assert len(np.asarray(scores[column])) == 20, column
+    np.testing.assert_allclose(
+        np.asarray(scores["log_p"]),
+        -(np.asarray(scores["prior_kl"]) + np.asarray(scores["reconstruction"]) + np.asarray(scores["diffusion"])),
+        rtol=1e-6,
+    )
+    detector = genood.Detector(run, scores=["typicality", "msma"], reference_images=30).fit(fashion[1][:30])
+    assert set(np.unique(detector.predict(mnist[:20]))) <= {-1, 1}
+    # A diffusion model has no hierarchical VAE's likelihood ratios: refused by name.
+    with pytest.raises(ValueError, match="needs a hierarchical VAE's likelihood ratios"):
+        genood.Detector(tmp_path / "diffusion", scores=["llr"], reference_images=2).fit(fashion[1][:2])
