@@ -15,7 +15,8 @@ pub struct BenchArgs {
     /// Presets to measure (quick: 28×28×1 like FashionMNIST; paper: 32×32×3 like CIFAR-10).
     #[arg(long, value_delimiter = ',', default_value = "quick", value_parser = choices::named::<Preset>())]
     pub preset: Vec<Preset>,
-    /// Models to measure: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp, diffusion.
+    /// Models to measure: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp, diffusion,
+    /// hvae.
     #[arg(long, value_delimiter = ',', default_value = "glow", value_parser = choices::named::<ModelKind>())]
     pub model: Vec<ModelKind>,
     /// Device and worker threads.

@@ -34,8 +34,7 @@ pub struct ReproduceArgs {
     #[arg(long, default_value = "quick", value_parser = choices::named::<Preset>())]
     pub preset: Preset,
     /// Models to train, in order: glow, cv-glow, pixelcnnpp, vae-categorical, vae-realnvp,
-    /// diffusion.
-    /// The first also gets the likelihood-ratio background and the WAIC ensemble.
+    /// diffusion, hvae. The first also gets the likelihood-ratio background and the WAIC ensemble.
     #[arg(
         long,
         alias = "model",

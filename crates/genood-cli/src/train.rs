@@ -30,7 +30,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "quick", value_parser = choices::named::<Preset>())]
     pub preset: Preset,
     /// glow (affine couplings), cv-glow (additive couplings, constant volume), pixelcnnpp,
-    /// vae-categorical, vae-realnvp or diffusion (a variational diffusion model).
+    /// vae-categorical, vae-realnvp, diffusion (a variational diffusion model) or hvae (a
+    /// hierarchical VAE).
     #[arg(long, default_value = "glow", value_parser = choices::named::<ModelKind>())]
     pub model: ModelKind,
     /// Training set: NAME:SPLIT, folder:PATH, npy:PATH or npz:PATH[:KEY].

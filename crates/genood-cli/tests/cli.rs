@@ -1258,7 +1258,7 @@ fn own_image_folders_train_at_their_native_shape_and_show_the_failure() {
         real_data(),
     ));
     assert!(
-        err.contains("invalid value 'entropy' for '--scores <SCORES>'\n  [possible values: likelihood, typicality, complexity, dose]"),
+        err.contains("invalid value 'entropy' for '--scores <SCORES>'\n  [possible values: likelihood, typicality, complexity, dose, reconstruction, msma, diffpath, llr]"),
         "{err}"
     );
 
