@@ -288,43 +288,48 @@ fn detect_converts_arrays_like_folders_writes_where_told_and_names_skipped_files
     );
 }
 
-#[test]
-fn a_diffusion_models_own_detectors_are_scores_of_eval_score_and_detect() {
-    let dir = scratch("detect-diffusion");
+/// A tiny `model` trained 30 steps, its scores of 100 images of FashionMNIST's training and
+/// test sets and of MNIST written, and the `score` table of the test set against MNIST: the
+/// run folder, the table, and the flags that limit later commands the same way.
+fn scored_tiny_run(model: &str) -> (PathBuf, String, [&'static str; 4]) {
+    let dir = scratch(&format!("detect-{model}"));
     let run = dir.join("run");
     let r = run.to_str().unwrap();
-    ok(genood(
-        &[
-            "train",
-            "--run",
-            r,
-            "--preset",
-            "tiny",
-            "--model",
-            "diffusion",
-            "--steps",
-            "30",
-        ],
-        real_data(),
-    ));
+    let train = [
+        "train", "--run", r, "--preset", "tiny", "--model", model, "--steps", "30",
+    ];
+    ok(genood(&train, real_data()));
     let limit = ["--limit", "100", "--iw-samples", "2"];
-    let eval = [
-        &[
-            "eval",
-            "--run",
-            r,
-            "--data",
-            "fashion-mnist:train",
-            "fashion-mnist:test",
-            "mnist:test",
-        ][..],
-        &limit,
-    ]
-    .concat();
+    let sets = ["fashion-mnist:train", "fashion-mnist:test", "mnist:test"];
+    let eval = [&["eval", "--run", r, "--data"][..], &sets, &limit].concat();
     ok(genood(&eval, real_data()));
-    // The scores file carries the bound's terms, then the detectors' statistics.
+    let score = [
+        "score",
+        "--run",
+        r,
+        "--in",
+        sets[1],
+        "--ood",
+        sets[2],
+        "--reference",
+        sets[0],
+    ];
+    let table = ok(genood(&score, real_data()));
+    (run, table, limit)
+}
+
+/// The header of the scores file of MNIST's test set in `run`.
+fn mnist_header(run: &Path) -> String {
     let csv = std::fs::read_to_string(run.join("scores/mnist_test.csv")).unwrap();
-    let header = csv.lines().next().unwrap();
+    csv.lines().next().unwrap().to_string()
+}
+
+#[test]
+fn a_diffusion_models_own_detectors_are_scores_of_eval_score_and_detect() {
+    let (run, table, limit) = scored_tiny_run("diffusion");
+    let r = run.to_str().unwrap();
+    // The scores file carries the bound's terms, then the detectors' statistics.
+    let header = mnist_header(&run);
     assert!(
         header.starts_with("index,label,log_p,bpd,prior_kl,reconstruction,diffusion,msma@0.1,"),
         "{header}"
@@ -333,20 +338,6 @@ fn a_diffusion_models_own_detectors_are_scores_of_eval_score_and_detect() {
         header.contains("path_curvature,recon@0.5,recon@0.65,recon@0.8,path"),
         "{header}"
     );
-    let table = ok(genood(
-        &[
-            "score",
-            "--run",
-            r,
-            "--in",
-            "fashion-mnist:test",
-            "--ood",
-            "mnist:test",
-            "--reference",
-            "fashion-mnist:train",
-        ],
-        real_data(),
-    ));
     for label in [
         "diffusion reconstruction (mean z-score",
         "MSMA (KDE of msma@0.1",
@@ -424,51 +415,13 @@ fn a_diffusion_models_own_detectors_are_scores_of_eval_score_and_detect() {
 
 #[test]
 fn a_hierarchical_vaes_likelihood_ratios_are_scores_of_score_and_detect() {
-    let dir = scratch("detect-hvae");
-    let run = dir.join("run");
+    let (run, table, limit) = scored_tiny_run("hvae");
     let r = run.to_str().unwrap();
-    ok(genood(
-        &[
-            "train", "--run", r, "--preset", "tiny", "--model", "hvae", "--steps", "30",
-        ],
-        real_data(),
-    ));
-    let limit = ["--limit", "100", "--iw-samples", "2"];
-    let eval = [
-        &[
-            "eval",
-            "--run",
-            r,
-            "--data",
-            "fashion-mnist:train",
-            "fashion-mnist:test",
-            "mnist:test",
-        ][..],
-        &limit,
-    ]
-    .concat();
-    ok(genood(&eval, real_data()));
-    let csv = std::fs::read_to_string(run.join("scores/mnist_test.csv")).unwrap();
-    let header = csv.lines().next().unwrap();
     // The tiny model has two stochastic layers: one rate each, one likelihood ratio.
     assert_eq!(
-        header,
+        mnist_header(&run),
         "index,label,log_p,bpd,elbo,rate_1,rate_2,distortion,llr>1,path"
     );
-    let table = ok(genood(
-        &[
-            "score",
-            "--run",
-            r,
-            "--in",
-            "fashion-mnist:test",
-            "--ood",
-            "mnist:test",
-            "--reference",
-            "fashion-mnist:train",
-        ],
-        real_data(),
-    ));
     assert!(table.contains("hierarchical VAE LLR (llr>1)"), "{table}");
     assert!(
         table.contains("DoSE (KDE of log p, elbo, rate_1, rate_2, distortion)"),

@@ -51,6 +51,16 @@ pub enum Bound {
 }
 
 impl Bound {
+    /// A latent-variable model's bound with `samples` importance samples: the ELBO at one,
+    /// the importance-weighted bound above.
+    pub fn importance_weighted(samples: usize) -> Bound {
+        if samples <= 1 {
+            Bound::Elbo
+        } else {
+            Bound::ImportanceWeighted(samples)
+        }
+    }
+
     /// A short name for tables and file metadata.
     pub fn name(self) -> String {
         match self {

@@ -25,7 +25,8 @@ use crate::layers::Dense;
 use crate::progress::Progress;
 use crate::shape::ImageShape;
 use crate::vae::{
-    DISTORTION_MAP, Decoder, DecoderKind, Encoder, VaeConfig, gaussian, standard_normal_log_density,
+    DISTORTION_MAP, Decoder, DecoderKind, Encoder, VaeConfig, gaussian, log_mean_exp,
+    standard_normal_log_density,
 };
 
 /// Rows per network pass: bounds the memory of a `k`-sample bound.
@@ -276,14 +277,7 @@ impl Hvae {
             done += s;
         }
         let log_weights = Tensor::cat(log_weights, 0);
-        let max = log_weights.clone().max_dim(0).detach();
-        let bound = (log_weights.clone() - max.clone())
-            .exp()
-            .sum_dim(0)
-            .log()
-            .add(max)
-            .sub_scalar((samples as f64).ln())
-            .reshape([b]);
+        let bound = log_mean_exp(log_weights.clone());
         let mean = |t: Vec<Tensor<2>>| Tensor::cat(t, 0).mean_dim(0).reshape([b]);
         let layers = kl.first().map_or(0, Vec::len);
         let kl = (0..layers)
@@ -327,11 +321,7 @@ impl DensityModel for Hvae {
     }
 
     fn bound(&self, samples: usize) -> Bound {
-        if samples <= 1 {
-            Bound::Elbo
-        } else {
-            Bound::ImportanceWeighted(samples)
-        }
+        Bound::importance_weighted(samples)
     }
 
     /// `llr>k = L − L^{>k}` for `k = 1..L−1`, each bound with the configured samples; draws
@@ -373,7 +363,7 @@ impl DensityModel for Hvae {
         task: &str,
         progress: &mut dyn Progress,
     ) -> Tensor<4> {
-        let device = self.decoder_device();
+        let device = self.encoder.device();
         let normal = |rng: &mut StdRng, width: usize| {
             tensor_from_f64(normal_vec(rng, count * width, 1.0), [count, width], &device)
         };
@@ -387,12 +377,6 @@ impl DensityModel for Hvae {
         progress.advance(task, 1, 1);
         let [c, h, w] = self.image;
         tensor_from_f64(pixels, [count, c, h, w], &device)
-    }
-}
-
-impl Hvae {
-    fn decoder_device(&self) -> Device {
-        self.encoder.device()
     }
 }
 

@@ -125,6 +125,20 @@ impl Encoder {
     }
 }
 
+/// The importance-weighted bound of each column from its samples' log weights `[k, B]`:
+/// `log (1/k) Σ_j e^{w_j}`, computed from the largest weight (Burda et al. 2016).
+pub(crate) fn log_mean_exp(log_weights: Tensor<2>) -> Tensor<1> {
+    let [k, b] = log_weights.dims();
+    let max = log_weights.clone().max_dim(0).detach();
+    (log_weights - max.clone())
+        .exp()
+        .sum_dim(0)
+        .log()
+        .add(max)
+        .sub_scalar((k as f64).ln())
+        .reshape([b])
+}
+
 /// A Gaussian's `(mean, log_std)` from a layer's output `[B, 2 · latent]`: the first half,
 /// then the second.
 pub(crate) fn gaussian(out: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
@@ -420,16 +434,8 @@ impl Vae {
             rate.push((terms.log_posterior - terms.log_prior).reshape([s, b]));
             done += s;
         }
-        let k = samples as f64;
         let log_weights = Tensor::cat(log_weights, 0);
-        let max = log_weights.clone().max_dim(0).detach();
-        let log_p = (log_weights.clone() - max.clone())
-            .exp()
-            .sum_dim(0)
-            .log()
-            .add(max)
-            .sub_scalar(k.ln())
-            .reshape([b]);
+        let log_p = log_mean_exp(log_weights.clone());
         let mean_over_samples = |t: Vec<Tensor<2>>| Tensor::cat(t, 0).mean_dim(0).reshape([b]);
         let distortion = mean_over_samples(log_likelihood).neg();
         let rate = mean_over_samples(rate);
@@ -462,11 +468,7 @@ impl DensityModel for Vae {
     }
 
     fn bound(&self, samples: usize) -> Bound {
-        if samples <= 1 {
-            Bound::Elbo
-        } else {
-            Bound::ImportanceWeighted(samples)
-        }
+        Bound::importance_weighted(samples)
     }
 
     fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
