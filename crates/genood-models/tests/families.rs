@@ -364,3 +364,49 @@ fn pixel_maps_have_the_images_shape_and_pixelcnns_sums_to_its_log_likelihood() {
         }
     }
 }
+
+#[test]
+fn the_new_families_refuse_sizes_they_cannot_build_naming_the_field() {
+    use genood_models::ModelConfig;
+    let image = ImageShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+    let refusal = |config: ModelConfig| config.validate().unwrap_err();
+    let ModelConfig::Diffusion(diffusion) = Preset::Quick.model(image, ModelKind::Diffusion) else {
+        panic!("a diffusion preset");
+    };
+    // 28 = 4 · 7 cannot be halved three times.
+    let mut deep = diffusion.clone();
+    deep.multipliers = vec![1, 2, 2, 2];
+    let error = refusal(ModelConfig::Diffusion(deep));
+    assert!(
+        error.contains("4 levels need height and width divisible by 2^3, got 28×28"),
+        "{error}"
+    );
+    let mut flat = diffusion;
+    flat.schedule.gamma_min = flat.schedule.gamma_max;
+    let error = refusal(ModelConfig::Diffusion(flat));
+    assert!(
+        error.contains("schedule.gamma_min must be finite and below gamma_max"),
+        "{error}"
+    );
+    let ModelConfig::Hvae(hvae) = Preset::Quick.model(image, ModelKind::Hvae) else {
+        panic!("a hierarchical VAE preset");
+    };
+    let mut single = hvae.clone();
+    single.latents = vec![16];
+    let error = refusal(ModelConfig::Hvae(single));
+    assert!(
+        error.contains("latents must name 2 to 8 stochastic layers"),
+        "{error}"
+    );
+    let mut unbounded = hvae;
+    unbounded.max_log_std = f64::NAN;
+    let error = refusal(ModelConfig::Hvae(unbounded));
+    assert!(
+        error.contains("max_log_std must be finite and positive"),
+        "{error}"
+    );
+}
