@@ -784,16 +784,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn score_rows_of_synthetic_per_image_scores() {
-        let dir = std::env::temp_dir().join(format!("genood-score-rows-{}", std::process::id()));
+    /// [`synthetic_run`] in a fresh temporary folder named after `name`, and its score rows
+    /// (50 bootstrap resamples).
+    fn synthetic_rows(name: &str, statistics: bool) -> (PathBuf, Comparison, Vec<ScoreRow>) {
+        let dir = std::env::temp_dir().join(format!("genood-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let sets = synthetic_run(&dir, false);
+        let sets = synthetic_run(&dir, statistics);
         let bootstrap = Bootstrap {
             resamples: 50,
             seed: 0,
         };
         let rows = score_rows(&dir, &sets, bootstrap, &DataSource::new(&dir)).unwrap();
+        (dir, sets, rows)
+    }
+
+    #[test]
+    fn score_rows_of_synthetic_per_image_scores() {
+        let (dir, sets, rows) = synthetic_rows("score-rows", false);
         let names: Vec<&str> = rows.iter().map(|r| r.score.as_str()).collect();
         assert_eq!(
             names,
@@ -845,15 +852,7 @@ mod tests {
 
     #[test]
     fn a_diffusion_models_statistics_make_their_own_rows_and_stay_out_of_dose() {
-        let dir =
-            std::env::temp_dir().join(format!("genood-diffusion-rows-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let sets = synthetic_run(&dir, true);
-        let bootstrap = Bootstrap {
-            resamples: 50,
-            seed: 0,
-        };
-        let rows = score_rows(&dir, &sets, bootstrap, &DataSource::new(&dir)).unwrap();
+        let (dir, _, rows) = synthetic_rows("diffusion-rows", true);
         let names: Vec<&str> = rows.iter().map(|r| r.score.as_str()).collect();
         assert_eq!(
             names[8..],
