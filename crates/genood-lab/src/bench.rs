@@ -8,7 +8,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use genood_data::ImageSet;
 use genood_models::presets::{ModelKind, Preset};
-use genood_models::{DensityModel, ImageShape, Model};
+use genood_models::{DensityModel, ImageShape, KlWeight, Model};
 use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
 use genood_train::parallel::{Shard, batch_gradients, shard_ranges};
@@ -162,7 +162,7 @@ fn measure(
                 rng: shard_rng(0, 3, i as u64, k),
             })
             .collect();
-        let gradients = batch_gradients(&model, shards, batch, None)
+        let gradients = batch_gradients(&model, shards, batch, KlWeight::BOUND, None)
             .gradients
             .expect("finite gradients on random images");
         optimizer.apply(model, gradients, 1e-4).0

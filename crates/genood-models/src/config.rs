@@ -3,6 +3,7 @@
 use genood_flows::multiscale::MultiScaleConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::density::KlWeight;
 pub use crate::diffusion::{DiffusionConfig, Schedule};
 pub use crate::hvae::HvaeConfig;
 pub use crate::pixelcnn::PixelCnnConfig;
@@ -211,6 +212,15 @@ impl TrainConfig {
         if let Some(l2) = self.l2.filter(|l2| !(l2.is_finite() && *l2 >= 0.0)) {
             return Err(format!("train.l2 must be finite and at least 0, got {l2}"));
         }
+        if let Some(free) = self
+            .kl_schedule
+            .map(|k| k.free_nats)
+            .filter(|f| !(f.is_finite() && *f >= 0.0))
+        {
+            return Err(format!(
+                "train.kl_schedule.free_nats must be finite and at least 0, got {free}"
+            ));
+        }
         Ok(())
     }
 }
@@ -259,4 +269,86 @@ pub struct TrainConfig {
     /// L2 penalty `λ/2·‖θ‖²` added to the loss (Ren et al. regularise the background model).
     #[serde(default)]
     pub l2: Option<f64>,
+    /// The weighting of a hierarchical VAE's KL terms in the loss over training (`None`: the
+    /// bound itself throughout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kl_schedule: Option<KlSchedule>,
+}
+
+/// Havtorn et al.'s schedule of a hierarchical VAE's KL terms in the training loss: a linear
+/// warm-up of their weight β (Sønderby et al. 2016) and free nats per stochastic layer
+/// (Kingma et al. 2016's free bits), held and then lowered to none. Only the loss changes:
+/// training's logged bpd and every evaluation use the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct KlSchedule {
+    /// β rises linearly to 1 over these steps: `β(s) = min(1, (s + 1) / warmup_steps)`.
+    pub warmup_steps: usize,
+    /// Nats of each layer's KL left unpenalised at first, spread equally over its dimensions.
+    pub free_nats: f64,
+    /// Steps the free nats are held at `free_nats`.
+    pub free_nats_steps: usize,
+    /// Steps over which they then fall linearly to 0.
+    pub free_nats_cooldown_steps: usize,
+}
+
+impl KlSchedule {
+    /// The weighting at optimiser step `step` (0-based).
+    pub fn at(&self, step: usize) -> KlWeight {
+        let beta = if self.warmup_steps == 0 {
+            1.0
+        } else {
+            ((step + 1) as f64 / self.warmup_steps as f64).min(1.0)
+        };
+        let past_hold = step.saturating_sub(self.free_nats_steps);
+        let remaining = if step < self.free_nats_steps {
+            1.0
+        } else if self.free_nats_cooldown_steps == 0 {
+            0.0
+        } else {
+            (1.0 - (past_hold + 1) as f64 / self.free_nats_cooldown_steps as f64).max(0.0)
+        };
+        KlWeight {
+            beta,
+            free_nats: self.free_nats * remaining,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kl_schedule_warms_beta_up_and_cools_the_free_nats_down() {
+        let schedule = KlSchedule {
+            warmup_steps: 4,
+            free_nats: 2.0,
+            free_nats_steps: 2,
+            free_nats_cooldown_steps: 4,
+        };
+        let at = |step| {
+            let w = schedule.at(step);
+            (w.beta, w.free_nats)
+        };
+        assert_eq!(at(0), (0.25, 2.0));
+        assert_eq!(at(1), (0.5, 2.0));
+        assert_eq!(at(2), (0.75, 1.5));
+        assert_eq!(at(3), (1.0, 1.0));
+        assert_eq!(at(4), (1.0, 0.5));
+        assert_eq!(at(5), (1.0, 0.0));
+        assert_eq!(at(100), (1.0, 0.0));
+        let abrupt = KlSchedule {
+            warmup_steps: 0,
+            free_nats_cooldown_steps: 0,
+            ..schedule
+        };
+        assert_eq!(
+            abrupt.at(0),
+            KlWeight {
+                beta: 1.0,
+                free_nats: 2.0
+            }
+        );
+        assert_eq!(abrupt.at(2), KlWeight::BOUND);
+    }
 }

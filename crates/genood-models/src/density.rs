@@ -73,6 +73,33 @@ impl Bound {
     }
 }
 
+/// The weighting of a latent-variable model's KL terms in its training loss at one step (see
+/// [`crate::config::KlSchedule`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KlWeight {
+    /// The KL terms' weight β.
+    pub beta: f64,
+    /// Nats of each stochastic layer's KL left unpenalised, spread over its dimensions.
+    pub free_nats: f64,
+}
+
+impl KlWeight {
+    /// The bound itself: β = 1, no free nats.
+    pub const BOUND: KlWeight = KlWeight {
+        beta: 1.0,
+        free_nats: 0.0,
+    };
+}
+
+/// One training batch's bound and the objective its loss maximises, each `[batch]`.
+#[derive(Debug, Clone)]
+pub struct TrainingTerms {
+    /// The bound at one sample, which training logs.
+    pub log_p: Tensor<1>,
+    /// What the gradient climbs: the bound, or its KL terms reweighted.
+    pub objective: Tensor<1>,
+}
+
 /// A density model over 8-bit images of a fixed shape.
 ///
 /// Inputs are pixel values `0..=255` as floats, `[N, C, H, W]`; the model does its own
@@ -102,6 +129,17 @@ pub trait DensityModel {
 
     /// What [`DensityModel::log_likelihood`] returns at `samples` importance samples.
     fn bound(&self, samples: usize) -> Bound;
+
+    /// The one-sample bound a training step logs and the objective its loss climbs with the
+    /// KL terms weighted by `kl`: the bound itself unless a family overrides it (the
+    /// hierarchical VAE, the one family a [`crate::config::KlSchedule`] is accepted for).
+    fn training_terms(&self, pixels: Tensor<4>, noise: &mut Noise, _kl: KlWeight) -> TrainingTerms {
+        let log_p = self.log_likelihood(pixels, 1, noise).log_p;
+        TrainingTerms {
+            objective: log_p.clone(),
+            log_p,
+        }
+    }
 
     /// Per-image statistics of the family's own OOD detectors, named (the diffusion model's
     /// reconstruction errors, score norms and path statistics), which evaluation adds to the

@@ -20,13 +20,14 @@ use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap, part, statistic};
+use crate::density::{
+    Bound, DensityModel, KlWeight, LikelihoodTerms, PixelMap, TrainingTerms, part, statistic,
+};
 use crate::layers::Dense;
 use crate::progress::Progress;
 use crate::shape::ImageShape;
 use crate::vae::{
     DISTORTION_MAP, Decoder, DecoderKind, Encoder, VaeConfig, gaussian, log_mean_exp,
-    standard_normal_log_density,
 };
 
 /// Rows per network pass: bounds the memory of a `k`-sample bound.
@@ -80,10 +81,22 @@ impl HvaeConfig {
     }
 }
 
-/// `Σ log N(z; mean, e^{log_std})` per row.
-fn gaussian_log_density(z: Tensor<2>, mean: Tensor<2>, log_std: Tensor<2>) -> Tensor<1> {
-    let sum_log_std = log_std.clone().sum_dim(1).squeeze_dim(1);
-    standard_normal_log_density((z - mean) / log_std.exp()) - sum_log_std
+/// `log N(z; mean, e^{log_std})` of each coordinate.
+fn gaussian_log_densities(z: Tensor<2>, mean: Tensor<2>, log_std: Tensor<2>) -> Tensor<2> {
+    let standardized = (z - mean) / log_std.clone().exp();
+    standard_normal_log_densities(standardized) - log_std
+}
+
+/// `log N(z; 0, 1)` of each coordinate.
+fn standard_normal_log_densities(z: Tensor<2>) -> Tensor<2> {
+    z.square()
+        .mul_scalar(-0.5)
+        .sub_scalar(0.5 * (2.0 * std::f64::consts::PI).ln())
+}
+
+/// Row sums of `[rows, width]`.
+fn row_sums(t: Tensor<2>) -> Tensor<1> {
+    t.sum_dim(1).squeeze_dim(1)
 }
 
 /// One step of the bottom-up path and its layer's posterior head.
@@ -177,36 +190,36 @@ impl Hvae {
         layers
     }
 
-    /// The importance weights of `s` samples of each of the batch's images (rows sample-major:
-    /// row `j·B + i` is sample `j` of image `i`), with the lowest `prior_layers` layers drawn
-    /// from the conditional prior: `(weight, log p(x | z_1), per-layer KL terms)` where the
-    /// KL terms are `log q − log p` of the layers drawn from the posterior.
-    /// `posterior_noise[l]` and `prior_noise[l]` are each layer's standard normal draws.
-    fn weights(
+    /// One pass of `s` samples of each of the batch's images (rows sample-major: row `j·B + i`
+    /// is sample `j` of image `i`), with the lowest `prior_layers` layers drawn from the
+    /// conditional prior: `log p(x | z_1)` and, for each layer drawn from the posterior, its
+    /// `log q − log p` coordinate by coordinate, `[s·B, width]`. `noise[l]` is layer `l`'s
+    /// standard normal draws.
+    fn sampled_terms(
         &self,
         pixels: Tensor<4>,
         posterior: &Posterior,
         s: usize,
         prior_layers: usize,
         noise: &[Tensor<2>],
-    ) -> (Tensor<1>, Tensor<1>, Vec<Tensor<1>>) {
+    ) -> (Tensor<1>, Vec<Tensor<2>>) {
         let layers = self.layers();
         let repeated = |t: &Tensor<2>| t.clone().repeat_dim(0, s);
         let mut z: Vec<Option<Tensor<2>>> = vec![None; layers];
-        let mut log_q: Vec<Option<Tensor<1>>> = vec![None; layers];
+        let mut log_q: Vec<Option<Tensor<2>>> = vec![None; layers];
         for l in prior_layers..layers {
             let (mean, log_std) = (&posterior[l].0, &posterior[l].1);
             let (mean, log_std) = (repeated(mean), repeated(log_std));
             let value = mean.clone() + log_std.clone().exp() * noise[l].clone();
-            log_q[l] = Some(gaussian_log_density(value.clone(), mean, log_std));
+            log_q[l] = Some(gaussian_log_densities(value.clone(), mean, log_std));
             z[l] = Some(value);
         }
         // Top-down: each layer's conditional prior, and the lowest layers drawn from it.
-        let mut log_p: Vec<Option<Tensor<1>>> = vec![None; layers];
+        let mut log_p: Vec<Option<Tensor<2>>> = vec![None; layers];
         let top = z[layers - 1]
             .clone()
             .expect("the top layer is always inferred");
-        log_p[layers - 1] = Some(standard_normal_log_density(top));
+        log_p[layers - 1] = Some(standard_normal_log_densities(top));
         for l in (0..layers - 1).rev() {
             let above = z[l + 1].clone().expect("drawn top-down");
             let (mean, log_std) = self.down[l].forward(above, self.max_log_std);
@@ -214,40 +227,40 @@ impl Hvae {
                 z[l] = Some(mean + log_std.exp() * noise[l].clone());
             } else {
                 let value = z[l].clone().expect("inferred");
-                log_p[l] = Some(gaussian_log_density(value, mean, log_std));
+                log_p[l] = Some(gaussian_log_densities(value, mean, log_std));
             }
         }
         let bottom = z[0].clone().expect("drawn");
         let log_likelihood = self.decoder.log_likelihood(pixels.repeat_dim(0, s), bottom);
-        let mut weight = log_likelihood.clone();
-        let mut kl = Vec::new();
-        for l in prior_layers..layers {
-            let term = log_q[l].clone().expect("inferred") - log_p[l].clone().expect("scored");
-            weight = weight - term.clone();
-            kl.push(term);
-        }
-        (weight, log_likelihood, kl)
+        let kl = (prior_layers..layers)
+            .map(|l| log_q[l].clone().expect("inferred") - log_p[l].clone().expect("scored"))
+            .collect();
+        (log_likelihood, kl)
     }
 
     /// The bound with `samples` importance samples and the lowest `prior_layers` layers drawn
-    /// from the conditional prior (0: the model's bound `L`), with the mean distortion and
-    /// per-layer KL over the samples. Each image draws `samples · Σ latents` standard normal
-    /// values, sample after sample, layer after layer (bottom first).
+    /// from the conditional prior (0: the model's bound `L`), with the ELBO, the mean
+    /// distortion and per-layer KL over the samples, and the objective of the same draws
+    /// with the KL terms weighted by `kl`. Each image draws `samples · Σ latents` standard
+    /// normal values, sample after sample, layer after layer (bottom first).
     fn bound_with(
         &self,
         pixels: Tensor<4>,
         posterior: &Posterior,
         samples: usize,
         prior_layers: usize,
+        kl: KlWeight,
         noise: &mut Noise,
-    ) -> (Tensor<1>, Tensor<1>, Tensor<1>, Vec<Tensor<1>>) {
+    ) -> BoundTerms {
         let b = pixels.dims()[0];
         let device = pixels.device();
         let samples = samples.max(1);
         let total: usize = self.latents.iter().sum();
         let draws = noise.normal(b, samples * total);
         let per_pass = (MAX_ROWS_PER_PASS / b.max(1)).clamp(1, samples);
-        let (mut log_weights, mut distortion, mut kl) = (Vec::new(), Vec::new(), Vec::new());
+        let weighted = kl != KlWeight::BOUND;
+        let (mut log_weights, mut objective_weights) = (Vec::new(), Vec::new());
+        let (mut distortion, mut rates) = (Vec::new(), Vec::new());
         let mut done = 0;
         while done < samples {
             let s = per_pass.min(samples - done);
@@ -264,12 +277,30 @@ impl Hvae {
                     tensor_from_f64(rows, [s * b, width], &device)
                 })
                 .collect();
-            let (weight, log_likelihood, terms) =
-                self.weights(pixels.clone(), posterior, s, prior_layers, &layer_noise);
+            let (log_likelihood, terms) =
+                self.sampled_terms(pixels.clone(), posterior, s, prior_layers, &layer_noise);
+            let layer_rates: Vec<Tensor<1>> = terms.iter().cloned().map(row_sums).collect();
+            let weight = layer_rates
+                .iter()
+                .fold(log_likelihood.clone(), |w, rate| w - rate.clone());
+            if weighted {
+                // Free nats: each coordinate's KL below its share of the layer's budget counts
+                // as that share, so the gradient leaves it alone.
+                let penalty = terms
+                    .into_iter()
+                    .map(|term| {
+                        let floor = kl.free_nats / term.dims()[1] as f64;
+                        row_sums(term.clamp_min(floor))
+                    })
+                    .reduce(|a, b| a + b)
+                    .expect("at least one layer is inferred");
+                let objective = log_likelihood.clone() - penalty.mul_scalar(kl.beta);
+                objective_weights.push(objective.reshape([s, b]));
+            }
             log_weights.push(weight.reshape([s, b]));
             distortion.push(log_likelihood.neg().reshape([s, b]));
-            kl.push(
-                terms
+            rates.push(
+                layer_rates
                     .into_iter()
                     .map(|t| t.reshape([s, b]))
                     .collect::<Vec<_>>(),
@@ -278,14 +309,35 @@ impl Hvae {
         }
         let log_weights = Tensor::cat(log_weights, 0);
         let bound = log_mean_exp(log_weights.clone());
+        let objective = if weighted {
+            log_mean_exp(Tensor::cat(objective_weights, 0))
+        } else {
+            bound.clone()
+        };
         let mean = |t: Vec<Tensor<2>>| Tensor::cat(t, 0).mean_dim(0).reshape([b]);
-        let layers = kl.first().map_or(0, Vec::len);
-        let kl = (0..layers)
-            .map(|l| mean(kl.iter().map(|pass| pass[l].clone()).collect()))
+        let layers = rates.first().map_or(0, Vec::len);
+        let rates = (0..layers)
+            .map(|l| mean(rates.iter().map(|pass| pass[l].clone()).collect()))
             .collect();
-        let elbo = log_weights.mean_dim(0).reshape([b]);
-        (bound, elbo, mean(distortion), kl)
+        BoundTerms {
+            elbo: log_weights.mean_dim(0).reshape([b]),
+            bound,
+            objective,
+            distortion: mean(distortion),
+            rates,
+        }
     }
+}
+
+/// A bound of each image of a batch, `[B]` each.
+struct BoundTerms {
+    bound: Tensor<1>,
+    /// The same draws' objective with the KL terms weighted.
+    objective: Tensor<1>,
+    elbo: Tensor<1>,
+    distortion: Tensor<1>,
+    /// `log q − log p` of each layer drawn from the posterior, averaged over the samples.
+    rates: Vec<Tensor<1>>,
 }
 
 /// Names of each layer's KL term in [`LikelihoodTerms::parts`]: `rate_1` is the bottom's.
@@ -312,16 +364,29 @@ impl DensityModel for Hvae {
         noise: &mut Noise,
     ) -> LikelihoodTerms {
         let posterior = self.posterior(pixels.clone());
-        let (log_p, elbo, distortion, rates) =
-            self.bound_with(pixels, &posterior, samples, 0, noise);
-        let mut parts = vec![(part::ELBO, elbo)];
-        parts.extend(RATE_NAMES.iter().copied().zip(rates));
-        parts.push((part::DISTORTION, distortion));
-        LikelihoodTerms { log_p, parts }
+        let terms = self.bound_with(pixels, &posterior, samples, 0, KlWeight::BOUND, noise);
+        let mut parts = vec![(part::ELBO, terms.elbo)];
+        parts.extend(RATE_NAMES.iter().copied().zip(terms.rates));
+        parts.push((part::DISTORTION, terms.distortion));
+        LikelihoodTerms {
+            log_p: terms.bound,
+            parts,
+        }
     }
 
     fn bound(&self, samples: usize) -> Bound {
         Bound::importance_weighted(samples)
+    }
+
+    /// The ELBO, and `log p(x | z_1) − β Σ_l Σ_d max(KL_{l,d}, free_nats / dims_l)` of the same
+    /// draw (Havtorn et al.'s loss, with each coordinate's single-sample KL).
+    fn training_terms(&self, pixels: Tensor<4>, noise: &mut Noise, kl: KlWeight) -> TrainingTerms {
+        let posterior = self.posterior(pixels.clone());
+        let terms = self.bound_with(pixels, &posterior, 1, 0, kl, noise);
+        TrainingTerms {
+            log_p: terms.bound,
+            objective: terms.objective,
+        }
     }
 
     /// `llr>k = L − L^{>k}` for `k = 1..L−1`, each bound with the configured samples; draws
@@ -333,11 +398,22 @@ impl DensityModel for Hvae {
     ) -> Vec<(String, Tensor<1>)> {
         let posterior = self.posterior(pixels.clone());
         let samples = self.llr_samples;
-        let (full, ..) = self.bound_with(pixels.clone(), &posterior, samples, 0, noise);
+        let bound = |k, noise: &mut Noise| {
+            self.bound_with(
+                pixels.clone(),
+                &posterior,
+                samples,
+                k,
+                KlWeight::BOUND,
+                noise,
+            )
+            .bound
+        };
+        let full = bound(0, noise);
         (1..self.layers())
             .map(|k| {
-                let (partial, ..) = self.bound_with(pixels.clone(), &posterior, samples, k, noise);
-                (format!("{}{k}", statistic::LLR), full.clone() - partial)
+                let llr = full.clone() - bound(k, noise);
+                (format!("{}{k}", statistic::LLR), llr)
             })
             .collect()
     }

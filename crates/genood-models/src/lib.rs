@@ -21,7 +21,7 @@ pub mod shape;
 pub mod vae;
 
 pub use config::ModelConfig;
-pub use density::{Bound, DensityModel, LikelihoodTerms, PixelMap};
+pub use density::{Bound, DensityModel, KlWeight, LikelihoodTerms, PixelMap, TrainingTerms};
 pub use model::Model;
 pub use named::{Named, UnknownName};
 pub use progress::{Progress, Quiet};

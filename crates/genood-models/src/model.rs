@@ -7,7 +7,7 @@ use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 
 use crate::config::ModelConfig;
-use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap};
+use crate::density::{Bound, DensityModel, KlWeight, LikelihoodTerms, PixelMap, TrainingTerms};
 use crate::diffusion::Diffusion;
 use crate::glow::Glow;
 use crate::hvae::Hvae;
@@ -116,6 +116,10 @@ impl DensityModel for Model {
 
     fn bound(&self, samples: usize) -> Bound {
         self.inner().bound(samples)
+    }
+
+    fn training_terms(&self, pixels: Tensor<4>, noise: &mut Noise, kl: KlWeight) -> TrainingTerms {
+        self.inner().training_terms(pixels, noise, kl)
     }
 
     fn detector_statistics(

@@ -10,7 +10,7 @@ use genood_flows::testing::f64_device;
 use genood_models::density::part;
 use genood_models::hvae::{Hvae, HvaeConfig};
 use genood_models::vae::DecoderKind;
-use genood_models::{DensityModel, ImageShape};
+use genood_models::{DensityModel, ImageShape, KlWeight};
 use rand::Rng;
 
 const IMAGE: ImageShape = ImageShape {
@@ -147,4 +147,57 @@ fn llr_draws_continue_each_images_stream() {
         let single = to_f64_vec(single)[0];
         assert!((column[1] - single).abs() < 1e-9 * single.abs().max(1.0));
     }
+}
+
+#[test]
+fn the_training_objective_weights_each_layers_kl_as_its_schedule_says() {
+    let device = f64_device();
+    let model = model(&device, 2);
+    let pixels = images(6, 4);
+    let run = |kl: KlWeight| {
+        let mut rng = seeded_rng(21);
+        let terms = model.training_terms(pixels.clone(), &mut Noise::Batch(&mut rng), kl);
+        (to_f64_vec(terms.log_p), to_f64_vec(terms.objective))
+    };
+    // The bound's weighting: the objective is the ELBO of `log_likelihood`'s draw.
+    let mut rng = seeded_rng(21);
+    let elbo = to_f64_vec(
+        model
+            .log_likelihood(pixels.clone(), 1, &mut Noise::Batch(&mut rng))
+            .log_p,
+    );
+    let (log_p, objective) = run(KlWeight::BOUND);
+    assert_eq!(log_p, elbo);
+    assert_eq!(objective, elbo);
+    let mut rng = seeded_rng(21);
+    let distortion = model
+        .log_likelihood(pixels.clone(), 1, &mut Noise::Batch(&mut rng))
+        .parts
+        .into_iter()
+        .find(|(name, _)| *name == part::DISTORTION)
+        .map(|(_, values)| to_f64_vec(values))
+        .unwrap();
+    let weighted = |beta, free_nats| run(KlWeight { beta, free_nats });
+    // β = 0 leaves the reconstruction term alone, and the bound logged is unchanged.
+    let (log_p, objective) = weighted(0.0, 0.0);
+    assert_eq!(log_p, elbo);
+    for (o, d) in objective.iter().zip(&distortion) {
+        assert!((o + d).abs() < 1e-9 * d.abs(), "{o} against −{d}");
+    }
+    // Free nats far above every coordinate's KL: each of the 3 layers costs exactly its
+    // budget, weighted by β.
+    let (_, objective) = weighted(0.5, 1e4);
+    for (o, d) in objective.iter().zip(&distortion) {
+        let expected = -d - 0.5 * 3.0 * 1e4;
+        assert!(
+            (o - expected).abs() < 1e-9 * expected.abs(),
+            "{o} against {expected}"
+        );
+    }
+    // Free nats only raise what a coordinate's KL costs: the objective is below the ELBO.
+    let (_, objective) = weighted(1.0, 2.0);
+    for (o, e) in objective.iter().zip(&elbo) {
+        assert!(*o <= e + 1e-12, "{o} above the ELBO {e}");
+    }
+    assert!(objective.iter().zip(&elbo).any(|(o, e)| o < e));
 }

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use genood_flows::noise::Noise;
-use genood_models::{DensityModel, Model};
+use genood_models::{DensityModel, KlWeight, Model};
 use rand::rngs::StdRng;
 
 use crate::params::gradients_by_path;
@@ -73,27 +73,30 @@ pub struct Shard {
     pub rng: StdRng,
 }
 
-/// The loss `mean bpd (+ extra(θ))` of a batch of `batch_size` images given as `shards`, and
-/// its gradient: each shard on its own thread, the sums taken in shard order. `extra` (an L2
-/// penalty, say) is added once, by the first shard.
+/// The loss `−objective in bits per dimension (+ extra(θ))` of a batch of `batch_size` images
+/// given as `shards`, with the KL terms weighted by `kl`, and its gradient: each shard on its
+/// own thread, the sums taken in shard order. `extra` (an L2 penalty, say) is added once, by
+/// the first shard. The bpd reported is the bound's.
 pub fn batch_gradients(
     model: &Model,
     shards: Vec<Shard>,
     batch_size: usize,
+    kl: KlWeight,
     extra: Option<&(dyn Fn(&Model) -> Tensor<1> + Sync)>,
 ) -> BatchGradients {
     let scale = 1.0 / (batch_size * model.dims()) as f64 / std::f64::consts::LN_2;
     let one = |model: &Model, shard: Shard, first: bool| {
         let Shard { pixels, mut rng } = shard;
-        let terms = model.log_likelihood(pixels, 1, &mut Noise::Batch(&mut rng));
-        let bpd_part = terms.log_p.sum().neg().mul_scalar(scale);
-        let bpd = bpd_part.clone().into_scalar::<f64>();
-        if !bpd.is_finite() {
+        let terms = model.training_terms(pixels, &mut Noise::Batch(&mut rng), kl);
+        let in_bits = |t: Tensor<1>| t.sum().neg().mul_scalar(scale);
+        let objective = in_bits(terms.objective);
+        let bpd = in_bits(terms.log_p).into_scalar::<f64>();
+        if !(bpd.is_finite() && objective.clone().into_scalar::<f64>().is_finite()) {
             return (bpd, None);
         }
         let loss = match extra.filter(|_| first) {
-            Some(extra) => bpd_part + extra(model),
-            None => bpd_part,
+            Some(extra) => objective + extra(model),
+            None => objective,
         };
         let grads = loss.backward();
         (bpd, Some(gradients_by_path(model, &grads)))

@@ -42,6 +42,12 @@ impl RunConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.model.validate()?;
         self.train.validate()?;
+        if self.train.kl_schedule.is_some() && !matches!(self.model, ModelConfig::Hvae(_)) {
+            return Err(format!(
+                "train.kl_schedule weights a hierarchical VAE's KL terms; a {} model has none to weight",
+                self.model.label()
+            ));
+        }
         if self.threads == 0 {
             return Err("threads must be at least 1, got 0".into());
         }

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use genood_data::ImageSet;
 use genood_data::synthetic::perturb_pixels;
 use genood_models::progress::MetricsRow;
-use genood_models::{DensityModel, Model, Progress};
+use genood_models::{DensityModel, KlWeight, Model, Progress};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
@@ -531,10 +531,12 @@ pub fn train(
         let penalty = tc
             .l2
             .map(|lambda| move |m: &Model| l2_penalty(m).mul_scalar(lambda / 2.0));
+        let kl = tc.kl_schedule.map_or(KlWeight::BOUND, |k| k.at(step));
         let batch = batch_gradients(
             &model,
             shards,
             indices.len(),
+            kl,
             penalty
                 .as_ref()
                 .map(|p| p as &(dyn Fn(&Model) -> Tensor<1> + Sync)),

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use genood_models::ImageShape;
+use genood_models::presets::{ModelKind, Preset};
 use genood_train::run::RunConfig;
 
 #[test]
@@ -22,5 +24,28 @@ fn every_checked_in_config_parses_and_validates() {
         count >= 5,
         "expected the preset configs in {}",
         dir.display()
+    );
+}
+
+#[test]
+fn a_kl_schedule_is_refused_for_a_model_without_kl_terms() {
+    let image = ImageShape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let config = |kind| RunConfig {
+        model: Preset::Tiny.model(image, kind),
+        train: Preset::Quick.train(ModelKind::Hvae),
+        data: "x".into(),
+        monitor: Vec::new(),
+        threads: 1,
+    };
+    assert!(config(ModelKind::Hvae).train.kl_schedule.is_some());
+    assert_eq!(config(ModelKind::Hvae).validate(), Ok(()));
+    let error = config(ModelKind::Glow).validate().unwrap_err();
+    assert!(
+        error.contains("train.kl_schedule") && error.contains("a glow model has none"),
+        "{error}"
     );
 }

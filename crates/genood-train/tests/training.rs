@@ -6,7 +6,7 @@ use genood_flows::host::to_f64_vec;
 use genood_flows::noise::Noise;
 use genood_models::density::part;
 use genood_models::presets::{ModelKind, Preset};
-use genood_models::{DensityModel, ImageShape, Model, Named, Progress, Quiet};
+use genood_models::{DensityModel, ImageShape, KlWeight, Model, Named, Progress, Quiet};
 use genood_train::dynamics::read_dynamics_csv;
 use genood_train::eval::{batch_tensor, evaluate};
 use genood_train::optim::Optimizer;
@@ -754,7 +754,7 @@ fn a_batch_split_across_threads_has_the_gradient_of_the_whole_batch() {
             .mul_scalar(scale);
         let expected_bpd = loss.clone().into_scalar::<f64>();
         let expected = gradients_by_path(&model, &loss.backward());
-        let split = batch_gradients(&model, shards(), 24, None);
+        let split = batch_gradients(&model, shards(), 24, KlWeight::BOUND, None);
         assert!((split.bpd - expected_bpd).abs() < 1e-5, "{kind:?}");
         let found = split.gradients.expect("finite");
         assert_eq!(found.len(), expected.len(), "{kind:?}");
