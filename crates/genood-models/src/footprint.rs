@@ -84,18 +84,28 @@ pub fn parameter_count(config: &ModelConfig) -> u128 {
             let h = n(hvae.hidden);
             // The bottom layer is a VAE; each layer above adds a path and a posterior head,
             // each layer below the top a conditional prior.
-            let above: u128 = hvae.latents[1..]
+            let widths = hvae.widths();
+            let above: u128 = widths[1..]
                 .iter()
                 .map(|&l| h.saturating_mul(h + 2 * n(l)))
                 .fold(0, u128::saturating_add);
-            let priors: u128 = hvae
-                .latents
+            let priors: u128 = widths
                 .windows(2)
                 .map(|pair| h.saturating_mul(n(pair[1]) + 2 * n(pair[0])))
                 .fold(0, u128::saturating_add);
-            parameter_count(&ModelConfig::Vae(hvae.bottom()))
-                .saturating_add(above)
-                .saturating_add(priors)
+            let vae = parameter_count(&ModelConfig::Vae(hvae.bottom()));
+            let bottom = if hvae.conv_bottom {
+                // A convolutional bottom trades the dense head, the decoder's dense layers
+                // and first transposed convolution for two 3×3 convolutions.
+                let [_, height, width] = hvae.image.dims().map(n);
+                let (f, l) = (n(hvae.channels), n(hvae.latents[0]));
+                let map = (2 * f).saturating_mul(height / 4).saturating_mul(width / 4);
+                vae.saturating_sub(map.saturating_mul(h) + 3 * h.saturating_mul(l))
+                    .saturating_add(27 * f.saturating_mul(l))
+            } else {
+                vae
+            };
+            bottom.saturating_add(above).saturating_add(priors)
         }
         ModelConfig::Diffusion(diffusion) => {
             let c = n(diffusion.image.channels);
@@ -142,8 +152,8 @@ pub fn size_fields(config: &ModelConfig) -> String {
             v.latent, v.channels, v.hidden, v.flow_layers, v.flow_hidden
         ),
         ModelConfig::Hvae(v) => format!(
-            "model.latents = {:?}, channels = {}, hidden = {}",
-            v.latents, v.channels, v.hidden
+            "model.latents = {:?}, conv_bottom = {}, channels = {}, hidden = {}",
+            v.latents, v.conv_bottom, v.channels, v.hidden
         ),
         ModelConfig::Diffusion(d) => format!(
             "model.channels = {}, multipliers = {:?}, blocks = {}",

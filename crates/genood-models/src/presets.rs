@@ -126,15 +126,17 @@ impl Preset {
                 })
             }
             ModelKind::Diffusion => self.diffusion(image),
+            // Havtorn et al.'s FashionMNIST layers: 8 channels at half size under dense 16 and 8.
             ModelKind::Hvae => {
                 let (latents, channels, hidden, llr_samples) = match self {
-                    Preset::Tiny => (vec![8, 4], 8, 32, 2),
-                    Preset::Quick => (vec![32, 16, 8], 16, 256, 10),
-                    Preset::Paper => (vec![64, 32, 16], 64, 512, 100),
+                    Preset::Tiny => (vec![2, 4], 8, 32, 2),
+                    Preset::Quick => (vec![8, 16, 8], 16, 256, 10),
+                    Preset::Paper => (vec![8, 16, 8], 64, 512, 100),
                 };
                 ModelConfig::Hvae(HvaeConfig {
                     image,
                     latents,
+                    conv_bottom: true,
                     channels,
                     hidden,
                     decoder: DecoderKind::Logistic,

@@ -83,11 +83,23 @@ pub(crate) struct Encoder {
     conv2: Conv2d,
     conv3: Conv2d,
     dense: Dense,
-    out: Dense,
+    /// The dense posterior's head; `None` where the latent read from these features is
+    /// another module's (a hierarchical VAE's convolutional bottom layer).
+    out: Option<Dense>,
 }
 
 impl Encoder {
+    /// The encoder with its dense posterior head.
     pub(crate) fn new(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        Self::build(config, true, rng, device)
+    }
+
+    /// The encoder's features without a posterior head.
+    pub(crate) fn headless(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        Self::build(config, false, rng, device)
+    }
+
+    fn build(config: &VaeConfig, head: bool, rng: &mut impl Rng, device: &Device) -> Self {
         let [c, h, w] = config.image.dims();
         let f = config.channels;
         let down = |i, o, rng: &mut _| Conv2d::new(i, o, [4, 4], 2, [1; 4], rng, device);
@@ -96,27 +108,37 @@ impl Encoder {
             conv2: down(f, f, rng),
             conv3: down(f, 2 * f, rng),
             dense: Dense::new(2 * f * (h / 4) * (w / 4), config.hidden, rng, device),
-            out: Dense::new(config.hidden, 2 * config.latent, rng, device),
+            out: head.then(|| Dense::new(config.hidden, 2 * config.latent, rng, device)),
         }
+    }
+
+    /// The feature map at half the image's size, `[B, channels, H/2, W/2]`.
+    pub(crate) fn half_size_features(&self, pixels: Tensor<4>) -> Tensor<4> {
+        let h = relu(self.conv1.forward(scaled(pixels)));
+        relu(self.conv2.forward(h))
+    }
+
+    /// The dense features read from the half-size map, `[B, hidden]`.
+    pub(crate) fn features_from(&self, half_size: Tensor<4>) -> Tensor<2> {
+        let b = half_size.dims()[0];
+        let h = relu(self.conv3.forward(half_size));
+        relu(self.dense.forward(h.reshape([b as i32, -1])))
     }
 
     /// The deterministic features the posterior's parameters are read from, `[B, hidden]`.
     pub(crate) fn features(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let b = pixels.dims()[0];
-        let h = relu(self.conv1.forward(scaled(pixels)));
-        let h = relu(self.conv2.forward(h));
-        let h = relu(self.conv3.forward(h));
-        relu(self.dense.forward(h.reshape([b as i32, -1])))
+        self.features_from(self.half_size_features(pixels))
     }
 
     /// `(mean, log_std)` of the posterior from its features, each `[B, latent]`.
     pub(crate) fn posterior(&self, features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        gaussian(self.out.forward(features))
+        let out = self.out.as_ref().expect("an encoder with a posterior head");
+        gaussian(out.forward(features))
     }
 
     /// The device the weights live on.
     pub(crate) fn device(&self) -> Device {
-        self.out.weight.val().device()
+        self.dense.weight.val().device()
     }
 
     /// `(mean, log_std)`, each `[B, latent]`.
@@ -149,13 +171,17 @@ pub(crate) fn gaussian(out: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     (mean, log_std)
 }
 
-/// The decoder: dense layers up to a quarter-size feature map, transposed convolutions back to
-/// full size, a 1×1 convolution to the likelihood's parameters.
+/// The decoder: dense layers up to a quarter-size feature map and a transposed convolution to
+/// half size (or, for a convolutional latent at half size, one convolution), a transposed
+/// convolution back to full size, a 1×1 convolution to the likelihood's parameters.
 #[derive(Module, Debug)]
 pub(crate) struct Decoder {
-    dense1: Dense,
-    dense2: Dense,
-    deconv1: Deconv2d,
+    // A dense latent's way to the half-size map; `None` for a convolutional latent.
+    dense1: Option<Dense>,
+    dense2: Option<Dense>,
+    deconv1: Option<Deconv2d>,
+    /// A convolutional latent's way in: its channels to the half-size map's.
+    latent_conv: Option<Conv2d>,
     deconv2: Deconv2d,
     /// Applied to each pixel's features (a 1×1 convolution written as a matrix product, so the
     /// parameters come out pixel-major).
@@ -169,17 +195,46 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
+    /// The decoder of a dense latent of `config.latent` dimensions.
     pub(crate) fn new(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
-        let [c, h, w] = config.image.dims();
+        let [_, h, w] = config.image.dims();
+        let f = config.channels;
+        let dense1 = Dense::new(config.latent, config.hidden, rng, device);
+        let dense2 = Dense::new(config.hidden, 2 * f * (h / 4) * (w / 4), rng, device);
+        let deconv1 = Deconv2d::new(2 * f, f, [4, 4], 2, 1, 0, rng, device);
+        Self {
+            dense1: Some(dense1),
+            dense2: Some(dense2),
+            deconv1: Some(deconv1),
+            ..Self::full_size(config, None, rng, device)
+        }
+    }
+
+    /// The decoder of a convolutional latent: `config.latent` channels at half the image's
+    /// height and width, flattened channel-major.
+    pub(crate) fn convolutional(config: &VaeConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        let conv = Conv2d::same(config.latent, config.channels, 3, rng, device);
+        Self::full_size(config, Some(conv), rng, device)
+    }
+
+    /// The layers from the half-size map on, with `latent_conv` the way in.
+    fn full_size(
+        config: &VaeConfig,
+        latent_conv: Option<Conv2d>,
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> Self {
+        let c = config.image.channels;
         let f = config.channels;
         let outputs = match config.decoder {
             DecoderKind::Categorical => 256 * c,
             DecoderKind::Logistic => mixture::parameter_count(c, 1),
         };
         Self {
-            dense1: Dense::new(config.latent, config.hidden, rng, device),
-            dense2: Dense::new(config.hidden, 2 * f * (h / 4) * (w / 4), rng, device),
-            deconv1: Deconv2d::new(2 * f, f, [4, 4], 2, 1, 0, rng, device),
+            dense1: None,
+            dense2: None,
+            deconv1: None,
+            latent_conv,
             deconv2: Deconv2d::new(f, f, [4, 4], 2, 1, 0, rng, device),
             out: Dense::new(f, outputs, rng, device),
             kind: config.decoder,
@@ -194,10 +249,18 @@ impl Decoder {
         let b = z.dims()[0];
         let [_, h, w] = self.image;
         let f = self.channels;
-        let x = relu(self.dense1.forward(z));
-        let x = relu(self.dense2.forward(x)).reshape([b, 2 * f, h / 4, w / 4]);
-        let x = relu(self.deconv1.forward(x));
-        let x = relu(self.deconv2.forward(x));
+        let half_size = match (&self.latent_conv, &self.dense1, &self.dense2, &self.deconv1) {
+            (Some(conv), ..) => {
+                relu(conv.forward(z.reshape([b as i32, -1, (h / 2) as i32, (w / 2) as i32])))
+            }
+            (None, Some(dense1), Some(dense2), Some(deconv1)) => {
+                let x = relu(dense1.forward(z));
+                let x = relu(dense2.forward(x)).reshape([b, 2 * f, h / 4, w / 4]);
+                relu(deconv1.forward(x))
+            }
+            _ => unreachable!("a decoder is built with one way in"),
+        };
+        let x = relu(self.deconv2.forward(half_size));
         let pixels = x
             .reshape([b, f, h * w])
             .swap_dims(1, 2)

@@ -19,10 +19,12 @@ const IMAGE: ImageShape = ImageShape {
     width: 8,
 };
 
-fn model(device: &Device, llr_samples: usize) -> Hvae {
+/// A three-layer model; with `conv_bottom`, its bottom layer is 2 channels at 4×4.
+fn model(device: &Device, llr_samples: usize, conv_bottom: bool) -> Hvae {
     let config = HvaeConfig {
         image: IMAGE,
-        latents: vec![6, 4, 2],
+        latents: vec![if conv_bottom { 2 } else { 6 }, 4, 2],
+        conv_bottom,
         channels: 4,
         hidden: 16,
         decoder: DecoderKind::Logistic,
@@ -53,8 +55,14 @@ fn mean(values: &[f64]) -> f64 {
 
 #[test]
 fn the_bound_rises_with_samples_towards_log_p_and_its_parts_add_up() {
+    for conv_bottom in [false, true] {
+        the_bound_rises_with_samples_towards_log_p_and_its_parts_add_up_with(conv_bottom);
+    }
+}
+
+fn the_bound_rises_with_samples_towards_log_p_and_its_parts_add_up_with(conv_bottom: bool) {
     let device = f64_device();
-    let model = model(&device, 2);
+    let model = model(&device, 2, conv_bottom);
     let n = 8;
     let pixels = images(n, 1);
     let mut means = Vec::new();
@@ -100,10 +108,20 @@ fn the_bound_rises_with_samples_towards_log_p_and_its_parts_add_up() {
 
 #[test]
 fn the_likelihood_ratios_are_named_per_layer_and_vanish_as_both_bounds_tighten() {
+    for conv_bottom in [false, true] {
+        the_likelihood_ratios_are_named_per_layer_and_vanish_as_both_bounds_tighten_with(
+            conv_bottom,
+        );
+    }
+}
+
+fn the_likelihood_ratios_are_named_per_layer_and_vanish_as_both_bounds_tighten_with(
+    conv_bottom: bool,
+) {
     let device = f64_device();
     let pixels = images(6, 2);
     let ratios = |samples: usize| {
-        let model = model(&device, samples);
+        let model = model(&device, samples, conv_bottom);
         let statistics = model.detector_statistics(
             pixels.clone(),
             &mut Noise::Batch(&mut seeded_rng(samples as u64)),
@@ -129,8 +147,14 @@ fn the_likelihood_ratios_are_named_per_layer_and_vanish_as_both_bounds_tighten()
 
 #[test]
 fn llr_draws_continue_each_images_stream() {
+    for conv_bottom in [false, true] {
+        llr_draws_continue_each_images_stream_with(conv_bottom);
+    }
+}
+
+fn llr_draws_continue_each_images_stream_with(conv_bottom: bool) {
     let device = f64_device();
-    let model = model(&device, 4);
+    let model = model(&device, 4, conv_bottom);
     let pixels = images(3, 3);
     let mut rngs: Vec<_> = (0..3).map(|i| seeded_rng(20 + i)).collect();
     let batched: Vec<Vec<f64>> = model
@@ -151,8 +175,14 @@ fn llr_draws_continue_each_images_stream() {
 
 #[test]
 fn the_training_objective_weights_each_layers_kl_as_its_schedule_says() {
+    for conv_bottom in [false, true] {
+        the_training_objective_weights_each_layers_kl_as_its_schedule_says_with(conv_bottom);
+    }
+}
+
+fn the_training_objective_weights_each_layers_kl_as_its_schedule_says_with(conv_bottom: bool) {
     let device = f64_device();
-    let model = model(&device, 2);
+    let model = model(&device, 2, conv_bottom);
     let pixels = images(6, 4);
     let run = |kl: KlWeight| {
         let mut rng = seeded_rng(21);
@@ -200,4 +230,28 @@ fn the_training_objective_weights_each_layers_kl_as_its_schedule_says() {
         assert!(*o <= e + 1e-12, "{o} above the ELBO {e}");
     }
     assert!(objective.iter().zip(&elbo).any(|(o, e)| o < e));
+}
+
+#[test]
+fn a_convolutional_bottom_layer_is_its_channels_at_half_size() {
+    let config = HvaeConfig {
+        image: ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        latents: vec![8, 16, 8],
+        conv_bottom: true,
+        channels: 4,
+        hidden: 16,
+        decoder: DecoderKind::Logistic,
+        llr_samples: 1,
+        max_log_std: 5.0,
+    };
+    assert_eq!(config.widths(), [8 * 14 * 14, 16, 8]);
+    let dense = HvaeConfig {
+        conv_bottom: false,
+        ..config
+    };
+    assert_eq!(dense.widths(), [8, 16, 8]);
 }
