@@ -85,6 +85,7 @@ def fit_run(
     batch: int,
     codec: str,
     reference_images: int,
+    iw_samples: int,
     seed: int,
     threads: int,
     progress: _Progress = None,

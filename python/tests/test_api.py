@@ -151,8 +151,14 @@ def test_a_diffusion_models_own_detectors_reach_python(
         -(np.asarray(scores["prior_kl"]) + np.asarray(scores["reconstruction"]) + np.asarray(scores["diffusion"])),
         rtol=1e-6,
     )
-    detector = genood.Detector(run, scores=["typicality", "msma"], reference_images=30).fit(fashion[1][:30])
+    def fit(iw_samples: int) -> genood.Detector:
+        detector = genood.Detector(run, scores=["typicality", "msma"], reference_images=30, iw_samples=iw_samples)
+        return detector.fit(fashion[1][:30])
+
+    detector = fit(2)
     assert set(np.unique(detector.predict(mnist[:20]))) <= {-1, 1}
+    # The bound's draws per image reach the fit: one draw gives other log-likelihoods.
+    assert fit(1).thresholds_["typicality"] != detector.thresholds_["typicality"]
     # A diffusion model has no hierarchical VAE's likelihood ratios: refused by name.
     with pytest.raises(ValueError, match="needs a hierarchical VAE's likelihood ratios"):
         genood.Detector(tmp_path / "diffusion", scores=["llr"], reference_images=2).fit(fashion[1][:2])

@@ -59,6 +59,11 @@ pub struct HvaeConfig {
     /// `LLR^{>k}` pass through several layers, where unbounded scales compound to overflow.
     #[serde(default = "max_log_std")]
     pub max_log_std: f64,
+    /// `L^{>k}` sets the lowest `k` layers to their conditional prior's mean instead of
+    /// drawing them, as Havtorn et al.'s evaluation script does (their paper draws them). With
+    /// it, `L^{>k}` is no longer a bound on `log p(x)`.
+    #[serde(default)]
+    pub llr_prior_mean: bool,
 }
 
 fn max_log_std() -> f64 {
@@ -155,6 +160,8 @@ pub struct Hvae {
     llr_samples: usize,
     #[module(skip)]
     max_log_std: f64,
+    #[module(skip)]
+    llr_prior_mean: bool,
 }
 
 /// Each layer's posterior parameters for a batch: `(mean, log_std)`, bottom layer first.
@@ -201,6 +208,7 @@ impl Hvae {
             image: config.image.dims(),
             llr_samples: config.llr_samples,
             max_log_std: config.max_log_std,
+            llr_prior_mean: config.llr_prior_mean,
         }
     }
 
@@ -279,7 +287,11 @@ impl Hvae {
             let above = z[l + 1].clone().expect("drawn top-down");
             let (mean, log_std) = self.down[l].forward(above, self.max_log_std);
             if l < prior_layers {
-                z[l] = Some(mean + log_std.exp() * noise[l].clone());
+                z[l] = Some(if self.llr_prior_mean {
+                    mean
+                } else {
+                    mean + log_std.exp() * noise[l].clone()
+                });
             } else {
                 let value = z[l].clone().expect("inferred");
                 log_p[l] = Some(gaussian_log_densities(value, mean, log_std));

@@ -142,6 +142,7 @@ impl Preset {
                     decoder: DecoderKind::Logistic,
                     llr_samples,
                     max_log_std: 5.0,
+                    llr_prior_mean: false,
                 })
             }
             ModelKind::VaeCategorical | ModelKind::VaeRealNvp => {

@@ -21,7 +21,15 @@ const IMAGE: ImageShape = ImageShape {
 
 /// A three-layer model; with `conv_bottom`, its bottom layer is 2 channels at 4×4.
 fn model(device: &Device, llr_samples: usize, conv_bottom: bool) -> Hvae {
-    let config = HvaeConfig {
+    Hvae::new(
+        &config(llr_samples, conv_bottom),
+        &mut seeded_rng(5),
+        device,
+    )
+}
+
+fn config(llr_samples: usize, conv_bottom: bool) -> HvaeConfig {
+    HvaeConfig {
         image: IMAGE,
         latents: vec![if conv_bottom { 2 } else { 6 }, 4, 2],
         conv_bottom,
@@ -30,8 +38,8 @@ fn model(device: &Device, llr_samples: usize, conv_bottom: bool) -> Hvae {
         decoder: DecoderKind::Logistic,
         llr_samples,
         max_log_std: 5.0,
-    };
-    Hvae::new(&config, &mut seeded_rng(5), device)
+        llr_prior_mean: false,
+    }
 }
 
 /// Smooth random images: neighbouring pixels alike, as in real images.
@@ -247,6 +255,7 @@ fn a_convolutional_bottom_layer_is_its_channels_at_half_size() {
         decoder: DecoderKind::Logistic,
         llr_samples: 1,
         max_log_std: 5.0,
+        llr_prior_mean: false,
     };
     assert_eq!(config.widths(), [8 * 14 * 14, 16, 8]);
     let dense = HvaeConfig {
@@ -254,4 +263,41 @@ fn a_convolutional_bottom_layer_is_its_channels_at_half_size() {
         ..config
     };
     assert_eq!(dense.widths(), [8, 16, 8]);
+}
+
+#[test]
+fn the_prior_mean_option_changes_the_partial_bounds_only() {
+    let device = f64_device();
+    let pixels = images(4, 6);
+    let drawn = Hvae::new(&config(3, true), &mut seeded_rng(5), &device);
+    let at_mean = Hvae::new(
+        &HvaeConfig {
+            llr_prior_mean: true,
+            ..config(3, true)
+        },
+        &mut seeded_rng(5),
+        &device,
+    );
+    let bound = |model: &Hvae| {
+        let mut rng = seeded_rng(8);
+        to_f64_vec(
+            model
+                .log_likelihood(pixels.clone(), 3, &mut Noise::Batch(&mut rng))
+                .log_p,
+        )
+    };
+    assert_eq!(bound(&drawn), bound(&at_mean));
+    let ratios = |model: &Hvae| -> Vec<Vec<f64>> {
+        let mut rng = seeded_rng(8);
+        model
+            .detector_statistics(pixels.clone(), &mut Noise::Batch(&mut rng))
+            .into_iter()
+            .map(|(_, v)| to_f64_vec(v))
+            .collect()
+    };
+    let (drawn, at_mean) = (ratios(&drawn), ratios(&at_mean));
+    for (d, m) in drawn.iter().zip(&at_mean) {
+        assert!(m.iter().all(|v| v.is_finite()));
+        assert_ne!(d, m);
+    }
 }

@@ -35,10 +35,12 @@ fn options(
     batch: usize,
     codec: &str,
     reference_images: usize,
+    iw_samples: usize,
     seed: u64,
     threads: usize,
 ) -> PyResult<DetectOptions> {
     Ok(DetectOptions {
+        iw_samples,
         scores: scores
             .iter()
             .map(|s| parse::<Score>(s))
@@ -56,7 +58,7 @@ fn options(
 /// Fits a detector for `run`: the reference is a seeded subset of its training images, the
 /// calibration set `calibration` (an array or a set's name).
 #[pyfunction]
-#[pyo3(signature = (run, calibration, data_dir, scores, fpr, batch, codec, reference_images, seed, threads, progress=None))]
+#[pyo3(signature = (run, calibration, data_dir, scores, fpr, batch, codec, reference_images, iw_samples, seed, threads, progress=None))]
 pub fn fit_run(
     py: Python<'_>,
     run: &RunHandle,
@@ -67,11 +69,21 @@ pub fn fit_run(
     batch: usize,
     codec: &str,
     reference_images: usize,
+    iw_samples: usize,
     seed: u64,
     threads: usize,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<DetectorHandle> {
-    let options = options(&scores, fpr, batch, codec, reference_images, seed, threads)?;
+    let options = options(
+        &scores,
+        fpr,
+        batch,
+        codec,
+        reference_images,
+        iw_samples,
+        seed,
+        threads,
+    )?;
     let data = DataSource::new(data_dir);
     let conform = genood_data::Conform::to(run.model_dims());
     let (_, set) = arrays::set(calibration, "calibration", &data, seed, conform)?;
@@ -100,7 +112,8 @@ pub fn fit_log_likelihoods(
     codec: &str,
     seed: u64,
 ) -> PyResult<DetectorHandle> {
-    let options = options(&scores, fpr, batch, codec, 0, seed, 1)?;
+    // The log-likelihoods are given: nothing is scored with importance samples here.
+    let options = options(&scores, fpr, batch, codec, 0, 1, seed, 1)?;
     let images = arrays::images(calibration_images, "calibration")?;
     let dims = images.image_size();
     let reference = example_scores(&reference_log_p, &parts(reference_parts)?, dims).py()?;
