@@ -28,6 +28,11 @@ pub struct EvalArgs {
     /// byte for byte what one unsharded evaluation writes.
     #[arg(long, value_name = "N", value_parser = crate::numbers::positive)]
     pub merge: Option<usize>,
+    /// Score the likelihood alone, without the family's detector statistics (a diffusion
+    /// model's reconstructions, score norms and path, about 30 of its 40 network passes per
+    /// image; a hierarchical VAE's likelihood ratios). Its log p is the same either way.
+    #[arg(long)]
+    pub no_detectors: bool,
     /// Which images and how.
     #[command(flatten)]
     pub scoring: ScoringArgs,
@@ -38,6 +43,7 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs, data: &DataSource) -> Result<()> {
     let mut options = args.scoring.options();
     options.shard = args.shard;
+    options.detectors = !args.no_detectors;
     let mut progress = terminal();
     let summaries = match args.merge {
         Some(count) => merge_shards(&args.run, &args.data, count, data, &options, &mut *progress)?,

@@ -448,4 +448,26 @@ fn a_hierarchical_vaes_likelihood_ratios_are_scores_of_score_and_detect() {
         verdicts.lines().next().unwrap().contains("llr"),
         "{verdicts}"
     );
+    // `eval --no-detectors` leaves the ratios out; the bound, drawn first, is unchanged.
+    let log_p = |run: &Path| {
+        let csv = std::fs::read_to_string(run.join("scores/mnist_test.csv")).unwrap();
+        let lines: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().to_string())
+            .collect();
+        lines
+    };
+    let with_ratios = log_p(&run);
+    let eval = [
+        &["eval", "--run", r, "--data", "mnist:test", "--no-detectors"][..],
+        &limit,
+    ]
+    .concat();
+    ok(genood(&eval, real_data()));
+    assert_eq!(
+        mnist_header(&run),
+        "index,label,log_p,bpd,elbo,rate_1,rate_2,distortion,path"
+    );
+    assert_eq!(log_p(&run), with_ratios);
 }
