@@ -19,13 +19,19 @@ pub trait Bijector {
     fn is_constant_log_det(&self) -> bool;
 }
 
-/// A per-example log-determinant that is the same number for every example of the batch.
 /// Per-example zeros `[batch]` in `x`'s float dtype and on its device, so a model cast to
 /// another precision computes in that precision throughout.
 pub(crate) fn zeros_like_batch(x: &Tensor<4>) -> Tensor<1> {
     Tensor::zeros([x.dims()[0]], (&x.device(), x.dtype()))
 }
 
+/// The sum of each example's entries, `[batch]`.
+pub(crate) fn per_example_sum(t: Tensor<4>) -> Tensor<1> {
+    let n = t.dims()[0];
+    t.reshape([n as i64, -1]).sum_dim(1).reshape([n])
+}
+
+/// A per-example log-determinant that is the same number for every example of the batch.
 pub(crate) fn constant_log_det(value: Tensor<1>, batch: usize) -> Tensor<1> {
     value.expand([batch])
 }

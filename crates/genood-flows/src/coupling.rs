@@ -8,7 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::actnorm::ActNorm;
-use crate::bijector::{Bijector, channel_halves, zeros_like_batch};
+use crate::bijector::{Bijector, channel_halves, per_example_sum, zeros_like_batch};
 use crate::conv::conv2d_same;
 use crate::host::{normal_vec, tensor_from_f64};
 
@@ -215,11 +215,6 @@ impl Coupling {
         self.net.initialize(passive);
         self.forward(x).0
     }
-}
-
-fn per_example_sum(t: Tensor<4>) -> Tensor<1> {
-    let n = t.dims()[0];
-    t.reshape([n as i64, -1]).sum_dim(1).reshape([n])
 }
 
 impl Bijector for Coupling {

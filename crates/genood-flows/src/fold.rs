@@ -18,11 +18,11 @@ use burn::tensor::activation::relu;
 
 use crate::Bijector;
 use crate::actnorm::ActNorm;
-use crate::bijector::{channel_halves, zeros_like_batch};
+use crate::bijector::{channel_halves, per_example_sum, zeros_like_batch};
 use crate::conv::conv2d_same;
 use crate::coupling::{Conv, Coupling, CouplingKind, ZeroConv};
 use crate::multiscale::{FlowOutput, FlowStep, MultiScaleFlow, Precision};
-use crate::prior::{SplitPrior, TopPrior, gaussian_log_density};
+use crate::prior::{SplitPrior, TopPrior, gaussian_log_densities};
 use crate::squeeze::Squeeze;
 
 /// A `k × k` convolution with `same` padding and a bias, as plain tensors.
@@ -211,7 +211,36 @@ impl FoldedFlow {
 
     /// The normalising direction, as [`MultiScaleFlow::forward`] computes it.
     pub fn forward(&self, x: Tensor<4>) -> FlowOutput {
-        let n = x.dims()[0];
+        self.normalise(x, false).0
+    }
+
+    /// `log p_z(f(x))` by pixel, `[B, H, W]`: each latent entry's log-density, summed over its
+    /// channels, spread evenly over the `2^l × 2^l` pixels its position at level `l` was
+    /// squeezed from. Each image's map sums to its `log_prior`. The latents' positions follow
+    /// the squeezes; the coupling networks' 3×3 convolutions let each also depend on the
+    /// pixels around its block.
+    pub fn log_prior_map(&self, x: Tensor<4>) -> Tensor<3> {
+        self.normalise(x, true).1.expect("asked for the map")
+    }
+
+    /// The normalising direction, and with `map` the prior term by pixel.
+    fn normalise(&self, x: Tensor<4>, map: bool) -> (FlowOutput, Option<Tensor<3>>) {
+        let [n, _, full_height, full_width] = x.dims();
+        let mut prior_map: Option<Tensor<3>> = None;
+        let mut add_to_map = |densities: Tensor<4>| {
+            let [_, _, height, width] = densities.dims();
+            let block = full_height / height;
+            let spread = densities
+                .sum_dim(1)
+                .reshape([n, height, 1, width, 1])
+                .expand([n, height, block, width, block])
+                .reshape([n, full_height, full_width])
+                .div_scalar((block * block) as f64);
+            prior_map = Some(match prior_map.take() {
+                Some(total) => total + spread,
+                None => spread,
+            });
+        };
         let mut log_prior = zeros_like_batch(&x);
         let mut coupling_log_det: Option<Tensor<1>> = None;
         let mut constant: Option<Tensor<1>> = None;
@@ -241,21 +270,30 @@ impl FoldedFlow {
             if let Some(conv) = &level.split {
                 let (kept, factored) = channel_halves(h);
                 let (mean, log_std) = SplitPrior::mean_and_log_std(conv.forward(kept.clone()));
-                log_prior = log_prior + gaussian_log_density(factored.clone(), mean, log_std);
+                let densities = gaussian_log_densities(factored.clone(), mean, log_std);
+                log_prior = log_prior + per_example_sum(densities.clone());
+                if map {
+                    add_to_map(densities);
+                }
                 latents.push(factored);
                 h = kept;
             }
         }
-        log_prior = log_prior + self.top.log_prob(h.clone());
+        let densities = self.top.log_probs(h.clone());
+        log_prior = log_prior + per_example_sum(densities.clone());
+        if map {
+            add_to_map(densities);
+        }
         latents.push(h);
         let constant = constant.expect("a flow has at least one level").expand([n]);
-        FlowOutput {
+        let output = FlowOutput {
             latents,
             log_prior,
             log_det: match coupling_log_det {
                 Some(d) => d + constant,
                 None => constant,
             },
-        }
+        };
+        (output, prior_map)
     }
 }

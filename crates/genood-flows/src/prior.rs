@@ -5,7 +5,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use rand::Rng;
 
-use crate::bijector::channel_halves;
+use crate::bijector::{channel_halves, per_example_sum};
 use crate::coupling::ZeroConv;
 use crate::host::{normal_vec, tensor_from_f64};
 
@@ -14,11 +14,13 @@ const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 /// Per-example `Σ log N(z; mean, exp(log_std)²)` over all of `z`'s entries, shape `[batch]`.
 pub fn gaussian_log_density(z: Tensor<4>, mean: Tensor<4>, log_std: Tensor<4>) -> Tensor<1> {
-    let n = z.dims()[0];
+    per_example_sum(gaussian_log_densities(z, mean, log_std))
+}
+
+/// `log N(z; mean, exp(log_std)²)` of each of `z`'s entries, in `z`'s shape.
+pub fn gaussian_log_densities(z: Tensor<4>, mean: Tensor<4>, log_std: Tensor<4>) -> Tensor<4> {
     let standardized = (z - mean) * log_std.clone().neg().exp();
-    let per_entry =
-        (standardized.square().add_scalar(LN_2PI) + log_std.mul_scalar(2.0)).mul_scalar(-0.5);
-    per_entry.reshape([n as i64, -1]).sum_dim(1).reshape([n])
+    (standardized.square().add_scalar(LN_2PI) + log_std.mul_scalar(2.0)).mul_scalar(-0.5)
 }
 
 /// `mean + temperature · exp(log_std) · ε`, ε standard normal drawn on the host.
@@ -62,8 +64,13 @@ impl TopPrior {
 
     /// Per-example log-density of `z`.
     pub fn log_prob(&self, z: Tensor<4>) -> Tensor<1> {
+        per_example_sum(self.log_probs(z))
+    }
+
+    /// The log-density of each of `z`'s entries.
+    pub fn log_probs(&self, z: Tensor<4>) -> Tensor<4> {
         let (mean, log_std) = self.parameters(z.dims());
-        gaussian_log_density(z, mean, log_std)
+        gaussian_log_densities(z, mean, log_std)
     }
 
     /// Draws `shape` latents at the given temperature.

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use genood_flows::Bijector;
 use genood_flows::actnorm::ActNorm;
 use genood_flows::coupling::{Coupling, CouplingKind};
+use genood_flows::fold::FoldedFlow;
 use genood_flows::host::{seeded_rng, to_f64_vec};
 use genood_flows::invconv::InvConv1x1;
 use genood_flows::linalg;
@@ -270,4 +271,54 @@ fn bf16_coupling_networks_leave_log_dets_and_priors_in_the_models_type() {
         error < 1e-2 * b.iter().fold(1.0, |m, v| f64::max(m, v.abs())),
         "{error}"
     );
+}
+
+#[test]
+fn the_prior_map_adds_up_to_the_prior_term_and_sits_where_each_latent_was_squeezed_from() {
+    let device = device();
+    let x = random_input([2, 2, 4, 4], 32, &device);
+    // Two levels: the split's densities spread over 2×2 blocks, the top's over 4×4.
+    let flow = tiny_flow(CouplingKind::Affine, 31);
+    let folded = FoldedFlow::new(&flow, flow.precision);
+    let log_prior = to_f64_vec(folded.forward(x.clone()).log_prior);
+    let map = to_f64_vec(folded.log_prior_map(x.clone()));
+    for (i, expected) in log_prior.iter().enumerate() {
+        let total: f64 = map[i * 16..(i + 1) * 16].iter().sum();
+        assert!(
+            (total - expected).abs() < 1e-9 * expected.abs(),
+            "{total} against {expected}"
+        );
+    }
+    // One level: each pixel carries a quarter of the densities of the latent position its
+    // 2×2 block was squeezed into, summed over the channels.
+    let config = MultiScaleConfig {
+        levels: 1,
+        steps_per_level: 2,
+        hidden_channels: 8,
+        coupling: CouplingKind::Affine,
+        precision: Default::default(),
+    };
+    let flow = perturb_parameters(
+        MultiScaleFlow::new(&config, [2, 4, 4], &mut seeded_rng(33), &device),
+        0.1,
+        33,
+    );
+    let folded = FoldedFlow::new(&flow, flow.precision);
+    let top = folded.forward(x.clone()).latents.pop().unwrap();
+    let densities = to_f64_vec(flow.top.log_probs(top));
+    let map = to_f64_vec(folded.log_prior_map(x));
+    for i in 0..2 {
+        for y in 0..4 {
+            for x in 0..4 {
+                let latent: f64 = (0..8)
+                    .map(|c| densities[((i * 8 + c) * 2 + y / 2) * 2 + x / 2])
+                    .sum();
+                let pixel = map[(i * 4 + y) * 4 + x];
+                assert!(
+                    (pixel - latent / 4.0).abs() < 1e-12 * latent.abs(),
+                    "{pixel} against {latent}/4"
+                );
+            }
+        }
+    }
 }

@@ -921,12 +921,8 @@ fn explain_flagged(
             set.name
         ));
     }
-    let Some((maps, meaning)) = pixel_maps(model, set, &indices, seed, device) else {
-        return Ok(format!(
-            "{}: this model's family has no per-pixel map (a flow's log-determinant does not split by pixel)",
-            set.name
-        ));
-    };
+    let (maps, meaning) =
+        pixel_maps(model, set, &indices, seed, device).expect("at least one image flagged");
     let stem = csv
         .file_stem()
         .map_or("verdicts".into(), |s| s.to_string_lossy().into_owned());

@@ -15,8 +15,8 @@ use genood_train::run::{image_rngs, streams};
 const BATCH: usize = 64;
 
 /// Per-pixel maps of images `indices` of `set` (`H · W` values each), and what their values
-/// are; `None` for a model whose family has no map (a flow). Each image draws its noise from
-/// `(seed, set, its index)`, so its map does not depend on the others.
+/// are; `None` when `indices` is empty. Each image draws its noise from `(seed, set, its
+/// index)`, so its map does not depend on the others.
 pub fn pixel_maps(
     model: &Model,
     set: &ImageSet,
@@ -32,7 +32,7 @@ pub fn pixel_maps(
         let map = model.pixel_map(
             batch_tensor(set, chunk, device),
             &mut Noise::PerImage(&mut rngs),
-        )?;
+        );
         meaning = Some(map.meaning);
         maps.extend(to_f64_vec(map.values).chunks(h * w).map(<[f64]>::to_vec));
     }

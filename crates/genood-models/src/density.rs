@@ -154,12 +154,10 @@ pub trait DensityModel {
     }
 
     /// A map of what drives this image's likelihood-based scores, pixel by pixel (higher:
-    /// more surprising), for the report and `detect --explain`; `None` where the family has
-    /// none (a flow's log-determinant does not split by pixel). `noise` gives each image's
+    /// more surprising), for the report and `detect --explain` (a flow's is its distribution
+    /// term alone: the log-determinant does not split by pixel). `noise` gives each image's
     /// draws, where the map needs any.
-    fn pixel_map(&self, _pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
-        None
-    }
+    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> PixelMap;
 
     /// Draws `count` images as pixel values at the given temperature, reporting to `progress`
     /// as the task called `task` (autoregressive sampling is one pass per sub-pixel).

@@ -675,7 +675,7 @@ impl DensityModel for Diffusion {
 
     /// The squared error of each pixel's reconstruction from `t = 0.65` (the middle noise
     /// level of the reconstruction score), averaged over its channels; `D` draws per image.
-    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> Option<PixelMap> {
+    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> PixelMap {
         let [b, c, h, w] = pixels.dims();
         let device = pixels.device();
         let x: Vec<f64> = to_f64_vec(pixels).iter().map(|&p| data_value(p)).collect();
@@ -690,10 +690,10 @@ impl DensityModel for Diffusion {
                     / c as f64
             })
             .collect();
-        Some(PixelMap {
+        PixelMap {
             values: tensor_from_f64(map, [b, h, w], &device),
             meaning: "squared error of the reconstruction from t = 0.65, data units of [−1, 1]",
-        })
+        }
     }
 
     /// Ancestral sampling (VDM's sampler) in the configured number of steps from

@@ -9,8 +9,12 @@ use genood_flows::noise::Noise;
 use rand::rngs::StdRng;
 
 use crate::config::GlowConfig;
-use crate::density::{Bound, DensityModel, LikelihoodTerms, part};
+use crate::density::{Bound, DensityModel, LikelihoodTerms, PixelMap, part};
 use crate::progress::Progress;
+
+/// What a flow's pixel map holds.
+const PRIOR_MAP: &str =
+    "−log p_z of the latents squeezed from each pixel's block: the distribution term alone (nats)";
 
 /// A multi-scale flow with uniform dequantization in front.
 #[derive(Module, Debug)]
@@ -83,6 +87,17 @@ impl DensityModel for Glow {
 
     fn bound(&self, _samples: usize) -> Bound {
         Bound::Dequantization
+    }
+
+    /// `−log p_z(f(x))` by pixel ([`FoldedFlow::log_prior_map`]): the distribution term alone,
+    /// since the volume term does not split by pixel.
+    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> PixelMap {
+        let folded = FoldedFlow::new(&self.flow, self.flow.precision);
+        let (x, _) = self.dequantized(pixels, noise);
+        PixelMap {
+            values: folded.log_prior_map(x).neg(),
+            meaning: PRIOR_MAP,
+        }
     }
 
     fn sample(

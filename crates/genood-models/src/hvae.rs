@@ -486,12 +486,12 @@ impl DensityModel for Hvae {
     }
 
     /// `−log p(x | z_1)` of each pixel at `z_1` the bottom layer's posterior mean.
-    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
+    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> PixelMap {
         let ((mean, _), _) = self.bottom_posterior(pixels.clone());
-        Some(PixelMap {
+        PixelMap {
             values: self.decoder.log_likelihood_map(pixels, mean).neg(),
             meaning: DISTORTION_MAP,
-        })
+        }
     }
 
     /// The top layer from `N(0, temperature²)`, each layer below from its conditional prior

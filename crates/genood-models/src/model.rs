@@ -130,7 +130,7 @@ impl DensityModel for Model {
         self.inner().detector_statistics(pixels, noise)
     }
 
-    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> Option<PixelMap> {
+    fn pixel_map(&self, pixels: Tensor<4>, noise: &mut Noise) -> PixelMap {
         self.inner().pixel_map(pixels, noise)
     }
 

@@ -335,12 +335,12 @@ impl DensityModel for PixelCnn {
     }
 
     /// `−log p` of each pixel given those before it: the map sums to `−log p(x)`.
-    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
+    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> PixelMap {
         let params = self.parameters_of(pixels.clone());
-        Some(PixelMap {
+        PixelMap {
             values: mixture::log_prob_map(pixels, params, self.mixtures).neg(),
             meaning: "−log p of each pixel given the pixels before it (nats)",
-        })
+        }
     }
 
     fn bound(&self, _samples: usize) -> Bound {

@@ -534,11 +534,11 @@ impl DensityModel for Vae {
         Bound::importance_weighted(samples)
     }
 
-    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> Option<PixelMap> {
-        Some(PixelMap {
+    fn pixel_map(&self, pixels: Tensor<4>, _noise: &mut Noise) -> PixelMap {
+        PixelMap {
             values: self.distortion_map(pixels),
             meaning: DISTORTION_MAP,
-        })
+        }
     }
 
     /// Latents from the prior with standard deviation `temperature`, each sub-pixel drawn
