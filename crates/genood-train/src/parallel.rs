@@ -89,11 +89,13 @@ pub fn batch_gradients(
         let Shard { pixels, mut rng } = shard;
         let terms = model.training_terms(pixels, &mut Noise::Batch(&mut rng), kl);
         let in_bits = |t: Tensor<1>| t.sum().neg().mul_scalar(scale);
-        let objective = in_bits(terms.objective);
         let bpd = in_bits(terms.log_p).into_scalar::<f64>();
-        if !(bpd.is_finite() && objective.clone().into_scalar::<f64>().is_finite()) {
+        if !bpd.is_finite() {
             return (bpd, None);
         }
+        // A non-finite objective under a finite bound gives non-finite gradients, which the
+        // optimiser skips like any other.
+        let objective = in_bits(terms.objective);
         let loss = match extra.filter(|_| first) {
             Some(extra) => objective + extra(model),
             None => objective,
