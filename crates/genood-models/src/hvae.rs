@@ -170,15 +170,15 @@ type Posterior = Vec<(Tensor<2>, Tensor<2>)>;
 impl Hvae {
     /// A freshly initialised model; `rng` draws the initial weights.
     pub fn new(config: &HvaeConfig, rng: &mut StdRng, device: &Device) -> Self {
-        let (h, latents) = (config.hidden, &config.widths());
-        let up = latents[1..]
+        let (h, widths) = (config.hidden, config.widths());
+        let up = widths[1..]
             .iter()
             .map(|&l| Up {
                 path: Dense::new(h, h, rng, device),
                 head: Dense::new(h, 2 * l, rng, device),
             })
             .collect();
-        let down = latents
+        let down = widths
             .windows(2)
             .map(|pair| Down {
                 hidden: Dense::new(pair[1], h, rng, device),
@@ -204,7 +204,7 @@ impl Hvae {
             up,
             down,
             decoder,
-            widths: latents.clone(),
+            widths,
             image: config.image.dims(),
             llr_samples: config.llr_samples,
             max_log_std: config.max_log_std,
@@ -308,7 +308,7 @@ impl Hvae {
     /// The bound with `samples` importance samples and the lowest `prior_layers` layers drawn
     /// from the conditional prior (0: the model's bound `L`), with the ELBO, the mean
     /// distortion and per-layer KL over the samples, and the objective of the same draws
-    /// with the KL terms weighted by `kl`. Each image draws `samples · Σ latents` standard
+    /// with the KL terms weighted by `kl`. Each image draws `samples · Σ widths` standard
     /// normal values, sample after sample, layer after layer (bottom first).
     fn bound_with(
         &self,

@@ -48,4 +48,13 @@ fn a_kl_schedule_is_refused_for_a_model_without_kl_terms() {
         error.contains("train.kl_schedule") && error.contains("a glow model has none"),
         "{error}"
     );
+    let mut negative = config(ModelKind::Hvae);
+    if let Some(schedule) = negative.train.kl_schedule.as_mut() {
+        schedule.free_nats = -1.0;
+    }
+    let error = negative.validate().unwrap_err();
+    assert!(
+        error.contains("train.kl_schedule.free_nats must be finite and at least 0, got -1"),
+        "{error}"
+    );
 }
